@@ -1,0 +1,63 @@
+// Serves the site on localhost: www/ at /, plus the wasm package, the shipped weights and the
+// chart library, with a Content-Security-Policy that forbids any other origin.
+import { createServer } from "node:http";
+import { readFile, stat } from "node:fs/promises";
+import { extname, join, normalize, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(fileURLToPath(import.meta.url), "../..");
+const mounts = [
+  ["/pkg/", join(root, "pkg")],
+  ["/weights/", join(root, "weights")],
+  ["/vendor/uplot/", join(root, "node_modules/uplot/dist")],
+  ["/", join(root, "www")],
+];
+const types = {
+  ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
+  ".css": "text/css", ".wasm": "application/wasm", ".json": "application/json",
+  ".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml", ".bin": "application/octet-stream",
+  ".debm": "application/octet-stream", ".ts": "text/plain", ".csv": "text/csv", ".md": "text/plain",
+};
+export const CSP = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "worker-src 'self'",
+  "connect-src 'self'",
+  "img-src 'self' blob: data:",
+  "style-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'none'",
+].join("; ");
+
+export function startServer(port = Number(process.env.PORT ?? 8080), host = "127.0.0.1") {
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url, "http://localhost").pathname);
+    const [prefix, dir] = mounts.find(([p]) => path.startsWith(p));
+    let file = normalize(join(dir, path.slice(prefix.length)));
+    if (!file.startsWith(dir)) {
+      res.writeHead(403).end();
+      return;
+    }
+    try {
+      if ((await stat(file)).isDirectory()) file = join(file, "index.html");
+      const body = await readFile(file);
+      res.writeHead(200, {
+        "Content-Type": types[extname(file)] ?? "application/octet-stream",
+        "Content-Security-Policy": CSP,
+        "Cache-Control": "no-cache",
+      });
+      res.end(body);
+    } catch {
+      res.writeHead(404, { "Content-Type": "text/plain" }).end("not found");
+    }
+  });
+  return new Promise((ok) => server.listen(port, host, () => ok(server)));
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const server = await startServer();
+  const { port } = server.address();
+  console.log(`DermaEBM site: http://localhost:${port}/  (Ctrl+C to stop)`);
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Every test: native (cargo test, CPU backend), then in Chromium (wasm-bindgen tests on WebGPU
+# and on the CPU backend inside wasm).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$REPO_ROOT"
+bash scripts/setup.sh
+
+echo "== native tests"
+cargo test --no-fail-fast
+
+echo "== browser tests (headless Chromium, WebGPU via SwiftShader + CPU backend in wasm)"
+wasm-pack test --headless --chrome --test web

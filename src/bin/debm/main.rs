@@ -1,0 +1,42 @@
+//! `debm`: the project's native command, on the same core as the site.
+//!
+//! - `debm info FILE...`: dataset summary as JSON
+//! - `debm train --data FILE...`: train (GPU through wgpu when present, else CPU), with
+//!   checkpoints, a CSV log and resume
+//! - `debm sample`: a PNG sample sheet and a chain GIF
+//! - `debm score`: one energy per line, for dataset rows or uniform noise
+//! - `debm bench`: speed figures as JSON
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+mod common;
+#[cfg(not(target_arch = "wasm32"))]
+mod sample;
+#[cfg(not(target_arch = "wasm32"))]
+mod score;
+#[cfg(not(target_arch = "wasm32"))]
+mod train;
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    let cli = common::Cli::parse();
+    let result = match cli.command {
+        common::Command::Info { files } => common::info(&files),
+        common::Command::Train(args) => train::run(args),
+        common::Command::Sample(args) => sample::run(args),
+        common::Command::Score(args) => score::run(args),
+        common::Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("debm: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! `debm sample`: a PNG sheet of samples and an animated GIF of their Langevin chains.
+
+use std::path::PathBuf;
+
+use dermaebm::data::dataset::tensor_values_to_images;
+use dermaebm::export;
+use dermaebm::inference::generate;
+use dermaebm::platform::block_on;
+use dermaebm::sampler::LangevinParams;
+
+use crate::common::{self, DEFAULT_WEIGHTS};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    weights: PathBuf,
+    /// Number of samples.
+    #[arg(long, default_value_t = 64)]
+    count: usize,
+    /// Langevin steps from uniform noise.
+    #[arg(long, default_value_t = 256)]
+    steps: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Sample sheet (PNG).
+    #[arg(long, default_value = "samples.png")]
+    png: PathBuf,
+    /// Chain animation (GIF), one frame every `steps/16` steps.
+    #[arg(long)]
+    gif: Option<PathBuf>,
+    #[arg(long, default_value = "auto")]
+    backend: String,
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    if args.count == 0 || args.steps == 0 {
+        return Err("--count and --steps must be at least 1".into());
+    }
+    let (device, _) = common::device(&args.backend)?;
+    let (file, model) = common::load_model(&args.weights, &device)?;
+    let config = file.header.config;
+    let [c, h, w] = config.image_shape();
+    device.seed(args.seed);
+    let params = LangevinParams { steps: args.steps, ..LangevinParams::from(&config) };
+    let every = (args.steps / 16).max(1);
+    let out = block_on(generate(&model, args.count, config.image_shape(), &params, args.gif.as_ref().map(|_| every), &device))
+        .map_err(|e| e.to_string())?;
+    let columns = (args.count as f64).sqrt().ceil() as usize;
+    let sheet = export::grid(&tensor_values_to_images(&out.samples, c, h, w), h, c, columns, 3);
+    common::write_atomic(&args.png, &export::png(&sheet)?)?;
+    eprintln!("wrote {}", args.png.display());
+    if let Some(gif_path) = args.gif {
+        let frames: Vec<_> = out
+            .chain
+            .iter()
+            .map(|(_, v)| export::grid(&tensor_values_to_images(v, c, h, w), h, c, columns, 3))
+            .collect();
+        common::write_atomic(&gif_path, &export::gif(&frames, 15)?)?;
+        eprintln!("wrote {}", gif_path.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! `debm train`: CD training from shards, with checkpoints, a CSV log and resume.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use dermaebm::checkpoint::{self, Contents};
+use dermaebm::data::BatchSource;
+use dermaebm::platform::{Instant, block_on};
+use dermaebm::weights::{WeightsFile, model_bytes};
+use dermaebm::{EbmConfig, NetShape, Trainer};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::common::{self, DEFAULT_WEIGHTS};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// MedMNIST .npz/.npy shards (the train split is used, else the largest one).
+    #[arg(long, required = true, num_args = 1..)]
+    data: Vec<PathBuf>,
+    /// Run configuration as JSON (defaults: the reference recipe). Ignored when resuming
+    /// unless given explicitly.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Iterations to reach (counting those of a resumed checkpoint).
+    #[arg(long, default_value_t = 500)]
+    iterations: u64,
+    /// Final weights file.
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    out: PathBuf,
+    /// Checkpoint file (default: the output with a .ckpt extension).
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Write a checkpoint every this many iterations.
+    #[arg(long, default_value_t = 50)]
+    checkpoint_every: u64,
+    /// Continue from the checkpoint if it exists.
+    #[arg(long)]
+    resume: bool,
+    /// Per-iteration CSV log (default: the output with a .csv extension).
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// auto, gpu or cpu.
+    #[arg(long, default_value = "auto")]
+    backend: String,
+}
+
+pub fn run(args: Args) -> Result<(), String> {
+    let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| args.out.with_extension("ckpt"));
+    let log_path = args.log.clone().unwrap_or_else(|| args.out.with_extension("csv"));
+    let dataset = common::load_dataset(&args.data)?;
+    let (device, info) = common::device(&args.backend)?;
+    eprintln!("backend: {} — {}{}", info.backend, info.adapter, if info.note.is_empty() { String::new() } else { format!(" ({})", info.note) });
+
+    let explicit_config = match &args.config {
+        Some(path) => Some(
+            EbmConfig::from_json(&std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut trainer = if args.resume && checkpoint_path.exists() {
+        let file = common::read_weights(&checkpoint_path)?;
+        let config = explicit_config.unwrap_or_else(|| file.header.config.clone());
+        let t = checkpoint::restore(&file, config, &device).map_err(|e| format!("{}: {e}", checkpoint_path.display()))?;
+        eprintln!("resuming from {} at iteration {}", checkpoint_path.display(), t.iteration());
+        t
+    } else {
+        let mut config = explicit_config.unwrap_or_default();
+        config.channels = dataset.channels;
+        config.image_size = dataset.height;
+        Trainer::new(config, &device).map_err(|e| e.to_string())?
+    };
+    let config = trainer.config().clone();
+    if (config.channels, config.image_size) != (dataset.channels, dataset.height) {
+        return Err(format!(
+            "the data has {}-channel {}×{} images but the configuration expects {}-channel {}×{}",
+            dataset.channels, dataset.height, dataset.width, config.channels, config.image_size, config.image_size
+        ));
+    }
+    let split = dataset.training_split();
+    let rows = dataset.rows(split);
+    trainer.set_iters_per_epoch(rows.div_ceil(config.batch_size) as u64);
+    let source = BatchSource::new(&dataset, split, &trainer.device(), BatchSource::DEFAULT_DEVICE_BYTES);
+
+    let fresh_log = !(args.resume && log_path.exists());
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(!fresh_log)
+        .write(true)
+        .truncate(fresh_log)
+        .open(&log_path)
+        .map_err(|e| format!("{}: {e}", log_path.display()))?;
+    if fresh_log {
+        writeln!(log, "iteration,epoch,loss,cd,reg,energy_real,energy_fake,lr,fresh,seconds").map_err(|e| e.to_string())?;
+    }
+
+    let start = trainer.iteration();
+    let bar = ProgressBar::new(args.iterations.saturating_sub(start));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} it  {per_sec}  ETA {eta}  {msg}")
+            .map_err(|e| e.to_string())?,
+    );
+    let started = Instant::now();
+    let note = format!(
+        "trained by `debm train` on {} ({} split, {rows} images), backend {}",
+        dataset.files.join(", "),
+        split.name(),
+        info.backend
+    );
+    while trainer.iteration() < args.iterations {
+        let device = trainer.device();
+        let batch = config.batch_size;
+        let real = source.draw(&dataset, batch, trainer.rng(), &device);
+        let s = block_on(trainer.step(real)).map_err(|e| e.to_string())?;
+        writeln!(
+            log,
+            "{},{},{},{},{},{},{},{},{},{:.4}",
+            s.iteration, s.epoch, s.loss, s.cd, s.reg, s.energy_real, s.energy_fake, s.lr, s.fresh, s.seconds
+        )
+        .map_err(|e| e.to_string())?;
+        bar.inc(1);
+        bar.set_message(format!("loss {:+.4}  E(real) {:+.3}  E(fake) {:+.3}", s.loss, s.energy_real, s.energy_fake));
+        if !s.is_finite() {
+            return Err(format!("training diverged at iteration {} (non-finite statistics); the last checkpoint is kept", s.iteration));
+        }
+        if s.iteration % args.checkpoint_every == 0 || s.iteration == args.iterations {
+            let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true }, &note)).map_err(|e| e.to_string())?;
+            common::write_atomic(&checkpoint_path, &bytes)?;
+            log.flush().map_err(|e| e.to_string())?;
+        }
+    }
+    bar.finish();
+    let model = block_on(model_bytes(trainer.model(), NetShape::from(&config))).map_err(|e| e.to_string())?;
+    let weights = WeightsFile::encode(&config, trainer.iteration(), &note, vec![("model".into(), model)]);
+    common::write_atomic(&args.out, &weights)?;
+    eprintln!(
+        "wrote {} ({} iterations; {:.1} s this run, {:.2} s/iteration)",
+        args.out.display(),
+        trainer.iteration(),
+        started.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64() / (trainer.iteration() - start).max(1) as f64
+    );
+    Ok(())
+}

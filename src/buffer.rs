@@ -1,0 +1,139 @@
+//! Replay buffer of past negatives (persistent contrastive divergence).
+//!
+//! Stored on the device as one preallocated [capacity, C, H, W] tensor used as a ring, so that
+//! drawing and pushing a batch never moves images through the CPU.
+
+use burn::prelude::*;
+use burn::tensor::{Distribution, Int, TensorData};
+use rand::{Rng, RngExt};
+
+pub struct ReplayBuffer {
+    images: Tensor<4>,
+    capacity: usize,
+    len: usize,
+    /// Next ring slot to overwrite once the buffer is full (the oldest entry).
+    next: usize,
+    fresh_fraction: f64,
+}
+
+/// A batch of starting points for the sampler.
+pub struct Draw {
+    pub images: Tensor<4>,
+    /// How many of them are fresh uniform noise (they come first in the batch).
+    pub fresh: usize,
+}
+
+impl ReplayBuffer {
+    /// An empty buffer for images of `shape` = [C, H, W].
+    pub fn new(capacity: usize, shape: [usize; 3], fresh_fraction: f64, device: &Device) -> Self {
+        assert!(capacity > 0, "a replay buffer needs room for at least one image");
+        let [c, h, w] = shape;
+        Self {
+            images: Tensor::zeros([capacity, c, h, w], device),
+            capacity,
+            len: 0,
+            next: 0,
+            fresh_fraction,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// `n` uniform-noise images in [-1, 1].
+    pub fn noise(n: usize, shape: [usize; 3], device: &Device) -> Tensor<4> {
+        let [c, h, w] = shape;
+        Tensor::random([n, c, h, w], Distribution::Uniform(-1.0, 1.0), device)
+    }
+
+    /// `batch` starting points: each is fresh noise with probability `fresh_fraction`
+    /// (always, while the buffer is empty), otherwise a uniformly chosen buffer entry.
+    pub fn draw(&self, batch: usize, rng: &mut impl Rng) -> Draw {
+        let fresh = if self.len == 0 {
+            batch
+        } else {
+            (0..batch).filter(|_| rng.random::<f64>() < self.fresh_fraction).count()
+        };
+        let [_, c, h, w] = self.images.dims();
+        let device = self.images.device();
+        let mut parts = Vec::with_capacity(2);
+        if fresh > 0 {
+            parts.push(Self::noise(fresh, [c, h, w], &device));
+        }
+        if fresh < batch {
+            let picks: Vec<i32> = (0..batch - fresh).map(|_| rng.random_range(0..self.len) as i32).collect();
+            let indices = Tensor::<1, Int>::from_data(TensorData::new(picks, [batch - fresh]), &device);
+            parts.push(self.images.clone().select(0, indices));
+        }
+        Draw { images: Tensor::cat(parts, 0), fresh }
+    }
+
+    /// Stores new samples, replacing the oldest entries once full.
+    pub fn push(&mut self, samples: Tensor<4>) {
+        let samples = samples.without_autodiff();
+        let n = samples.dims()[0];
+        // Only the newest `capacity` samples of an oversized push can survive.
+        let (samples, n) = if n > self.capacity {
+            (samples.narrow(0, n - self.capacity, self.capacity), self.capacity)
+        } else {
+            (samples, n)
+        };
+        let mut written = 0;
+        while written < n {
+            let start = if self.len < self.capacity { self.len } else { self.next };
+            let room = self.capacity - start;
+            let take = room.min(n - written);
+            let piece = samples.clone().narrow(0, written, take);
+            let [_, c, h, w] = self.images.dims();
+            self.images = self.images.clone().slice_assign([start..start + take, 0..c, 0..h, 0..w], piece);
+            written += take;
+            if self.len < self.capacity {
+                self.len += take;
+                self.next = self.len % self.capacity;
+            } else {
+                self.next = (start + take) % self.capacity;
+            }
+        }
+    }
+
+    /// The `n` most recently pushed images (for showing the current samples).
+    pub fn latest(&self, n: usize) -> Option<Tensor<4>> {
+        if self.len == 0 {
+            return None;
+        }
+        let n = n.min(self.len);
+        let end = if self.len < self.capacity { self.len } else { self.next + self.capacity };
+        let picks: Vec<i32> = (end - n..end).map(|i| (i % self.capacity) as i32).collect();
+        let device = self.images.device();
+        let indices = Tensor::<1, Int>::from_data(TensorData::new(picks, [n]), &device);
+        Some(self.images.clone().select(0, indices))
+    }
+
+    /// The whole filled part of the buffer, for checkpoints.
+    pub fn contents(&self) -> Option<Tensor<4>> {
+        (self.len > 0).then(|| self.images.clone().narrow(0, 0, self.len))
+    }
+
+    /// Ring position of the oldest entry (for checkpoints).
+    pub fn next_slot(&self) -> usize {
+        self.next
+    }
+
+    /// Rebuilds a buffer from saved contents.
+    pub fn restore(&mut self, contents: Tensor<4>, next: usize) {
+        let n = contents.dims()[0].min(self.capacity);
+        let [_, c, h, w] = self.images.dims();
+        self.images = self.images.clone().slice_assign([0..n, 0..c, 0..h, 0..w], contents.narrow(0, 0, n));
+        self.len = n;
+        self.next = if n < self.capacity { n } else { next % self.capacity };
+    }
+}

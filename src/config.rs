@@ -1,0 +1,163 @@
+//! One serde struct holding every knob of a run, with the UvA tutorial-8 defaults.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything that defines a training run: the network's shape, the Langevin sampler, the
+/// replay buffer and the optimiser. Serialises to the JSON the site and `debm` share.
+///
+/// Unknown fields are rejected so that a typo in a hand-edited file is reported, not ignored.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EbmConfig {
+    /// Image channels: 3 for RGB (DermaMNIST), 1 for grayscale.
+    pub channels: usize,
+    /// Height and width of the (square) images.
+    pub image_size: usize,
+    /// Hidden width of the energy net; the convolutions use width/2, width, 2·width, 2·width.
+    pub width: usize,
+
+    /// Real images per CD iteration (and as many negatives).
+    pub batch_size: usize,
+    /// Replay-buffer capacity, in images.
+    pub buffer_size: usize,
+    /// Fraction of each negative batch drawn fresh from uniform noise instead of the buffer.
+    pub fresh_fraction: f64,
+    /// Langevin steps per CD iteration.
+    pub langevin_steps: usize,
+    /// Langevin step size (multiplies the clamped gradient).
+    pub step_size: f64,
+    /// Standard deviation of the Gaussian noise added at each Langevin step.
+    pub noise_std: f64,
+    /// Each component of ∇ₓE is clamped to ±grad_clamp before the step.
+    pub grad_clamp: f64,
+
+    /// Weight of the energy regulariser α·(E_real² + E_fake²).
+    pub alpha: f64,
+    /// Standard deviation of the noise added to real images (smooths the data distribution).
+    pub real_noise_std: f64,
+    /// Adam learning rate at iteration 0.
+    pub lr: f64,
+    /// Adam's β₂ (β₁ is 0, as in the reference).
+    pub beta2: f64,
+    /// Learning rate multiplier applied once per epoch (step decay).
+    pub lr_decay: f64,
+    /// Global gradient-norm clip for the parameter update; 0 disables it.
+    pub grad_clip_norm: f64,
+
+    /// Seed for every random choice (initial weights, noise, buffer draws).
+    pub seed: u64,
+}
+
+impl Default for EbmConfig {
+    fn default() -> Self {
+        Self {
+            channels: 3,
+            image_size: 28,
+            width: 32,
+            batch_size: 128,
+            buffer_size: 8192,
+            fresh_fraction: 0.05,
+            langevin_steps: 60,
+            step_size: 10.0,
+            noise_std: 0.005,
+            grad_clamp: 0.03,
+            alpha: 0.1,
+            real_noise_std: 0.005,
+            lr: 1e-4,
+            beta2: 0.999,
+            lr_decay: 0.97,
+            grad_clip_norm: 0.1,
+            seed: 42,
+        }
+    }
+}
+
+/// A configuration value that cannot be used, with the field it belongs to.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid setting `{field}`: {message}")]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn err(field: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError { field, message: message.into() }
+}
+
+/// Largest image side accepted (MedMNIST+ goes up to 224).
+pub const MAX_IMAGE_SIZE: usize = crate::data::shard::MAX_SIDE;
+
+impl EbmConfig {
+    /// Parses JSON and validates it. Missing fields take their defaults.
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        let config: Self =
+            serde_json::from_str(json).map_err(|e| err("json", format!("not a valid configuration: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a plain struct always serialises")
+    }
+
+    /// Checks every field and reports the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = |field: &'static str, v: f64| {
+            if v.is_finite() && v > 0.0 { Ok(()) } else { Err(err(field, format!("must be a finite number above 0 (got {v})"))) }
+        };
+        let non_negative = |field: &'static str, v: f64| {
+            if v.is_finite() && v >= 0.0 { Ok(()) } else { Err(err(field, format!("must be a finite number ≥ 0 (got {v})"))) }
+        };
+        if self.channels != 1 && self.channels != 3 {
+            return Err(err("channels", format!("must be 1 (grayscale) or 3 (RGB) (got {})", self.channels)));
+        }
+        if !(8..=MAX_IMAGE_SIZE).contains(&self.image_size) {
+            return Err(err("image_size", format!("must be between 8 and {MAX_IMAGE_SIZE} pixels (got {})", self.image_size)));
+        }
+        if self.width < 2 || self.width % 2 != 0 || self.width > 512 {
+            return Err(err("width", format!("must be an even number between 2 and 512 (got {})", self.width)));
+        }
+        if self.batch_size == 0 || self.batch_size > 4096 {
+            return Err(err("batch_size", format!("must be between 1 and 4096 (got {})", self.batch_size)));
+        }
+        if self.buffer_size < self.batch_size {
+            return Err(err(
+                "buffer_size",
+                format!("must hold at least one batch ({} images) (got {})", self.batch_size, self.buffer_size),
+            ));
+        }
+        if self.buffer_size > 1 << 20 {
+            return Err(err("buffer_size", format!("must be at most {} images (got {})", 1 << 20, self.buffer_size)));
+        }
+        if !(0.0..=1.0).contains(&self.fresh_fraction) {
+            return Err(err("fresh_fraction", format!("must be between 0 and 1 (got {})", self.fresh_fraction)));
+        }
+        if self.langevin_steps == 0 || self.langevin_steps > 10_000 {
+            return Err(err("langevin_steps", format!("must be between 1 and 10000 (got {})", self.langevin_steps)));
+        }
+        positive("step_size", self.step_size)?;
+        non_negative("noise_std", self.noise_std)?;
+        positive("grad_clamp", self.grad_clamp)?;
+        non_negative("alpha", self.alpha)?;
+        non_negative("real_noise_std", self.real_noise_std)?;
+        positive("lr", self.lr)?;
+        if !(self.beta2.is_finite() && (0.0..1.0).contains(&self.beta2)) {
+            return Err(err("beta2", format!("must be in [0, 1) (got {})", self.beta2)));
+        }
+        if !(self.lr_decay.is_finite() && self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return Err(err("lr_decay", format!("must be in (0, 1] (got {})", self.lr_decay)));
+        }
+        non_negative("grad_clip_norm", self.grad_clip_norm)?;
+        Ok(())
+    }
+
+    /// Shape of one image as [channels, height, width].
+    pub fn image_shape(&self) -> [usize; 3] {
+        [self.channels, self.image_size, self.image_size]
+    }
+
+    /// Bytes the replay buffer occupies on the device (f32).
+    pub fn buffer_bytes(&self) -> usize {
+        self.buffer_size * self.channels * self.image_size * self.image_size * 4
+    }
+}

@@ -1,0 +1,121 @@
+//! Reading one `.npy` array (format versions 1–3) from bytes, with the header checked before
+//! anything is allocated.
+
+use std::io::Cursor;
+
+use npyz::{DType, NpyHeader, Order};
+
+use super::error::DataError;
+
+/// Headers are a few hundred bytes; anything far larger is corrupt or hostile.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+pub fn is_npy(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
+}
+
+/// An array whose header has been read; `data` borrows the raw element bytes.
+pub struct RawArray<'a> {
+    pub shape: Vec<u64>,
+    /// numpy's type string, e.g. `|u1` or `<i8`.
+    pub descr: String,
+    pub data: &'a [u8],
+}
+
+impl RawArray<'_> {
+    pub fn is_u8(&self) -> bool {
+        matches!(self.descr.as_str(), "|u1" | "<u1" | ">u1" | "u1")
+    }
+
+    /// The elements as integers, for label arrays of any integer width.
+    pub fn integers(&self, file: &str, key: &str) -> Result<Vec<i64>, DataError> {
+        let d = self.descr.as_bytes();
+        let bad = || DataError::DType { file: file.into(), key: key.into(), dtype: self.descr.clone() };
+        if d.len() < 3 || !(d[1] == b'i' || d[1] == b'u') {
+            return Err(bad());
+        }
+        let width: usize = self.descr[2..].parse().map_err(|_| bad())?;
+        let big = d[0] == b'>';
+        let signed = d[1] == b'i';
+        if ![1, 2, 4, 8].contains(&width) {
+            return Err(bad());
+        }
+        Ok(self
+            .data
+            .chunks_exact(width)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                if big {
+                    for (i, v) in c.iter().rev().enumerate() {
+                        b[i] = *v;
+                    }
+                } else {
+                    b[..width].copy_from_slice(c);
+                }
+                let raw = u64::from_le_bytes(b);
+                if signed && width < 8 && raw >> (width * 8 - 1) & 1 == 1 {
+                    // Sign-extend.
+                    (raw | (!0u64 << (width * 8))) as i64
+                } else {
+                    raw as i64
+                }
+            })
+            .collect())
+    }
+}
+
+/// Parses `bytes` as one .npy array. `file`/`key` name it in errors.
+pub fn parse<'a>(bytes: &'a [u8], file: &str, key: &str) -> Result<RawArray<'a>, DataError> {
+    let bad = |detail: String| DataError::BadNpy { file: file.into(), key: key.into(), detail };
+    let truncated = |detail: &str| DataError::Truncated { file: file.into(), detail: format!("{key}: {detail}") };
+    if !is_npy(bytes) {
+        return Err(bad("missing the \\x93NUMPY magic".into()));
+    }
+    if bytes.len() < 10 {
+        return Err(truncated("the .npy header is cut short"));
+    }
+    let major = bytes[6];
+    let header_len = match major {
+        1 => u16::from_le_bytes([bytes[8], bytes[9]]) as usize,
+        2 | 3 => {
+            if bytes.len() < 12 {
+                return Err(truncated("the .npy header is cut short"));
+            }
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize
+        }
+        v => return Err(bad(format!("unsupported .npy format version {v} (1–3 are supported)"))),
+    };
+    if header_len > MAX_HEADER_BYTES {
+        return Err(DataError::HeaderTooLarge { file: file.into(), key: key.into(), size: header_len, limit: MAX_HEADER_BYTES });
+    }
+    let prefix = if major == 1 { 10 } else { 12 };
+    if bytes.len() < prefix + header_len {
+        return Err(truncated("the .npy header is cut short"));
+    }
+    let mut cursor = Cursor::new(&bytes[..prefix + header_len]);
+    let header = NpyHeader::from_reader(&mut cursor).map_err(|e| bad(e.to_string()))?;
+    let file_reader = npyz::NpyFile::with_header(header, Cursor::new(&[][..]));
+    let descr = match file_reader.dtype() {
+        DType::Plain(t) => t.to_string(),
+        other => return Err(DataError::DType { file: file.into(), key: key.into(), dtype: other.descr() }),
+    };
+    if file_reader.order() == Order::Fortran {
+        return Err(DataError::FortranOrder { file: file.into(), key: key.into() });
+    }
+    let shape = file_reader.shape().to_vec();
+    let item = file_reader
+        .header()
+        .dtype()
+        .num_bytes()
+        .ok_or_else(|| DataError::DType { file: file.into(), key: key.into(), dtype: descr.clone() })?;
+    let expected = shape
+        .iter()
+        .try_fold(item as u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad(format!("shape {shape:?} is too large")))?;
+    let data = &bytes[prefix + header_len..];
+    if (data.len() as u64) < expected {
+        return Err(truncated(&format!("{} data bytes where the header promises {expected}", data.len())));
+    }
+    Ok(RawArray { shape, descr, data: &data[..expected as usize] })
+}

@@ -1,0 +1,36 @@
+//! A deep energy-based generative model for small images (DermaMNIST first) that trains and
+//! samples with the same code natively and in the browser (WebAssembly + WebGPU).
+//!
+//! The pieces, one per module:
+//! - [`config::EbmConfig`]: every knob of a run, with the UvA DL tutorial-8 defaults;
+//! - [`model::EnergyNet`]: the CNN whose output is −E(x);
+//! - [`sampler::langevin`]: Langevin dynamics on E, all on the device;
+//! - [`buffer::ReplayBuffer`]: persistent negatives with a share of fresh noise;
+//! - [`trainer::Trainer`]: async contrastive-divergence iterations returning [`trainer::IterStats`];
+//! - [`device::select_device`]: WebGPU/wgpu when a real GPU exists, else the `flex` CPU backend;
+//! - [`metrics`]: AUROC and image statistics.
+
+pub mod buffer;
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod export;
+pub mod inference;
+pub mod metrics;
+pub mod model;
+pub mod platform;
+pub mod sampler;
+pub mod synthetic;
+pub mod trainer;
+pub mod weights;
+
+pub use burn::prelude::{Device, Tensor};
+pub use config::{ConfigError, EbmConfig};
+pub use device::{BackendInfo, BackendRequest, select_device};
+pub use model::{EnergyNet, NetShape};
+pub use trainer::{IterStats, TrainError, Trainer};
+pub mod burn_reexports { pub use burn::tensor::{Bool, Int, TensorData, Distribution}; }
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

@@ -1,0 +1,269 @@
+//! Contrastive-divergence training of the energy net, one async iteration at a time.
+//!
+//! loss = mean f(fake) − mean f(real) + α·mean(f(real)² + f(fake)²), with f = −E the net's
+//! output, as in UvA DL tutorial 8. Negatives come from Langevin chains started in the replay
+//! buffer. One readback per iteration (the statistics), none inside the Langevin loop.
+
+use burn::module::{ModuleVisitor, Param};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use burn::tensor::{Distribution, Transaction};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::buffer::ReplayBuffer;
+use crate::config::{ConfigError, EbmConfig};
+use crate::model::{EnergyNet, NetShape};
+use crate::platform::Instant;
+use crate::sampler::{LangevinParams, langevin};
+
+/// What one CD iteration did, read back after it finished.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct IterStats {
+    /// 1-based count of completed iterations.
+    pub iteration: u64,
+    pub epoch: u64,
+    pub loss: f32,
+    /// Contrastive-divergence term: mean f(fake) − mean f(real) = mean E(real) − mean E(fake).
+    pub cd: f32,
+    /// Regulariser α·mean(f(real)² + f(fake)²).
+    pub reg: f32,
+    pub energy_real: f32,
+    pub energy_fake: f32,
+    /// Learning rate used for this iteration's update.
+    pub lr: f64,
+    /// Negatives started from fresh noise in this iteration.
+    pub fresh: usize,
+    /// Wall time of the iteration, readback included.
+    pub seconds: f64,
+}
+
+impl IterStats {
+    pub fn is_finite(&self) -> bool {
+        [self.loss, self.cd, self.reg, self.energy_real, self.energy_fake].iter().all(|v| v.is_finite())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the real batch has shape {got:?} but the model expects [N, {}, {}, {}]", expected[0], expected[1], expected[2])]
+    BatchShape { got: Vec<usize>, expected: [usize; 3] },
+    #[error("reading results back from the device failed: {0}")]
+    Readback(String),
+}
+
+pub struct Trainer {
+    config: EbmConfig,
+    device: Device,
+    model: EnergyNet,
+    optim: ModuleOptimizer,
+    buffer: ReplayBuffer,
+    rng: StdRng,
+    iteration: u64,
+    iters_per_epoch: u64,
+}
+
+impl Trainer {
+    /// A fresh model, optimiser and replay buffer on `device` (autodiff is enabled here).
+    pub fn new(config: EbmConfig, device: &Device) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let device = device.clone().autodiff();
+        let mut rng = StdRng::seed_from_u64(config.seed);
+        device.seed(rng.random());
+        let model = EnergyNet::new(NetShape::from(&config), &device);
+        Ok(Self::assemble(config, device, model, rng))
+    }
+
+    /// Continues training `model` (e.g. loaded weights) with a fresh optimiser and buffer.
+    pub fn with_model(config: EbmConfig, device: &Device, model: EnergyNet) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let device = device.clone().autodiff();
+        let rng = StdRng::seed_from_u64(config.seed);
+        let model = model.to_device(&device).train();
+        Ok(Self::assemble(config, device, model, rng))
+    }
+
+    fn assemble(config: EbmConfig, device: Device, model: EnergyNet, rng: StdRng) -> Self {
+        let optim = AdamConfig::new().with_beta_1(0.0).with_beta_2(config.beta2 as f32).init();
+        let buffer =
+            ReplayBuffer::new(config.buffer_size, config.image_shape(), config.fresh_fraction, &device.clone().inner());
+        Self { config, device, model, optim, buffer, rng, iteration: 0, iters_per_epoch: 1 }
+    }
+
+    /// How many iterations make an epoch (the learning rate decays once per epoch); usually
+    /// ⌈training rows / batch size⌉.
+    pub fn set_iters_per_epoch(&mut self, iters: u64) {
+        self.iters_per_epoch = iters.max(1);
+    }
+
+    pub fn iters_per_epoch(&self) -> u64 {
+        self.iters_per_epoch
+    }
+
+    pub fn config(&self) -> &EbmConfig {
+        &self.config
+    }
+
+    pub fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    pub fn model(&self) -> &EnergyNet {
+        &self.model
+    }
+
+    pub fn buffer(&self) -> &ReplayBuffer {
+        &self.buffer
+    }
+
+    pub fn buffer_mut(&mut self) -> &mut ReplayBuffer {
+        &mut self.buffer
+    }
+
+    pub fn optimizer(&self) -> &ModuleOptimizer {
+        &self.optim
+    }
+
+    /// The device training runs on, without autodiff (for data and sampling).
+    pub fn device(&self) -> Device {
+        self.device.clone().inner()
+    }
+
+    /// The trainer's random generator, for drawing batches in the same reproducible stream.
+    pub fn rng(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+
+    /// Learning rate for the next iteration: lr · decay^epoch.
+    pub fn current_lr(&self) -> f64 {
+        self.config.lr * self.config.lr_decay.powi((self.iteration / self.iters_per_epoch) as i32)
+    }
+
+    /// Restores the position of a resumed run (iteration count and optimiser state).
+    pub fn resume_from(&mut self, iteration: u64, optim: Option<ModuleOptimizer>) {
+        self.iteration = iteration;
+        if let Some(optim) = optim {
+            self.optim = optim;
+        }
+        // Continue the random stream deterministically from the resumed position.
+        self.rng = StdRng::seed_from_u64(self.config.seed ^ iteration.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    }
+
+    /// Replaces the model and optimiser (used to roll back to a saved state).
+    pub fn replace_state(&mut self, model: EnergyNet, optim: ModuleOptimizer) {
+        self.model = model.to_device(&self.device).train();
+        self.optim = optim;
+    }
+
+    /// Scales the base learning rate (e.g. after a divergence).
+    pub fn scale_lr(&mut self, factor: f64) {
+        self.config.lr *= factor;
+    }
+
+    /// One CD iteration on a batch of real images in [-1, 1], shape [N, C, H, W].
+    pub async fn step(&mut self, real: Tensor<4>) -> Result<IterStats, TrainError> {
+        let started = Instant::now();
+        let dims = real.dims();
+        let expected = self.config.image_shape();
+        if dims[1..] != expected[..] || dims[0] == 0 {
+            return Err(TrainError::BatchShape { got: dims.to_vec(), expected });
+        }
+        let data_device = self.device();
+        data_device.seed(self.rng.random());
+        let batch = self.config.batch_size;
+
+        // Negatives: Langevin chains from the buffer (plus a few fresh starts).
+        let draw = self.buffer.draw(batch, &mut self.rng);
+        let (fake, _) = langevin(&self.model, draw.images, &LangevinParams::from(&self.config), None, None);
+        self.buffer.push(fake.clone());
+
+        // Positives, slightly noised so the data distribution has support everywhere.
+        let real = real.without_autodiff();
+        let real = if self.config.real_noise_std > 0.0 {
+            let noise = Tensor::random(real.shape(), Distribution::Normal(0.0, self.config.real_noise_std), &data_device);
+            (real + noise).clamp(-1.0, 1.0)
+        } else {
+            real
+        };
+        let n_real = real.dims()[0];
+
+        // One forward for both halves, as in the reference.
+        let out = self.model.forward(Tensor::cat(vec![real, fake], 0));
+        let real_out = out.clone().narrow(0, 0, n_real);
+        let fake_out = out.narrow(0, n_real, batch);
+        let reg = (real_out.clone().square().mean() + fake_out.clone().square().mean()) * self.config.alpha;
+        let cd = fake_out.clone().mean() - real_out.clone().mean();
+        let loss = cd.clone() + reg.clone();
+
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        if self.config.grad_clip_norm > 0.0 {
+            clip_global_norm(&self.model, &mut grads, self.config.grad_clip_norm);
+        }
+        let lr = self.current_lr();
+        self.model = self.optim.step(lr, self.model.clone(), grads);
+        self.iteration += 1;
+
+        let read = Transaction::default()
+            .register(loss.without_autodiff())
+            .register(cd.without_autodiff())
+            .register(reg.without_autodiff())
+            .register(real_out.without_autodiff().mean())
+            .register(fake_out.without_autodiff().mean())
+            .execute_async()
+            .await
+            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+        let value = |i: usize| read[i].iter::<f32>().next().unwrap_or(f32::NAN);
+        Ok(IterStats {
+            iteration: self.iteration,
+            epoch: (self.iteration - 1) / self.iters_per_epoch,
+            loss: value(0),
+            cd: value(1),
+            reg: value(2),
+            energy_real: -value(3),
+            energy_fake: -value(4),
+            lr,
+            fresh: draw.fresh,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// Scales all gradients together so that their joint L2 norm is at most `max_norm`
+/// (what PyTorch Lightning's `gradient_clip_val` does), without reading anything back.
+fn clip_global_norm(model: &EnergyNet, grads: &mut GradientsParams, max_norm: f64) {
+    struct SquaredNorm<'a> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for SquaredNorm<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let s = g.square().sum();
+                self.total = Some(match self.total.take() {
+                    Some(t) => t + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    struct Rescale<'a> {
+        grads: &'a mut GradientsParams,
+        factor: Tensor<1>,
+    }
+    impl ModuleVisitor for Rescale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                let factor = self.factor.clone().reshape([1; D]);
+                self.grads.register(param.id, g * factor);
+            }
+        }
+    }
+    let mut norm = SquaredNorm { grads, total: None };
+    model.visit(&mut norm);
+    let Some(total) = norm.total else { return };
+    let factor = (total.sqrt().add_scalar(1e-6).recip() * max_norm).clamp_max(1.0);
+    model.visit(&mut Rescale { grads, factor });
+}

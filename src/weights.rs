@@ -1,0 +1,179 @@
+//! The one file format the site and `debm` share for weights and checkpoints.
+//!
+//! Layout: `DEBMWTS\0`, u32 LE format version, u32 LE header length, a JSON [`Header`], then the
+//! sections the header lists, back to back. The model section is burn's burnpack record.
+//! The version is checked first so an old or new file is reported, never misread.
+
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::config::EbmConfig;
+use crate::model::{EnergyNet, NetShape};
+
+pub const MAGIC: &[u8; 8] = b"DEBMWTS\0";
+pub const FORMAT_VERSION: u32 = 1;
+const MAX_HEADER: usize = 1 << 20;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Section {
+    pub name: String,
+    pub len: u64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Header {
+    pub format_version: u32,
+    pub net: NetShape,
+    pub config: EbmConfig,
+    /// Training iterations behind these weights.
+    pub iteration: u64,
+    /// Free-form provenance (what trained it, on what data).
+    #[serde(default)]
+    pub note: String,
+    pub sections: Vec<Section>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WeightsError {
+    #[error("not a weights file of this project (it does not start with DEBMWTS)")]
+    NotWeights,
+    #[error("weights file format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    Version { found: u32 },
+    #[error("the weights file is truncated or damaged: {0}")]
+    Damaged(String),
+    #[error("these weights are for a different network ({found}); the current model is {expected}")]
+    Architecture { found: String, expected: String },
+    #[error("the weights do not fit the network: {0}")]
+    Record(String),
+    #[error("reading the weights back from the device failed: {0}")]
+    Readback(String),
+}
+
+pub fn describe(net: &NetShape) -> String {
+    format!("{}×{}×{} images, width {}", net.channels, net.image_size, net.image_size, net.width)
+}
+
+/// A parsed file: header plus named sections.
+pub struct WeightsFile {
+    pub header: Header,
+    pub sections: Vec<(String, Vec<u8>)>,
+}
+
+impl WeightsFile {
+    pub fn section(&self, name: &str) -> Option<&[u8]> {
+        self.sections.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice())
+    }
+
+    pub fn encode(config: &EbmConfig, iteration: u64, note: &str, sections: Vec<(String, Vec<u8>)>) -> Vec<u8> {
+        let header = Header {
+            format_version: FORMAT_VERSION,
+            net: NetShape::from(config),
+            config: config.clone(),
+            iteration,
+            note: note.into(),
+            sections: sections.iter().map(|(name, b)| Section { name: name.clone(), len: b.len() as u64 }).collect(),
+        };
+        let json = serde_json::to_vec(&header).expect("header serialises");
+        let mut out = Vec::with_capacity(16 + json.len() + sections.iter().map(|s| s.1.len()).sum::<usize>());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        for (_, bytes) in sections {
+            out.extend_from_slice(&bytes);
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, WeightsError> {
+        if bytes.len() < 8 || &bytes[..8] != MAGIC {
+            return Err(WeightsError::NotWeights);
+        }
+        if bytes.len() < 16 {
+            return Err(WeightsError::Damaged("the header is cut short".into()));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
+        if version != FORMAT_VERSION {
+            return Err(WeightsError::Version { found: version });
+        }
+        let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        if len > MAX_HEADER || bytes.len() < 16 + len {
+            return Err(WeightsError::Damaged("the header is cut short".into()));
+        }
+        let header: Header =
+            serde_json::from_slice(&bytes[16..16 + len]).map_err(|e| WeightsError::Damaged(format!("bad header: {e}")))?;
+        header.config.validate().map_err(|e| WeightsError::Damaged(e.to_string()))?;
+        if header.net != NetShape::from(&header.config) {
+            return Err(WeightsError::Damaged("the header's network shape disagrees with its config".into()));
+        }
+        let mut offset = 16 + len;
+        let mut sections = Vec::new();
+        for s in &header.sections {
+            let end = offset.checked_add(s.len as usize).filter(|&e| e <= bytes.len());
+            let Some(end) = end else {
+                return Err(WeightsError::Damaged(format!("section `{}` is cut short", s.name)));
+            };
+            sections.push((s.name.clone(), bytes[offset..end].to_vec()));
+            offset = end;
+        }
+        Ok(Self { header, sections })
+    }
+
+    /// Builds the network the file describes on `device` and loads its weights.
+    pub fn model(&self, device: &Device) -> Result<EnergyNet, WeightsError> {
+        let bytes = self.section("model").ok_or_else(|| WeightsError::Damaged("no `model` section".into()))?;
+        load_model(self.header.net, bytes, device)
+    }
+
+    /// Like [`Self::model`] but insists on a given architecture.
+    pub fn model_for(&self, expected: NetShape, device: &Device) -> Result<EnergyNet, WeightsError> {
+        if self.header.net != expected {
+            return Err(WeightsError::Architecture { found: describe(&self.header.net), expected: describe(&expected) });
+        }
+        self.model(device)
+    }
+}
+
+/// Loads burnpack `bytes` into a new network of shape `net`.
+pub fn load_model(net: NetShape, bytes: &[u8], device: &Device) -> Result<EnergyNet, WeightsError> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| WeightsError::Record(e.to_string()))?;
+    EnergyNet::new(net, device).try_load_record(record).map_err(|e| WeightsError::Record(e.to_string()))
+}
+
+/// The model's parameters as burnpack bytes. Reads the parameters asynchronously (WebGPU cannot
+/// read synchronously), then records them from a CPU copy.
+pub async fn model_bytes(model: &EnergyNet, net: NetShape) -> Result<Vec<u8>, WeightsError> {
+    struct Collect {
+        shapes: Vec<Vec<usize>>,
+        transaction: Option<Transaction>,
+    }
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let t = param.val().without_autodiff();
+            self.shapes.push(t.dims().to_vec());
+            self.transaction = Some(self.transaction.take().unwrap_or_default().register(t));
+        }
+    }
+    struct Fill {
+        values: std::vec::IntoIter<burn::tensor::TensorData>,
+    }
+    impl ModuleMapper for Fill {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let data = self.values.next().expect("one value per parameter");
+            let device = param.val().device();
+            Param::initialized(param.id, Tensor::from_data(data, &device))
+        }
+    }
+    let mut collect = Collect { shapes: Vec::new(), transaction: None };
+    model.visit(&mut collect);
+    let values = match collect.transaction {
+        Some(t) => t.execute_async().await.map_err(|e| WeightsError::Readback(format!("{e:?}")))?,
+        None => Vec::new(),
+    };
+    let cpu_model = EnergyNet::new(net, &Device::flex()).map(&mut Fill { values: values.into_iter() });
+    let bytes = cpu_model.into_record().into_bytes().map_err(|e| WeightsError::Record(e.to_string()))?;
+    Ok(bytes.to_vec())
+}
