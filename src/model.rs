@@ -1,6 +1,7 @@
 //! The energy network of UvA DL tutorial 8: four stride-2 convolutions with Swish, then two
 //! linear layers. The net outputs -E(x), so a high output means a likely image.
 
+use burn::module::{ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -54,7 +55,7 @@ impl EnergyNet {
                 .init(device)
         };
         let side = shape.final_side();
-        Self {
+        let net = Self {
             // Padding 4 on the first layer turns 28×28 into 16×16, as in the reference.
             conv1: conv(shape.channels, c1, 5, 4),
             conv2: conv(c1, c2, 3, 1),
@@ -62,7 +63,21 @@ impl EnergyNet {
             conv4: conv(c3, c3, 3, 1),
             fc1: LinearConfig::new(c3 * side * side, c3).init(device),
             fc2: LinearConfig::new(c3, 1).init(device),
+        };
+        // burn initialises parameters lazily, on first use; do it now so the initial weights
+        // come from the random stream as seeded at construction, not whenever the net first runs.
+        net.initialise_now();
+        net
+    }
+
+    fn initialise_now(&self) {
+        struct Touch;
+        impl ModuleVisitor for Touch {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let _ = param.val();
+            }
         }
+        self.visit(&mut Touch);
     }
 
     /// The network's output -E(x) for images in [-1, 1], shape [N, C, H, W] → [N].

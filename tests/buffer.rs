@@ -1,4 +1,6 @@
 //! Replay buffer: capacity, ring replacement, and the share of fresh noise.
+// Native only: the browser runs these checks through tests/web.rs.
+#![cfg(not(target_arch = "wasm32"))]
 
 use dermaebm::Tensor;
 use dermaebm::buffer::ReplayBuffer;

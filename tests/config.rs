@@ -1,4 +1,6 @@
 //! The run configuration: reference defaults, JSON round trip, clear rejections.
+// Native only: the browser runs these checks through tests/web.rs.
+#![cfg(not(target_arch = "wasm32"))]
 
 use dermaebm::EbmConfig;
 

@@ -1,5 +1,7 @@
 //! Loading MedMNIST shards: the real DermaMNIST file, equivalent encodings, and one test per
 //! kind of broken file, each asserting its own error.
+// Native only: the browser runs these checks through tests/web.rs.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,5 +1,7 @@
 //! The same seed gives the same run. (Its own test binary: burn's CPU backend keeps one global
 //! random generator, which tests running in parallel in one process would share.)
+// Native only: the browser runs these checks through tests/web.rs.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

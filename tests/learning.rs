@@ -1,4 +1,6 @@
 //! CD training learns a simple image distribution: afterwards data has lower energy than noise.
+// Native only: the browser runs these checks through tests/web.rs.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Langevin dynamics: lowers the energy, records its chain, respects an inpainting mask.
+// Native only: the browser runs these checks through tests/web.rs.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use burn::module::Module;
 use js_sys::Uint8Array;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -414,12 +415,12 @@ impl Engine {
 
 impl Engine {
     fn model_for_use(&self) -> Result<(EnergyNet, EbmConfig, Device), JsError> {
-        let s = self.state.borrow();
+        let mut s = self.state.borrow_mut();
         let model = match &s.trainer {
             Some(t) => t.model().valid(),
             None => s.model.clone().ok_or_else(|| err("no model yet: load weights or train first"))?,
         };
-        let seed = s.rng.clone().random();
+        let seed = s.rng.random();
         let device = s.device.clone();
         device.seed(seed);
         Ok((model, s.config.clone(), device))

@@ -7,7 +7,7 @@ use dermaebm::metrics::auroc_lower_is_positive;
 use dermaebm::{Device, EbmConfig, EnergyNet, Trainer, synthetic};
 
 /// CD iterations the learning test runs (natively and in the browser).
-pub const BROWSER_ITERATIONS: usize = 60;
+pub const BROWSER_ITERATIONS: usize = 25;
 
 /// A config small enough for a browser test on a software GPU.
 pub fn tiny_config(seed: u64) -> EbmConfig {
@@ -39,7 +39,7 @@ pub async fn data_vs_noise_auroc(model: &EnergyNet, config: &EbmConfig, device: 
 /// Trains the tiny config for `iterations` CD steps on the synthetic patterns and returns the
 /// AUROC before and after training.
 pub async fn learning_run(device: &Device, iterations: usize) -> (f64, f64) {
-    let config = tiny_config(7);
+    let config = tiny_config(1);
     let mut trainer = Trainer::new(config.clone(), device).expect("valid config");
     let before = data_vs_noise_auroc(trainer.model(), &config, &trainer.device(), 1000).await;
     for i in 0..iterations {

@@ -82,6 +82,9 @@ pub fn run(args: Args) -> Result<(), String> {
     trainer.set_iters_per_epoch(rows.div_ceil(config.batch_size) as u64);
     let source = BatchSource::new(&dataset, split, &trainer.device(), BatchSource::DEFAULT_DEVICE_BYTES);
 
+    if let Some(dir) = log_path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     let fresh_log = !(args.resume && log_path.exists());
     let mut log = std::fs::OpenOptions::new()
         .create(true)
