@@ -6,9 +6,6 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO_ROOT"
 wasm-pack build --dev --target web --out-dir pkg --no-opt
-# Size: drop debug info and optimise with Debian's binaryen when present.
-if command -v wasm-opt >/dev/null; then
-  wasm-opt pkg/dermaebm_bg.wasm -O2 --strip-debug --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals -o pkg/dermaebm_bg.wasm.opt
-  mv pkg/dermaebm_bg.wasm.opt pkg/dermaebm_bg.wasm
-fi
+# No wasm-opt pass: Debian's binaryen (108) predates this wasm-bindgen's reference-types
+# output, and its output fails to instantiate (WebAssembly.Table.set).
 ls -l pkg/dermaebm_bg.wasm

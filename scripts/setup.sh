@@ -15,7 +15,7 @@ fi
 command -v wasm-pack >/dev/null || cargo install wasm-pack
 
 missing=()
-for pkg in chromium chromium-driver binaryen; do
+for pkg in chromium chromium-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -11,3 +11,7 @@ cargo test --no-fail-fast
 
 echo "== browser tests (headless Chromium, WebGPU via SwiftShader + CPU backend in wasm)"
 wasm-pack test --headless --chrome --test web
+
+echo "== site end-to-end tests (Playwright + Chromium against the served site)"
+bash scripts/build-web.sh
+node --test tests/e2e/

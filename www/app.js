@@ -49,14 +49,14 @@ function drawGrid(canvas, rgba, side, count, columns, scale = 3) {
 
 // ---------- charts (uPlot) ----------
 const series = { iter: [], loss: [], cd: [], reg: [], er: [], ef: [], lr: [] };
-function makeChart(el, title, labels, colors, yLabel) {
+function makeChart(el, title, labels, colors, yLabel, format = (v) => v.toPrecision(3)) {
   const width = Math.max(300, el.parentElement.clientWidth - 8);
   return new uPlot(
     {
       title, width, height: 180,
       scales: { x: { time: false } },
-      axes: [{ label: "iteration" }, { label: yLabel }],
-      series: [{ label: "iteration" }, ...labels.map((label, i) => ({ label, stroke: colors[i], width: 1.5 }))],
+      axes: [{ label: "iteration" }, { label: yLabel, size: 70, values: (u, vals) => vals.map(format) }],
+      series: [{ label: "iteration" }, ...labels.map((label, i) => ({ label, stroke: colors[i], width: 1.5, value: (u, v) => (v == null ? "–" : format(v)) }))],
     },
     [[], ...labels.map(() => [])],
     el,
@@ -66,7 +66,7 @@ const charts = {};
 function setupCharts() {
   charts.loss = makeChart($("chart-loss"), "Loss terms", ["loss", "CD", "reg"], ["#8a3b2e", "#2e6f8a", "#7a8a2e"], "value");
   charts.energy = makeChart($("chart-energy"), "Mean energy", ["E(real)", "E(fake)"], ["#2e8a4a", "#b0502a"], "energy");
-  charts.lr = makeChart($("chart-lr"), "Learning rate", ["lr"], ["#555"], "lr");
+  charts.lr = makeChart($("chart-lr"), "Learning rate", ["lr"], ["#555"], "lr", (v) => v.toExponential(2));
 }
 function pushStats(s) {
   series.iter.push(s.iteration);

@@ -9,12 +9,14 @@ let stopRequested = false;
 async function loop(sampleEvery) {
   training = true;
   stopRequested = false;
+  let first = true;
   postMessage({ event: "training", running: true });
   try {
     while (!stopRequested) {
       const stats = await engine.trainStep();
       postMessage({ event: "stats", stats });
-      if (stats.iteration % sampleEvery === 0) {
+      if (stats.iteration % sampleEvery === 0 || first) {
+        first = false;
         const rgba = await engine.bufferSamples(64);
         postMessage({ event: "samples", rgba }, [rgba.buffer]);
       }

@@ -4,6 +4,7 @@
 //! The loader's files are compiled in directly so the fuzz build does not instrument all of
 //! burn; they depend only on zip, npyz, serde and thiserror.
 #![no_main]
+#![allow(dead_code)]
 
 #[path = "../../src/data/error.rs"]
 mod error;
