@@ -79,6 +79,11 @@ test("uploading DermaMNIST shows its splits; a malformed file shows its error", 
   await page.waitForSelector("#data-error:not([hidden])");
   assert.match(await page.textContent("#data-error"), /broken\.npz: not a \.npz/);
   await page.screenshot({ path: join(artifacts, "03-bad-file.png"), fullPage: true });
+
+  // A file that is not a weights file of this project is refused with a message.
+  await page.setInputFiles("#weights-file", { name: "other-model.bin", mimeType: "application/octet-stream", buffer: Buffer.from("not weights at all") });
+  await page.waitForSelector("#train-error:not([hidden])");
+  assert.match(await page.textContent("#train-error"), /other-model\.bin: not a weights file/);
   await context.close();
 });
 

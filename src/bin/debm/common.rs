@@ -33,6 +33,8 @@ pub enum Command {
     Score(crate::score::Args),
     /// Measure training and sampling speed; prints JSON.
     Bench(crate::bench::Args),
+    /// Quality figures of weights (energy AUROC, sample statistics); prints JSON.
+    Eval(crate::eval::Args),
 }
 
 pub fn load_dataset(files: &[PathBuf]) -> Result<Dataset, String> {

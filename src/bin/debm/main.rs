@@ -6,6 +6,7 @@
 //! - `debm sample`: a PNG sample sheet and a chain GIF
 //! - `debm score`: one energy per line, for dataset rows or uniform noise
 //! - `debm bench`: speed figures as JSON
+//! - `debm eval`: quality figures of weights as JSON
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -14,6 +15,8 @@ fn main() {}
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 mod common;
+#[cfg(not(target_arch = "wasm32"))]
+mod eval;
 #[cfg(not(target_arch = "wasm32"))]
 mod sample;
 #[cfg(not(target_arch = "wasm32"))]
@@ -31,6 +34,7 @@ fn main() -> std::process::ExitCode {
         common::Command::Sample(args) => sample::run(args),
         common::Command::Score(args) => score::run(args),
         common::Command::Bench(args) => bench::run(args),
+        common::Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
