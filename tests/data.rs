@@ -222,3 +222,16 @@ fn zip_bomb_is_capped_before_allocation() {
     let e = load_shard("bomb.npz", &bomb, Limits { max_entry_bytes: 1 << 20 }).unwrap_err();
     assert!(matches!(e, DataError::TooLarge { limit: 1048576, .. }), "{e}");
 }
+
+#[test]
+fn bracket_heavy_header_is_refused_without_parsing() {
+    // Found by fuzzing: nested brackets made the header parser backtrack for minutes.
+    let nested = format!("{{'descr': '|u1', 'fortran_order': False, 'shape': {}1,{}, }}", "(".repeat(40), ")".repeat(40));
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((nested.len() as u16).to_le_bytes());
+    bytes.extend(nested.as_bytes());
+    let started = std::time::Instant::now();
+    let e = expect_err("train_images.npy", &bytes);
+    assert!(matches!(e, DataError::BadNpy { .. }), "{e}");
+    assert!(started.elapsed().as_secs() < 5);
+}

@@ -7,8 +7,13 @@ use npyz::{DType, NpyHeader, Order};
 
 use super::error::DataError;
 
-/// Headers are a few hundred bytes; anything far larger is corrupt or hostile.
-pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Headers are a few hundred bytes; anything far larger is corrupt or hostile. numpy's own
+/// reader refuses headers over 10000 bytes by default (`max_header_size`).
+pub const MAX_HEADER_BYTES: usize = 10_000;
+/// The header dict of a plain array has a handful of brackets. npyz's parser backtracks badly on
+/// deeply nested or bracket-heavy text (found by fuzzing: minutes per header), so such headers
+/// are refused before it sees them.
+const MAX_HEADER_BRACKETS: usize = 32;
 const MAGIC: &[u8] = b"\x93NUMPY";
 
 pub fn is_npy(bytes: &[u8]) -> bool {
@@ -92,6 +97,11 @@ pub fn parse<'a>(bytes: &'a [u8], file: &str, key: &str) -> Result<RawArray<'a>,
     let prefix = if major == 1 { 10 } else { 12 };
     if bytes.len() < prefix + header_len {
         return Err(truncated("the .npy header is cut short"));
+    }
+    let text = &bytes[prefix..prefix + header_len];
+    let brackets = text.iter().filter(|b| b"()[]{}".contains(b)).count();
+    if brackets > MAX_HEADER_BRACKETS || !text.is_ascii() {
+        return Err(bad("the header is not the dict numpy writes for a plain array".into()));
     }
     let mut cursor = Cursor::new(&bytes[..prefix + header_len]);
     let header = NpyHeader::from_reader(&mut cursor).map_err(|e| bad(e.to_string()))?;
