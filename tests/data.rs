@@ -230,8 +230,6 @@ fn bracket_heavy_header_is_refused_without_parsing() {
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     bytes.extend((nested.len() as u16).to_le_bytes());
     bytes.extend(nested.as_bytes());
-    let started = std::time::Instant::now();
     let e = expect_err("train_images.npy", &bytes);
-    assert!(matches!(e, DataError::BadNpy { .. }), "{e}");
-    assert!(started.elapsed().as_secs() < 5);
+    assert!(matches!(&e, DataError::BadNpy { detail, .. } if detail.contains("plain array")), "{e}");
 }
