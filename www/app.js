@@ -292,7 +292,10 @@ async function main() {
   const { backend, config } = await call("create", { backend: params.get("backend") ?? "auto" });
   $("backend").textContent = backend.backend === "cpu" ? `Backend: CPU (burn flex in WebAssembly)` : `Backend: WebGPU — ${backend.adapter}`;
   $("backend").dataset.backend = backend.backend;
-  if (backend.note) show($("backend-note"), backend.note);
+  if (backend.note) {
+    const override = backend.note.includes("software") ? " To use it anyway, open this page with ?backend=gpu." : "";
+    show($("backend-note"), backend.note + override);
+  }
   fillSettings(config);
   // Shipped weights: samples within seconds of opening the page.
   try {
