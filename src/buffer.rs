@@ -105,6 +105,13 @@ impl ReplayBuffer {
         }
     }
 
+    /// Replaces every non-finite value with uniform noise (after a divergence), on the device.
+    pub fn sanitize(&mut self) {
+        let noise = Tensor::random(self.images.shape(), Distribution::Uniform(-1.0, 1.0), &self.images.device());
+        let bad = self.images.clone().is_nan().bool_or(self.images.clone().is_inf());
+        self.images = self.images.clone().mask_where(bad, noise);
+    }
+
     /// The `n` most recently pushed images (for showing the current samples).
     pub fn latest(&self, n: usize) -> Option<Tensor<4>> {
         if self.len == 0 {

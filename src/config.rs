@@ -46,6 +46,15 @@ pub struct EbmConfig {
 
     /// Seed for every random choice (initial weights, noise, buffer draws).
     pub seed: u64,
+
+    /// Divergence guard: an iteration whose |mean E| or |CD| exceeds this (or is not finite)
+    /// is rolled back to the last good weights; 0 disables the bound (non-finite values are
+    /// always caught).
+    pub guard_energy_bound: f64,
+    /// Learning-rate multiplier applied at each rollback.
+    pub guard_lr_factor: f64,
+    /// Consecutive rollbacks after which training stops with an error.
+    pub guard_max_rollbacks: usize,
 }
 
 impl Default for EbmConfig {
@@ -68,6 +77,9 @@ impl Default for EbmConfig {
             lr_decay: 0.97,
             grad_clip_norm: 0.1,
             seed: 42,
+            guard_energy_bound: 1000.0,
+            guard_lr_factor: 0.5,
+            guard_max_rollbacks: 5,
         }
     }
 }
@@ -148,6 +160,13 @@ impl EbmConfig {
             return Err(err("lr_decay", format!("must be in (0, 1] (got {})", self.lr_decay)));
         }
         non_negative("grad_clip_norm", self.grad_clip_norm)?;
+        non_negative("guard_energy_bound", self.guard_energy_bound)?;
+        if !(self.guard_lr_factor.is_finite() && self.guard_lr_factor > 0.0 && self.guard_lr_factor <= 1.0) {
+            return Err(err("guard_lr_factor", format!("must be in (0, 1] (got {})", self.guard_lr_factor)));
+        }
+        if self.guard_max_rollbacks == 0 {
+            return Err(err("guard_max_rollbacks", "must be at least 1"));
+        }
         Ok(())
     }
 

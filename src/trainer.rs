@@ -37,6 +37,10 @@ pub struct IterStats {
     pub fresh: usize,
     /// Wall time of the iteration, readback included.
     pub seconds: f64,
+    /// The iteration diverged and was undone: weights and optimiser went back to the last good
+    /// state and the learning rate was lowered. `iteration` is then the restored count.
+    #[serde(default)]
+    pub rolled_back: bool,
 }
 
 impl IterStats {
@@ -53,6 +57,25 @@ pub enum TrainError {
     BatchShape { got: Vec<usize>, expected: [usize; 3] },
     #[error("reading results back from the device failed: {0}")]
     Readback(String),
+    #[error("training diverged {rollbacks} times in a row even after lowering the learning rate to {lr:.2e}; stopped (the last good weights are kept)")]
+    Diverged { rollbacks: usize, lr: f64 },
+}
+
+/// Faults a test or a fault drill can inject to exercise the divergence guard.
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// Every weight becomes NaN.
+    NanWeights,
+    /// Multiplies the weights by this factor (an exploding update).
+    ScaleWeights(f32),
+}
+
+/// The last state known to be good.
+#[derive(Clone)]
+struct Snapshot {
+    model: EnergyNet,
+    optim: ModuleOptimizer,
+    iteration: u64,
 }
 
 pub struct Trainer {
@@ -64,6 +87,9 @@ pub struct Trainer {
     rng: StdRng,
     iteration: u64,
     iters_per_epoch: u64,
+    good: Snapshot,
+    rollbacks_in_a_row: usize,
+    rollbacks_total: u64,
 }
 
 impl Trainer {
@@ -90,7 +116,8 @@ impl Trainer {
         let optim = AdamConfig::new().with_beta_1(0.0).with_beta_2(config.beta2 as f32).init();
         let buffer =
             ReplayBuffer::new(config.buffer_size, config.image_shape(), config.fresh_fraction, &device.clone().inner());
-        Self { config, device, model, optim, buffer, rng, iteration: 0, iters_per_epoch: 1 }
+        let good = Snapshot { model: model.clone(), optim: optim.clone(), iteration: 0 };
+        Self { config, device, model, optim, buffer, rng, iteration: 0, iters_per_epoch: 1, good, rollbacks_in_a_row: 0, rollbacks_total: 0 }
     }
 
     /// How many iterations make an epoch (the learning rate decays once per epoch); usually
@@ -148,19 +175,37 @@ impl Trainer {
         if let Some(optim) = optim {
             self.optim = optim;
         }
+        self.good = Snapshot { model: self.model.clone(), optim: self.optim.clone(), iteration };
         // Continue the random stream deterministically from the resumed position.
         self.rng = StdRng::seed_from_u64(self.config.seed ^ iteration.wrapping_mul(0x9E37_79B9_7F4A_7C15));
     }
 
-    /// Replaces the model and optimiser (used to roll back to a saved state).
-    pub fn replace_state(&mut self, model: EnergyNet, optim: ModuleOptimizer) {
-        self.model = model.to_device(&self.device).train();
-        self.optim = optim;
+    /// Rollbacks so far (the divergence guard's log).
+    pub fn rollbacks(&self) -> u64 {
+        self.rollbacks_total
     }
 
-    /// Scales the base learning rate (e.g. after a divergence).
-    pub fn scale_lr(&mut self, factor: f64) {
-        self.config.lr *= factor;
+    /// Injects a fault into the current weights (tests and fault drills).
+    pub fn inject_fault(&mut self, fault: Fault) {
+        struct Corrupt(Fault);
+        impl burn::module::ModuleMapper for Corrupt {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                let id = param.id;
+                let t = param.val();
+                let t = match self.0 {
+                    Fault::NanWeights => t * f32::NAN,
+                    Fault::ScaleWeights(f) => t * f,
+                };
+                Param::initialized(id, t.detach().require_grad())
+            }
+        }
+        self.model = self.model.clone().map(&mut Corrupt(fault));
+    }
+
+    /// A statistic beyond the guard's bound, or not a number at all.
+    fn diverged(&self, s: &IterStats) -> bool {
+        let bound = self.config.guard_energy_bound as f32;
+        !s.is_finite() || (bound > 0.0 && [s.energy_real, s.energy_fake, s.cd].iter().any(|v| v.abs() > bound))
     }
 
     /// One CD iteration on a batch of real images in [-1, 1], shape [N, C, H, W].
@@ -216,7 +261,7 @@ impl Trainer {
             .await
             .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
         let value = |i: usize| read[i].iter::<f32>().next().unwrap_or(f32::NAN);
-        Ok(IterStats {
+        let mut stats = IterStats {
             iteration: self.iteration,
             epoch: (self.iteration - 1) / self.iters_per_epoch,
             loss: value(0),
@@ -227,7 +272,34 @@ impl Trainer {
             lr,
             fresh: draw.fresh,
             seconds: started.elapsed().as_secs_f64(),
-        })
+            rolled_back: false,
+        };
+        if self.diverged(&stats) {
+            self.roll_back()?;
+            stats.rolled_back = true;
+            stats.iteration = self.iteration;
+        } else {
+            self.rollbacks_in_a_row = 0;
+            self.good = Snapshot { model: self.model.clone(), optim: self.optim.clone(), iteration: self.iteration };
+        }
+        Ok(stats)
+    }
+
+    /// Back to the last good weights and optimiser, with a lower learning rate and a buffer
+    /// cleaned of non-finite samples.
+    fn roll_back(&mut self) -> Result<(), TrainError> {
+        self.rollbacks_in_a_row += 1;
+        self.rollbacks_total += 1;
+        let good = self.good.clone();
+        self.model = good.model;
+        self.optim = good.optim;
+        self.iteration = good.iteration;
+        self.config.lr *= self.config.guard_lr_factor;
+        self.buffer.sanitize();
+        if self.rollbacks_in_a_row >= self.config.guard_max_rollbacks {
+            return Err(TrainError::Diverged { rollbacks: self.rollbacks_in_a_row, lr: self.current_lr() });
+        }
+        Ok(())
     }
 }
 

@@ -50,3 +50,9 @@ async fn flex_in_wasm_cd_training_separates_data_from_noise() {
     assert!(before < 0.95, "untrained AUROC {before}");
     assert!(after >= 0.95, "trained AUROC {after}");
 }
+
+#[wasm_bindgen_test]
+async fn flex_in_wasm_divergence_is_rolled_back() {
+    let (rollbacks, healthy) = common::guard_recovers(&Device::flex()).await;
+    assert!(rollbacks >= 1 && healthy, "rollbacks {rollbacks}, healthy end {healthy}");
+}

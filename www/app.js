@@ -81,6 +81,10 @@ function pushStats(s) {
 function onEvent(e) {
   if (e.event === "stats") {
     const s = e.stats;
+    if (s.rolled_back) {
+      show($("train-error"), `Training diverged; rolled back to iteration ${s.iteration} and lowered the learning rate.`);
+      return;
+    }
     pushStats(s);
     $("iter").textContent = String(s.iteration);
     const secs = (performance.now() - state.started) / 1000;

@@ -396,6 +396,7 @@ impl Engine {
     /// Encodes RGBA images (each side×side) as a PNG grid.
     #[wasm_bindgen(js_name = encodePng)]
     pub fn encode_png(rgba: &[u8], side: usize, columns: usize, scale: usize) -> Result<Uint8Array, JsError> {
+        check_layout(columns, scale)?;
         let images = split_rgba(rgba, side)?;
         let png = export::png(&export::grid(&images, side, 3, columns, scale)).map_err(err)?;
         Ok(Uint8Array::from(png.as_slice()))
@@ -404,6 +405,10 @@ impl Engine {
     /// Encodes frames (each a concatenation of `per_frame` RGBA images) as an animated GIF.
     #[wasm_bindgen(js_name = encodeGif)]
     pub fn encode_gif(frames: Vec<Uint8Array>, side: usize, columns: usize, scale: usize) -> Result<Uint8Array, JsError> {
+        check_layout(columns, scale)?;
+        if frames.is_empty() || frames.len() > 512 {
+            return Err(err(format!("a GIF needs 1 to 512 frames (got {})", frames.len())));
+        }
         let grids = frames
             .iter()
             .map(|f| split_rgba(&f.to_vec(), side).map(|imgs| export::grid(&imgs, side, 3, columns, scale)))
@@ -427,6 +432,13 @@ impl Engine {
     }
 }
 
+fn check_layout(columns: usize, scale: usize) -> Result<(), JsError> {
+    if !(1..=256).contains(&columns) || !(1..=16).contains(&scale) {
+        return Err(err(format!("columns must be 1–256 and scale 1–16 (got {columns} and {scale})")));
+    }
+    Ok(())
+}
+
 /// NCHW values in [-1, 1] → RGBA bytes of each image, concatenated.
 fn rgba_concat(values: &[f32], shape: [usize; 3]) -> Vec<u8> {
     let [c, h, w] = shape;
@@ -435,8 +447,11 @@ fn rgba_concat(values: &[f32], shape: [usize; 3]) -> Vec<u8> {
 
 /// RGBA bytes → RGB images.
 fn split_rgba(rgba: &[u8], side: usize) -> Result<Vec<Vec<u8>>, JsError> {
+    if side == 0 || side > crate::config::MAX_IMAGE_SIZE {
+        return Err(err(format!("side must be between 1 and {} pixels (got {side})", crate::config::MAX_IMAGE_SIZE)));
+    }
     let n = side * side * 4;
-    if side == 0 || rgba.is_empty() || rgba.len() % n != 0 {
+    if rgba.is_empty() || rgba.len() % n != 0 {
         return Err(err(format!("expected whole {side}×{side} RGBA images, got {} bytes", rgba.len())));
     }
     Ok(rgba.chunks_exact(n).map(|img| img.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect()).collect())

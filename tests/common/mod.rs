@@ -65,3 +65,24 @@ pub async fn langevin_energy_drop(device: &Device) -> (f32, f32) {
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
     (mean(&before), mean(&after))
 }
+
+/// Injects NaN weights after 2 iterations and trains to iteration 5: returns (rollbacks, final
+/// statistics finite).
+pub async fn guard_recovers(device: &Device) -> (u64, bool) {
+    use dermaebm::trainer::Fault;
+    let config = EbmConfig { batch_size: 8, langevin_steps: 3, ..tiny_config(5) };
+    let mut trainer = Trainer::new(config.clone(), device).expect("valid config");
+    let mut finite = false;
+    for i in 0..20u64 {
+        if trainer.iteration() >= 5 {
+            break;
+        }
+        if trainer.iteration() == 2 && trainer.rollbacks() == 0 {
+            trainer.inject_fault(Fault::NanWeights);
+        }
+        let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
+        let s = trainer.step(real).await.expect("one fault must not stop training");
+        finite = s.is_finite() && !s.rolled_back;
+    }
+    (trainer.rollbacks(), finite && trainer.iteration() >= 5)
+}

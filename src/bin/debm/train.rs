@@ -115,6 +115,13 @@ pub fn run(args: Args) -> Result<(), String> {
         let batch = config.batch_size;
         let real = source.draw(&dataset, batch, trainer.rng(), &device);
         let s = block_on(trainer.step(real)).map_err(|e| e.to_string())?;
+        if s.rolled_back {
+            bar.println(format!(
+                "diverged (loss {}, E(real) {}, E(fake) {}): rolled back to iteration {}, learning rate now {:.2e}",
+                s.loss, s.energy_real, s.energy_fake, s.iteration, trainer.current_lr()
+            ));
+            continue;
+        }
         writeln!(
             log,
             "{},{},{},{},{},{},{},{},{},{:.4}",
@@ -123,9 +130,6 @@ pub fn run(args: Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
         bar.inc(1);
         bar.set_message(format!("loss {:+.4}  E(real) {:+.3}  E(fake) {:+.3}", s.loss, s.energy_real, s.energy_fake));
-        if !s.is_finite() {
-            return Err(format!("training diverged at iteration {} (non-finite statistics); the last checkpoint is kept", s.iteration));
-        }
         if s.iteration % args.checkpoint_every == 0 || s.iteration == args.iterations {
             let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true }, &note)).map_err(|e| e.to_string())?;
             common::write_atomic(&checkpoint_path, &bytes)?;

@@ -1,0 +1,63 @@
+//! The divergence guard: injected faults are rolled back and training finishes with finite
+//! statistics; divergence that keeps coming back stops with a clear error.
+// Native only: the browser runs these checks through tests/web.rs.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use dermaebm::platform::block_on;
+use dermaebm::trainer::{Fault, TrainError};
+use dermaebm::{Device, EbmConfig, IterStats, Trainer, synthetic};
+
+fn step(trainer: &mut Trainer, config: &EbmConfig, i: u64) -> Result<IterStats, TrainError> {
+    let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
+    block_on(trainer.step(real))
+}
+
+/// Trains to iteration 8 with `fault` injected after iteration 3; returns the rollbacks seen.
+fn trial(seed: u64, fault: Fault) -> u64 {
+    let config = EbmConfig { batch_size: 16, langevin_steps: 5, ..common::tiny_config(seed) };
+    let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
+    let mut last = None;
+    let mut i = 0;
+    while trainer.iteration() < 8 {
+        if trainer.iteration() == 3 && trainer.rollbacks() == 0 {
+            trainer.inject_fault(fault);
+        }
+        last = Some(step(&mut trainer, &config, i).expect("one fault must not stop training"));
+        i += 1;
+        assert!(i < 30, "seed {seed}: training made no progress");
+    }
+    let last = last.unwrap();
+    assert!(last.is_finite() && !last.rolled_back, "seed {seed}: the run ends healthy: {last:?}");
+    assert!(trainer.config().lr < config.lr, "seed {seed}: the learning rate was lowered");
+    trainer.rollbacks()
+}
+
+#[test]
+fn nan_weights_are_rolled_back_in_every_seeded_trial() {
+    let recovered = (0..20).filter(|&seed| trial(seed, Fault::NanWeights) >= 1).count();
+    assert_eq!(recovered, 20);
+}
+
+#[test]
+fn exploding_weights_are_rolled_back() {
+    for seed in 0..3 {
+        assert!(trial(seed, Fault::ScaleWeights(1e5)) >= 1, "seed {seed}");
+    }
+}
+
+#[test]
+fn repeated_divergence_stops_with_a_clear_error() {
+    // A bound no iteration can meet: every iteration counts as diverged.
+    let config = EbmConfig { guard_energy_bound: 1e-12, guard_max_rollbacks: 4, ..common::tiny_config(2) };
+    let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
+    for i in 0..3 {
+        let s = step(&mut trainer, &config, i).unwrap();
+        assert!(s.rolled_back);
+        assert_eq!(s.iteration, 0);
+    }
+    let err = step(&mut trainer, &config, 3).unwrap_err();
+    assert!(matches!(err, TrainError::Diverged { rollbacks: 4, .. }), "{err}");
+    assert!(err.to_string().contains("diverged 4 times in a row"), "{err}");
+}
