@@ -10,10 +10,30 @@ use super::error::DataError;
 /// Headers are a few hundred bytes; anything far larger is corrupt or hostile. numpy's own
 /// reader refuses headers over 10000 bytes by default (`max_header_size`).
 pub const MAX_HEADER_BYTES: usize = 10_000;
-/// The header dict of a plain array has a handful of brackets. npyz's parser backtracks badly on
-/// deeply nested or bracket-heavy text (found by fuzzing: minutes per header), so such headers
-/// are refused before it sees them.
-const MAX_HEADER_BRACKETS: usize = 32;
+/// The header dict of a plain array is `{…: (…), …}`: four brackets, nested two deep. npyz's
+/// parser backtracks exponentially on nested brackets (found by fuzzing: minutes for a
+/// 180-byte header), so anything more is refused before it sees them.
+const MAX_HEADER_BRACKETS: usize = 8;
+const MAX_HEADER_DEPTH: usize = 2;
+
+fn brackets_are_plain(text: &[u8]) -> bool {
+    let (mut depth, mut deepest, mut count) = (0usize, 0usize, 0usize);
+    for b in text {
+        match b {
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                count += 1;
+                deepest = deepest.max(depth);
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                count += 1;
+            }
+            _ => {}
+        }
+    }
+    count <= MAX_HEADER_BRACKETS && deepest <= MAX_HEADER_DEPTH
+}
 const MAGIC: &[u8] = b"\x93NUMPY";
 
 pub fn is_npy(bytes: &[u8]) -> bool {
@@ -99,8 +119,7 @@ pub fn parse<'a>(bytes: &'a [u8], file: &str, key: &str) -> Result<RawArray<'a>,
         return Err(truncated("the .npy header is cut short"));
     }
     let text = &bytes[prefix..prefix + header_len];
-    let brackets = text.iter().filter(|b| b"()[]{}".contains(b)).count();
-    if brackets > MAX_HEADER_BRACKETS || !text.is_ascii() {
+    if !brackets_are_plain(text) || !text.is_ascii() {
         return Err(bad("the header is not the dict numpy writes for a plain array".into()));
     }
     let mut cursor = Cursor::new(&bytes[..prefix + header_len]);
