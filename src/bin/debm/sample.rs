@@ -30,6 +30,10 @@ pub struct Args {
     gif: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     backend: String,
+    /// Instead of sampling, draw the newest `count` replay-buffer images of a checkpoint (the
+    /// persistent chains training produced) into the PNG.
+    #[arg(long)]
+    from_buffer: bool,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -38,8 +42,28 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     let (device, _) = common::device(&args.backend)?;
     let (file, model) = common::load_model(&args.weights, &device)?;
-    let config = file.header.config;
+    let config = file.header.config.clone();
     let [c, h, w] = config.image_shape();
+    if args.from_buffer {
+        let bytes = file.section("buffer").ok_or_else(|| format!("{} holds no replay buffer (only checkpoints do)", args.weights.display()))?;
+        let per = c * h * w;
+        if bytes.len() < 8 || (bytes.len() - 8) % per != 0 {
+            return Err("the buffer section does not hold whole images".into());
+        }
+        let next = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let n = (bytes.len() - 8) / per;
+        let values: Vec<f32> = (0..args.count.min(n))
+            .flat_map(|k| {
+                let i = (next + n - 1 - k) % n;
+                bytes[8 + i * per..8 + (i + 1) * per].iter().map(|&b| b as f32 / 127.5 - 1.0)
+            })
+            .collect();
+        let columns = (args.count.min(n) as f64).sqrt().ceil() as usize;
+        let sheet = export::grid(&tensor_values_to_images(&values, c, h, w), h, c, columns, 3);
+        common::write_atomic(&args.png, &export::png(&sheet)?)?;
+        eprintln!("wrote {}", args.png.display());
+        return Ok(());
+    }
     device.seed(args.seed);
     let params = LangevinParams { steps: args.steps, ..LangevinParams::from(&config) };
     let every = (args.steps / 16).max(1);
