@@ -199,8 +199,8 @@ function renderSummary(s) {
 }
 
 // ---------- generation ----------
-async function generate() {
-  const count = Number($("gen-count").value), steps = Number($("gen-steps").value);
+async function generate(preview = null) {
+  const count = preview?.count ?? Number($("gen-count").value), steps = preview?.steps ?? Number($("gen-steps").value);
   const recordEvery = Math.max(1, Math.floor(steps / 8));
   try {
     $("gen-btn").disabled = true;
@@ -310,7 +310,9 @@ async function main() {
       $("model-status").textContent = `Shipped weights: ${info.iteration} iterations (${info.note}).`;
       state.hasModel = true;
       updateButtons();
-      await generate();
+      // A quick preview so the page shows samples within seconds even on the CPU; "Generate"
+      // runs the full chain length.
+      await generate({ count: 8, steps: 32 });
     } else {
       $("model-status").textContent = "No shipped weights in this build yet: load a dataset and train, or load a weights file.";
     }
@@ -324,7 +326,7 @@ async function main() {
   }
 }
 
-$("gen-btn").onclick = generate;
+$("gen-btn").onclick = () => generate();
 $("png-btn").onclick = async () => {
   const { tiles, columns } = state.chainTiles;
   download(await call("encodePng", { rgba: tiles, side: state.side, columns, scale: 3 }), "dermaebm-chain.png", "image/png");
