@@ -1,7 +1,8 @@
 //! Replay buffer of past negatives (persistent contrastive divergence).
 //!
 //! Stored on the device as one preallocated [capacity, C, H, W] tensor used as a ring, so that
-//! drawing and pushing a batch never moves images through the CPU.
+//! drawing and pushing a batch never moves images through the CPU. For a class-conditional
+//! model each entry also keeps the label its chain was sampled under (on the CPU: a few bytes).
 
 use burn::prelude::*;
 use burn::tensor::{Distribution, Int, TensorData};
@@ -9,6 +10,8 @@ use rand::{Rng, RngExt};
 
 pub struct ReplayBuffer {
     images: Tensor<4>,
+    /// Label of each slot (0 for unconditional training).
+    labels: Vec<i32>,
     capacity: usize,
     len: usize,
     /// Next ring slot to overwrite once the buffer is full (the oldest entry).
@@ -21,6 +24,8 @@ pub struct Draw {
     pub images: Tensor<4>,
     /// How many of them are fresh uniform noise (they come first in the batch).
     pub fresh: usize,
+    /// The label each chain samples under (all 0 when unlabelled).
+    pub labels: Vec<i32>,
 }
 
 impl ReplayBuffer {
@@ -30,6 +35,7 @@ impl ReplayBuffer {
         let [c, h, w] = shape;
         Self {
             images: Tensor::zeros([capacity, c, h, w], device),
+            labels: vec![0; capacity],
             capacity,
             len: 0,
             next: 0,
@@ -58,6 +64,13 @@ impl ReplayBuffer {
     /// `batch` starting points: each is fresh noise with probability `fresh_fraction`
     /// (always, while the buffer is empty), otherwise a uniformly chosen buffer entry.
     pub fn draw(&self, batch: usize, rng: &mut impl Rng) -> Draw {
+        self.draw_labelled(batch, rng, &[])
+    }
+
+    /// Like [`Self::draw`]; fresh starts take labels drawn uniformly from `label_pool` (e.g. the
+    /// real batch's labels, so negatives follow the data's class balance), buffer entries keep
+    /// their own. An empty pool labels fresh starts 0.
+    pub fn draw_labelled(&self, batch: usize, rng: &mut impl Rng, label_pool: &[i32]) -> Draw {
         let fresh = if self.len == 0 {
             batch
         } else {
@@ -66,19 +79,28 @@ impl ReplayBuffer {
         let [_, c, h, w] = self.images.dims();
         let device = self.images.device();
         let mut parts = Vec::with_capacity(2);
+        let mut labels: Vec<i32> = (0..fresh)
+            .map(|_| if label_pool.is_empty() { 0 } else { label_pool[rng.random_range(0..label_pool.len())] })
+            .collect();
         if fresh > 0 {
             parts.push(Self::noise(fresh, [c, h, w], &device));
         }
         if fresh < batch {
             let picks: Vec<i32> = (0..batch - fresh).map(|_| rng.random_range(0..self.len) as i32).collect();
+            labels.extend(picks.iter().map(|&i| self.labels[i as usize]));
             let indices = Tensor::<1, Int>::from_data(TensorData::new(picks, [batch - fresh]), &device);
             parts.push(self.images.clone().select(0, indices));
         }
-        Draw { images: Tensor::cat(parts, 0), fresh }
+        Draw { images: Tensor::cat(parts, 0), fresh, labels }
     }
 
     /// Stores new samples, replacing the oldest entries once full.
     pub fn push(&mut self, samples: Tensor<4>) {
+        self.push_labelled(samples, &[]);
+    }
+
+    /// Stores new samples with their labels (`labels` empty: all 0).
+    pub fn push_labelled(&mut self, samples: Tensor<4>, labels: &[i32]) {
         let samples = samples.without_autodiff();
         let n = samples.dims()[0];
         // Only the newest `capacity` samples of an oversized push can survive.
@@ -95,6 +117,11 @@ impl ReplayBuffer {
             let piece = samples.clone().narrow(0, written, take);
             let [_, c, h, w] = self.images.dims();
             self.images = self.images.clone().slice_assign([start..start + take, 0..c, 0..h, 0..w], piece);
+            for k in 0..take {
+                // Of an oversized push only the newest `capacity` labels line up with the images.
+                let source = written + k + labels.len().saturating_sub(n);
+                self.labels[start + k] = labels.get(source).copied().unwrap_or(0);
+            }
             written += take;
             if self.len < self.capacity {
                 self.len += take;
@@ -114,15 +141,21 @@ impl ReplayBuffer {
 
     /// The `n` most recently pushed images (for showing the current samples).
     pub fn latest(&self, n: usize) -> Option<Tensor<4>> {
+        self.latest_labelled(n).map(|(images, _)| images)
+    }
+
+    /// The `n` most recently pushed images and their labels, oldest first.
+    pub fn latest_labelled(&self, n: usize) -> Option<(Tensor<4>, Vec<i32>)> {
         if self.len == 0 {
             return None;
         }
         let n = n.min(self.len);
         let end = if self.len < self.capacity { self.len } else { self.next + self.capacity };
         let picks: Vec<i32> = (end - n..end).map(|i| (i % self.capacity) as i32).collect();
+        let labels = picks.iter().map(|&i| self.labels[i as usize]).collect();
         let device = self.images.device();
         let indices = Tensor::<1, Int>::from_data(TensorData::new(picks, [n]), &device);
-        Some(self.images.clone().select(0, indices))
+        Some((self.images.clone().select(0, indices), labels))
     }
 
     /// The whole filled part of the buffer, for checkpoints.
@@ -130,16 +163,24 @@ impl ReplayBuffer {
         (self.len > 0).then(|| self.images.clone().narrow(0, 0, self.len))
     }
 
+    /// Labels of the filled part, in the order of [`Self::contents`].
+    pub fn labels(&self) -> &[i32] {
+        &self.labels[..self.len]
+    }
+
     /// Ring position of the oldest entry (for checkpoints).
     pub fn next_slot(&self) -> usize {
         self.next
     }
 
-    /// Rebuilds a buffer from saved contents.
-    pub fn restore(&mut self, contents: Tensor<4>, next: usize) {
+    /// Rebuilds a buffer from saved contents (and their labels, if any).
+    pub fn restore(&mut self, contents: Tensor<4>, labels: &[i32], next: usize) {
         let n = contents.dims()[0].min(self.capacity);
         let [_, c, h, w] = self.images.dims();
         self.images = self.images.clone().slice_assign([0..n, 0..c, 0..h, 0..w], contents.narrow(0, 0, n));
+        for (slot, label) in self.labels.iter_mut().take(n).enumerate() {
+            *label = labels.get(slot).copied().unwrap_or(0);
+        }
         self.len = n;
         self.next = if n < self.capacity { n } else { next % self.capacity };
     }

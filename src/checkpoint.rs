@@ -12,8 +12,7 @@ use crate::{EbmConfig, NetShape};
 /// What to put in a checkpoint besides the model.
 #[derive(Clone, Copy, Debug)]
 pub struct Contents {
-    /// Adam's state. Reading it needs a synchronous readback, which WebGPU in a browser cannot
-    /// do; there the optimiser restarts (with β₁ = 0 only its second moment is lost).
+    /// Adam's state (not in the browser: see [`crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS`]).
     pub optimizer: bool,
     /// The replay buffer, quantised to 8 bits per value.
     pub buffer: bool,
@@ -33,6 +32,10 @@ pub async fn save(trainer: &Trainer, contents: Contents, note: &str) -> Result<V
         let mut bytes = (trainer.buffer().next_slot() as u64).to_le_bytes().to_vec();
         bytes.extend(values.iter().map(|v| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8));
         sections.push(("buffer".into(), bytes));
+        if config.is_conditional() {
+            // Labels are below MAX_CLASSES (256), so one byte each.
+            sections.push(("buffer_labels".into(), trainer.buffer().labels().iter().map(|&l| l as u8).collect()));
+        }
     }
     Ok(WeightsFile::encode(&config, trainer.iteration(), note, sections))
 }
@@ -42,7 +45,7 @@ pub async fn save(trainer: &Trainer, contents: Contents, note: &str) -> Result<V
 pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result<Trainer, WeightsError> {
     let model = file.model_for(NetShape::from(&config), device)?;
     let mut trainer = Trainer::with_model(config.clone(), device, model).map_err(|e| WeightsError::Damaged(e.to_string()))?;
-    let optim = match file.section("optimizer") {
+    let optim = match file.section("optimizer").filter(|_| crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS) {
         Some(bytes) => Some(
             trainer
                 .optimizer()
@@ -63,7 +66,15 @@ pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result
         let values: Vec<f32> = bytes[8..].iter().map(|&b| b as f32 / 127.5 - 1.0).collect();
         let [c, h, w] = config.image_shape();
         let images = Tensor::from_data(TensorData::new(values, [n, c, h, w]), &trainer.device());
-        trainer.buffer_mut().restore(images, next);
+        let labels: Vec<i32> = match file.section("buffer_labels") {
+            Some(l) if l.len() == n => l.iter().map(|&b| b as i32).collect(),
+            Some(_) => return Err(WeightsError::Damaged("the buffer's labels do not match its images".into())),
+            None => Vec::new(),
+        };
+        if let Some(&bad) = labels.iter().find(|&&l| config.classes > 0 && l as usize >= config.classes) {
+            return Err(WeightsError::Damaged(format!("the buffer holds label {bad}, outside the model's {} classes", config.classes)));
+        }
+        trainer.buffer_mut().restore(images, &labels, next);
     }
     Ok(trainer)
 }

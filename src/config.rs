@@ -15,6 +15,9 @@ pub struct EbmConfig {
     pub image_size: usize,
     /// Hidden width of the energy net; the convolutions use width/2, width, 2·width, 2·width.
     pub width: usize,
+    /// Classes of a class-conditional energy E(x, y) = −logit_y(x) (JEM); 0 = unconditional.
+    /// Conditional training needs labelled data with labels below this number.
+    pub classes: usize,
 
     /// Real images per CD iteration (and as many negatives).
     pub batch_size: usize,
@@ -43,6 +46,9 @@ pub struct EbmConfig {
     pub lr_decay: f64,
     /// Global gradient-norm clip for the parameter update; 0 disables it.
     pub grad_clip_norm: f64,
+    /// Weight of the classifier's cross-entropy on real images (class-conditional only): the
+    /// p(y|x) term of JEM, which keeps the logits usable for classification.
+    pub class_loss_weight: f64,
 
     /// Seed for every random choice (initial weights, noise, buffer draws).
     pub seed: u64,
@@ -63,6 +69,7 @@ impl Default for EbmConfig {
             channels: 3,
             image_size: 28,
             width: 32,
+            classes: 0,
             batch_size: 128,
             buffer_size: 8192,
             fresh_fraction: 0.05,
@@ -76,6 +83,7 @@ impl Default for EbmConfig {
             beta2: 0.999,
             lr_decay: 0.97,
             grad_clip_norm: 0.1,
+            class_loss_weight: 1.0,
             seed: 42,
             guard_energy_bound: 1000.0,
             guard_lr_factor: 0.5,
@@ -98,6 +106,8 @@ fn err(field: &'static str, message: impl Into<String>) -> ConfigError {
 
 /// Largest image side accepted (MedMNIST+ goes up to 224).
 pub const MAX_IMAGE_SIZE: usize = crate::data::shard::MAX_SIDE;
+/// Most classes a conditional energy may have (labels are stored as bytes).
+pub const MAX_CLASSES: usize = 256;
 
 impl EbmConfig {
     /// Parses JSON and validates it. Missing fields take their defaults.
@@ -128,6 +138,9 @@ impl EbmConfig {
         }
         if self.width < 2 || self.width % 2 != 0 || self.width > 512 {
             return Err(err("width", format!("must be an even number between 2 and 512 (got {})", self.width)));
+        }
+        if self.classes == 1 || self.classes > MAX_CLASSES {
+            return Err(err("classes", format!("must be 0 (unconditional) or 2–{MAX_CLASSES} (got {})", self.classes)));
         }
         if self.batch_size == 0 || self.batch_size > 4096 {
             return Err(err("batch_size", format!("must be between 1 and 4096 (got {})", self.batch_size)));
@@ -160,6 +173,7 @@ impl EbmConfig {
             return Err(err("lr_decay", format!("must be in (0, 1] (got {})", self.lr_decay)));
         }
         non_negative("grad_clip_norm", self.grad_clip_norm)?;
+        non_negative("class_loss_weight", self.class_loss_weight)?;
         non_negative("guard_energy_bound", self.guard_energy_bound)?;
         if !(self.guard_lr_factor.is_finite() && self.guard_lr_factor > 0.0 && self.guard_lr_factor <= 1.0) {
             return Err(err("guard_lr_factor", format!("must be in (0, 1] (got {})", self.guard_lr_factor)));
@@ -168,6 +182,10 @@ impl EbmConfig {
             return Err(err("guard_max_rollbacks", "must be at least 1"));
         }
         Ok(())
+    }
+
+    pub fn is_conditional(&self) -> bool {
+        self.classes > 0
     }
 
     /// Shape of one image as [channels, height, width].

@@ -1,10 +1,12 @@
-//! Using a trained net: energies of images, and new samples from noise (with their chains).
+//! Using a trained net: energies of images, new samples from noise (with their chains),
+//! inpainting and denoising, and — for a class-conditional net — classification.
 
 use burn::prelude::*;
+use burn::tensor::{Int, TensorData};
 
 use crate::buffer::ReplayBuffer;
 use crate::model::EnergyNet;
-use crate::sampler::{FreeMask, LangevinParams, langevin};
+use crate::sampler::{ChainOptions, FreeMask, LangevinParams, langevin};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("reading results back from the device failed: {0}")]
@@ -16,19 +18,40 @@ pub async fn read_values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ReadE
     data.try_to_vec::<f32>().map_err(|e| ReadError(format!("{e:?}")))
 }
 
-/// E(x) for each image of `images` ([N, C, H, W] in [-1, 1]), `chunk` images at a time.
-pub async fn energies(model: &EnergyNet, images: Tensor<4>, chunk: usize) -> Result<Vec<f32>, ReadError> {
-    let net = model.valid();
+/// Runs `per_chunk` on consecutive pieces of at most `chunk` images and concatenates the values.
+async fn in_chunks(images: Tensor<4>, chunk: usize, per_chunk: impl Fn(Tensor<4>) -> Tensor<2>) -> Result<Vec<f32>, ReadError> {
     let images = images.without_autodiff();
     let n = images.dims()[0];
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::new();
     let mut start = 0;
     while start < n {
         let len = chunk.max(1).min(n - start);
-        out.extend(read_values(net.energy(images.clone().narrow(0, start, len))).await?);
+        out.extend(read_values(per_chunk(images.clone().narrow(0, start, len))).await?);
         start += len;
     }
     Ok(out)
+}
+
+/// E(x) for each image of `images` ([N, C, H, W] in [-1, 1]), `chunk` images at a time.
+pub async fn energies(model: &EnergyNet, images: Tensor<4>, chunk: usize) -> Result<Vec<f32>, ReadError> {
+    let net = model.valid();
+    in_chunks(images, chunk, |x| net.energy(x).unsqueeze_dim(1)).await
+}
+
+/// p(y | x) of a class-conditional net: one row of `classes` probabilities per image.
+pub async fn class_probabilities(model: &EnergyNet, images: Tensor<4>, chunk: usize) -> Result<Vec<Vec<f32>>, ReadError> {
+    let classes = model.classes();
+    if classes == 0 {
+        return Err(ReadError("this model is not class-conditional: it has no classifier".into()));
+    }
+    let net = model.valid();
+    let flat = in_chunks(images, chunk, |x| net.class_log_probs(x).exp()).await?;
+    Ok(flat.chunks_exact(classes).map(|row| row.to_vec()).collect())
+}
+
+/// Index of the largest value of each row.
+pub fn argmax_rows(rows: &[Vec<f32>]) -> Vec<usize> {
+    rows.iter().map(|r| r.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)).collect()
 }
 
 /// Samples and, when asked, the chain states, read back as flat [N, C, H, W] values.
@@ -38,31 +61,36 @@ pub struct Generated {
     pub chain: Vec<(usize, Vec<f32>)>,
 }
 
-/// `n` new images: uniform noise refined by Langevin dynamics.
+/// `n` new images: uniform noise refined by Langevin dynamics, under `class` when given (a
+/// class-conditional net samples E(x, y); otherwise the class is ignored).
 pub async fn generate(
     model: &EnergyNet,
     n: usize,
     shape: [usize; 3],
     params: &LangevinParams,
     record_every: Option<usize>,
+    class: Option<usize>,
     device: &Device,
 ) -> Result<Generated, ReadError> {
     let start = ReplayBuffer::noise(n, shape, device);
-    refine(model, start, params, record_every, None).await
+    let labels = class.filter(|_| model.classes() > 0).map(|k| {
+        Tensor::<1, Int>::from_data(TensorData::new(vec![k as i32; n], [n]), device)
+    });
+    refine(model, start, params, ChainOptions { record_every, labels, free: None }).await
 }
 
-/// Langevin from given images; with `free`, only those pixels change (inpainting).
-pub async fn refine(
-    model: &EnergyNet,
-    start: Tensor<4>,
-    params: &LangevinParams,
-    record_every: Option<usize>,
-    free: Option<&FreeMask>,
-) -> Result<Generated, ReadError> {
-    let (samples, frames) = langevin(model, start, params, record_every, free);
+/// Langevin from given images (inpainting with `options.free`, denoising without).
+pub async fn refine(model: &EnergyNet, start: Tensor<4>, params: &LangevinParams, options: ChainOptions) -> Result<Generated, ReadError> {
+    let (samples, frames) = langevin(model, start, params, &options);
     let mut chain = Vec::with_capacity(frames.len());
     for frame in frames {
         chain.push((frame.step, read_values(frame.images).await?));
     }
     Ok(Generated { samples: read_values(samples).await?, chain })
+}
+
+/// The start of an inpainting chain: `images` where kept, uniform noise where free.
+pub fn noise_where_free(images: Tensor<4>, free: &FreeMask) -> Tensor<4> {
+    let noise = Tensor::random(images.shape(), burn::tensor::Distribution::Uniform(-1.0, 1.0), &images.device());
+    images.mask_where(free.clone(), noise)
 }

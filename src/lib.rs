@@ -3,11 +3,13 @@
 //!
 //! The pieces, one per module:
 //! - [`config::EbmConfig`]: every knob of a run, with the UvA DL tutorial-8 defaults;
-//! - [`model::EnergyNet`]: the CNN whose output is −E(x);
+//! - [`model::EnergyNet`]: the CNN whose output is −E(x) (or, class-conditional, −E(x, y) per class);
 //! - [`sampler::langevin`]: Langevin dynamics on E, all on the device;
 //! - [`buffer::ReplayBuffer`]: persistent negatives with a share of fresh noise;
 //! - [`trainer::Trainer`]: async contrastive-divergence iterations returning [`trainer::IterStats`];
 //! - [`device::select_device`]: WebGPU/wgpu when a real GPU exists, else the `flex` CPU backend;
+//! - [`inference`]: energies, samples (optionally of one class) and class probabilities;
+//! - [`edit`]: inpainting and denoising with Langevin;
 //! - [`metrics`]: AUROC and image statistics.
 
 pub mod buffer;
@@ -15,6 +17,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod edit;
 pub mod export;
 pub mod inference;
 pub mod metrics;

@@ -1,11 +1,15 @@
 //! The energy network of UvA DL tutorial 8: four stride-2 convolutions with Swish, then two
 //! linear layers. The net outputs -E(x), so a high output means a likely image.
+//!
+//! Class-conditional (JEM, Grathwohl et al. 2020): the last layer gives one logit per class,
+//! E(x, y) = −logit_y(x), and the unconditional energy is E(x) = −logsumexp_y logit_y(x);
+//! softmax of the logits is the classifier p(y | x).
 
 use burn::module::{ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::silu;
+use burn::tensor::activation::{log_softmax, silu};
 
 use crate::config::EbmConfig;
 
@@ -16,11 +20,15 @@ pub struct NetShape {
     pub channels: usize,
     pub image_size: usize,
     pub width: usize,
+    /// Logits of a class-conditional energy; 0 = unconditional (one output). Older weights
+    /// files have no such field and are unconditional.
+    #[serde(default)]
+    pub classes: usize,
 }
 
 impl From<&EbmConfig> for NetShape {
     fn from(c: &EbmConfig) -> Self {
-        Self { channels: c.channels, image_size: c.image_size, width: c.width }
+        Self { channels: c.channels, image_size: c.image_size, width: c.width, classes: c.classes }
     }
 }
 
@@ -37,6 +45,8 @@ impl NetShape {
 
 #[derive(Module, Debug)]
 pub struct EnergyNet {
+    /// 0 = unconditional; else the number of class logits.
+    classes: usize,
     conv1: Conv2d,
     conv2: Conv2d,
     conv3: Conv2d,
@@ -56,13 +66,14 @@ impl EnergyNet {
         };
         let side = shape.final_side();
         let net = Self {
+            classes: shape.classes,
             // Padding 4 on the first layer turns 28×28 into 16×16, as in the reference.
             conv1: conv(shape.channels, c1, 5, 4),
             conv2: conv(c1, c2, 3, 1),
             conv3: conv(c2, c3, 3, 1),
             conv4: conv(c3, c3, 3, 1),
             fc1: LinearConfig::new(c3 * side * side, c3).init(device),
-            fc2: LinearConfig::new(c3, 1).init(device),
+            fc2: LinearConfig::new(c3, shape.classes.max(1)).init(device),
         };
         // burn initialises parameters lazily, on first use; do it now so the initial weights
         // come from the random stream as seeded at construction, not whenever the net first runs.
@@ -80,19 +91,69 @@ impl EnergyNet {
         self.visit(&mut Touch);
     }
 
-    /// The network's output -E(x) for images in [-1, 1], shape [N, C, H, W] → [N].
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
+    /// A class-conditional net that starts where this unconditional one is: every class logit
+    /// begins as the single output, so E(x, y) = E(x) for all y at first and training only has
+    /// to learn what tells the classes apart (a warm start for conditional fine-tuning).
+    pub fn into_conditional(self, classes: usize) -> EnergyNet {
+        assert!(self.classes == 0 && classes >= 2, "needs an unconditional net and at least 2 classes");
+        let fc2 = Linear {
+            weight: Param::from_tensor(self.fc2.weight.val().repeat_dim(1, classes)),
+            bias: self.fc2.bias.map(|b| Param::from_tensor(b.val().repeat_dim(0, classes))),
+        };
+        EnergyNet { classes, fc2, ..self }
+    }
+
+    /// Number of class logits; 0 for an unconditional net.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// The last layer's outputs for images in [-1, 1], shape [N, C, H, W] → [N, max(classes, 1)].
+    pub fn logits(&self, x: Tensor<4>) -> Tensor<2> {
         let x = silu(self.conv1.forward(x));
         let x = silu(self.conv2.forward(x));
         let x = silu(self.conv3.forward(x));
         let x = silu(self.conv4.forward(x));
         let [n, c, h, w] = x.dims();
         let x = silu(self.fc1.forward(x.reshape([n, c * h * w])));
-        self.fc2.forward(x).reshape([n])
+        self.fc2.forward(x)
+    }
+
+    /// The network's output -E(x), shape [N]: the single output, or logsumexp of the logits.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
+        let logits = self.logits(x);
+        let n = logits.dims()[0];
+        if self.classes == 0 { logits.reshape([n]) } else { log_sum_exp(logits) }
     }
 
     /// Energy E(x) = -forward(x): lower means more likely.
     pub fn energy(&self, x: Tensor<4>) -> Tensor<1> {
         self.forward(x).neg()
     }
+
+    /// −E(x, y) = logit_y(x) for one label per image; an unconditional net ignores the labels.
+    pub fn forward_given(&self, x: Tensor<4>, labels: Tensor<1, Int>) -> Tensor<1> {
+        if self.classes == 0 {
+            return self.forward(x);
+        }
+        let n = labels.dims()[0];
+        self.logits(x).gather(1, labels.reshape([n, 1])).reshape([n])
+    }
+
+    /// Energy E(x, y) of images under their labels.
+    pub fn energy_given(&self, x: Tensor<4>, labels: Tensor<1, Int>) -> Tensor<1> {
+        self.forward_given(x, labels).neg()
+    }
+
+    /// log p(y | x) for every class, shape [N, classes] (conditional nets only).
+    pub fn class_log_probs(&self, x: Tensor<4>) -> Tensor<2> {
+        log_softmax(self.logits(x), 1)
+    }
+}
+
+/// log Σ exp over dim 1 of [N, K] → [N], shifted by the (constant) row maximum for stability.
+fn log_sum_exp(logits: Tensor<2>) -> Tensor<1> {
+    let n = logits.dims()[0];
+    let max = logits.clone().max_dim(1).detach();
+    (logits - max.clone()).exp().sum_dim(1).log().add(max).reshape([n])
 }

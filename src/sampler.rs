@@ -31,17 +31,27 @@ pub struct ChainFrame {
 }
 
 /// Which pixels Langevin may change: `true` where the sampler is free, `false` where the input
-/// is kept exactly (inpainting). Shape [N, C, H, W] or broadcastable to it.
+/// is kept exactly (inpainting). Shape [N, C, H, W].
 pub type FreeMask = Tensor<4, Bool>;
 
-/// Runs `params.steps` Langevin steps from `start` and returns the final images, plus every
-/// `record_every`-th state (and the first and last) when asked, for visualising the chain.
+/// What a chain records and what constrains it.
+#[derive(Clone, Default)]
+pub struct ChainOptions {
+    /// Keep every k-th state (and the first and last) for visualising the chain.
+    pub record_every: Option<usize>,
+    /// Only these pixels may change (inpainting); the rest stay bit-identical.
+    pub free: Option<FreeMask>,
+    /// Sample from E(x, y) for these labels, one per image (class-conditional nets).
+    pub labels: Option<Tensor<1, Int>>,
+}
+
+/// Runs `params.steps` Langevin steps from `start` and returns the final images, plus the
+/// recorded states when `options.record_every` asks for them.
 pub fn langevin(
     net: &EnergyNet,
     start: Tensor<4>,
     params: &LangevinParams,
-    record_every: Option<usize>,
-    free: Option<&FreeMask>,
+    options: &ChainOptions,
 ) -> (Tensor<4>, Vec<ChainFrame>) {
     // Gradients are only wanted for the input: a net without autodiff treats its weights as
     // constants, so the backward pass skips their gradients entirely.
@@ -49,7 +59,7 @@ pub fn langevin(
     let fixed = start.clone().without_autodiff();
     let mut x = fixed.clone();
     let mut chain = Vec::new();
-    let record_every = record_every.filter(|&k| k > 0);
+    let record_every = options.record_every.filter(|&k| k > 0);
     if record_every.is_some() {
         chain.push(ChainFrame { step: 0, images: x.clone() });
     }
@@ -59,11 +69,15 @@ pub fn langevin(
             x = (x + noise).clamp(-1.0, 1.0);
         }
         let leaf = x.clone().detach().autodiff().require_grad();
-        let grads = net.energy(leaf.clone()).sum().backward();
+        let energy = match &options.labels {
+            Some(labels) => net.energy_given(leaf.clone(), labels.clone()),
+            None => net.energy(leaf.clone()),
+        };
+        let grads = energy.sum().backward();
         let grad = leaf.grad(&grads).expect("the Langevin input is a leaf that requires its gradient");
         let g = params.grad_clamp;
         x = (x - grad.clamp(-g, g) * params.step_size).clamp(-1.0, 1.0);
-        if let Some(mask) = free {
+        if let Some(mask) = &options.free {
             x = fixed.clone().mask_where(mask.clone(), x);
         }
         if let Some(k) = record_every

@@ -3,11 +3,15 @@
 //! loss = mean f(fake) − mean f(real) + α·mean(f(real)² + f(fake)²), with f = −E the net's
 //! output, as in UvA DL tutorial 8. Negatives come from Langevin chains started in the replay
 //! buffer. One readback per iteration (the statistics), none inside the Langevin loop.
+//!
+//! Class-conditional (config `classes` > 0): f = logit_y for each image's label (real images
+//! keep theirs, negatives are sampled under theirs), plus the classifier's cross-entropy on the
+//! real images weighted by `class_loss_weight` — JEM's p(x, y) = p(x) p(y | x) split.
 
 use burn::module::{ModuleVisitor, Param};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::tensor::{Distribution, Transaction};
+use burn::tensor::{Distribution, Int, TensorData, Transaction};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -16,7 +20,7 @@ use crate::buffer::ReplayBuffer;
 use crate::config::{ConfigError, EbmConfig};
 use crate::model::{EnergyNet, NetShape};
 use crate::platform::Instant;
-use crate::sampler::{LangevinParams, langevin};
+use crate::sampler::{ChainOptions, LangevinParams, langevin};
 
 /// What one CD iteration did, read back after it finished.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -29,6 +33,12 @@ pub struct IterStats {
     pub cd: f32,
     /// Regulariser α·mean(f(real)² + f(fake)²).
     pub reg: f32,
+    /// Classifier cross-entropy on the real batch, before weighting (class-conditional only).
+    #[serde(default)]
+    pub class_loss: f32,
+    /// Share of the real batch the classifier labels correctly (class-conditional only).
+    #[serde(default)]
+    pub class_accuracy: f32,
     pub energy_real: f32,
     pub energy_fake: f32,
     /// Learning rate used for this iteration's update.
@@ -57,6 +67,10 @@ pub enum TrainError {
     BatchShape { got: Vec<usize>, expected: [usize; 3] },
     #[error("reading results back from the device failed: {0}")]
     Readback(String),
+    #[error("class-conditional training needs one label per real image (got {got} labels for {images} images)")]
+    Labels { got: usize, images: usize },
+    #[error("label {label} is outside the model's {classes} classes")]
+    LabelRange { label: i32, classes: usize },
     #[error("training diverged {rollbacks} times in a row even after lowering the learning rate to {lr:.2e}; stopped (the last good weights are kept)")]
     Diverged { rollbacks: usize, lr: f64 },
 }
@@ -106,6 +120,12 @@ impl Trainer {
     /// Continues training `model` (e.g. loaded weights) with a fresh optimiser and buffer.
     pub fn with_model(config: EbmConfig, device: &Device, model: EnergyNet) -> Result<Self, ConfigError> {
         config.validate()?;
+        if model.classes() != config.classes {
+            return Err(ConfigError {
+                field: "classes",
+                message: format!("the model has {} classes but the configuration says {}", model.classes(), config.classes),
+            });
+        }
         let device = device.clone().autodiff();
         let rng = StdRng::seed_from_u64(config.seed);
         let model = model.to_device(&device).train();
@@ -210,20 +230,39 @@ impl Trainer {
 
     /// One CD iteration on a batch of real images in [-1, 1], shape [N, C, H, W].
     pub async fn step(&mut self, real: Tensor<4>) -> Result<IterStats, TrainError> {
+        self.step_labelled(real, None).await
+    }
+
+    /// One CD iteration; a class-conditional model needs `labels`, one per real image.
+    pub async fn step_labelled(&mut self, real: Tensor<4>, labels: Option<&[i32]>) -> Result<IterStats, TrainError> {
         let started = Instant::now();
         let dims = real.dims();
         let expected = self.config.image_shape();
         if dims[1..] != expected[..] || dims[0] == 0 {
             return Err(TrainError::BatchShape { got: dims.to_vec(), expected });
         }
+        let classes = self.config.classes;
+        let real_labels = match (classes, labels) {
+            (0, _) => None,
+            (_, Some(l)) if l.len() == dims[0] => {
+                if let Some(&bad) = l.iter().find(|&&y| y < 0 || y as usize >= classes) {
+                    return Err(TrainError::LabelRange { label: bad, classes });
+                }
+                Some(l)
+            }
+            (_, l) => return Err(TrainError::Labels { got: l.map_or(0, |l| l.len()), images: dims[0] }),
+        };
         let data_device = self.device();
         data_device.seed(self.rng.random());
         let batch = self.config.batch_size;
+        let labels_tensor =
+            |l: &[i32]| Tensor::<1, Int>::from_data(TensorData::new(l.to_vec(), [l.len()]), &data_device);
 
-        // Negatives: Langevin chains from the buffer (plus a few fresh starts).
-        let draw = self.buffer.draw(batch, &mut self.rng);
-        let (fake, _) = langevin(&self.model, draw.images, &LangevinParams::from(&self.config), None, None);
-        self.buffer.push(fake.clone());
+        // Negatives: Langevin chains from the buffer (plus a few fresh starts), each under its label.
+        let draw = self.buffer.draw_labelled(batch, &mut self.rng, real_labels.unwrap_or(&[]));
+        let chain = ChainOptions { labels: real_labels.map(|_| labels_tensor(&draw.labels)), ..Default::default() };
+        let (fake, _) = langevin(&self.model, draw.images, &LangevinParams::from(&self.config), &chain);
+        self.buffer.push_labelled(fake.clone(), &draw.labels);
 
         // Positives, slightly noised so the data distribution has support everywhere.
         let real = real.without_autodiff();
@@ -236,12 +275,31 @@ impl Trainer {
         let n_real = real.dims()[0];
 
         // One forward for both halves, as in the reference.
-        let out = self.model.forward(Tensor::cat(vec![real, fake], 0));
-        let real_out = out.clone().narrow(0, 0, n_real);
-        let fake_out = out.narrow(0, n_real, batch);
+        let both = Tensor::cat(vec![real, fake], 0);
+        let (real_out, fake_out, class_terms) = match real_labels {
+            None => {
+                let out = self.model.forward(both);
+                (out.clone().narrow(0, 0, n_real), out.narrow(0, n_real, batch), None)
+            }
+            Some(real_labels) => {
+                let logits = self.model.logits(both);
+                let mut all = real_labels.to_vec();
+                all.extend(&draw.labels);
+                let picked = logits.clone().gather(1, labels_tensor(&all).reshape([n_real + batch, 1])).reshape([n_real + batch]);
+                let real_logits = logits.narrow(0, 0, n_real);
+                let truth = labels_tensor(real_labels);
+                let log_probs = burn::tensor::activation::log_softmax(real_logits.clone(), 1);
+                let class_loss = log_probs.gather(1, truth.clone().reshape([n_real, 1])).mean().neg();
+                let correct = real_logits.argmax(1).reshape([n_real]).equal(truth).float().mean();
+                (picked.clone().narrow(0, 0, n_real), picked.narrow(0, n_real, batch), Some((class_loss, correct)))
+            }
+        };
         let reg = (real_out.clone().square().mean() + fake_out.clone().square().mean()) * self.config.alpha;
         let cd = fake_out.clone().mean() - real_out.clone().mean();
-        let loss = cd.clone() + reg.clone();
+        let mut loss = cd.clone() + reg.clone();
+        if let Some((class_loss, _)) = &class_terms {
+            loss = loss + class_loss.clone() * self.config.class_loss_weight;
+        }
 
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
         if self.config.grad_clip_norm > 0.0 {
@@ -251,22 +309,28 @@ impl Trainer {
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.iteration += 1;
 
-        let read = Transaction::default()
+        let mut read = Transaction::default()
             .register(loss.without_autodiff())
             .register(cd.without_autodiff())
             .register(reg.without_autodiff())
             .register(real_out.without_autodiff().mean())
-            .register(fake_out.without_autodiff().mean())
+            .register(fake_out.without_autodiff().mean());
+        if let Some((class_loss, correct)) = class_terms {
+            read = read.register(class_loss.without_autodiff()).register(correct.without_autodiff());
+        }
+        let read = read
             .execute_async()
             .await
             .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
-        let value = |i: usize| read[i].iter::<f32>().next().unwrap_or(f32::NAN);
+        let value = |i: usize| read.get(i).and_then(|d| d.iter::<f32>().next()).unwrap_or(f32::NAN);
         let mut stats = IterStats {
             iteration: self.iteration,
             epoch: (self.iteration - 1) / self.iters_per_epoch,
             loss: value(0),
             cd: value(1),
             reg: value(2),
+            class_loss: if classes > 0 { value(5) } else { 0.0 },
+            class_accuracy: if classes > 0 { value(6) } else { 0.0 },
             energy_real: -value(3),
             energy_fake: -value(4),
             lr,

@@ -53,7 +53,8 @@ pub enum WeightsError {
 }
 
 pub fn describe(net: &NetShape) -> String {
-    format!("{}×{}×{} images, width {}", net.channels, net.image_size, net.image_size, net.width)
+    let classes = if net.classes > 0 { format!(", {} classes", net.classes) } else { String::new() };
+    format!("{}×{}×{} images, width {}{classes}", net.channels, net.image_size, net.image_size, net.width)
 }
 
 /// A parsed file: header plus named sections.

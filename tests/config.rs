@@ -10,6 +10,7 @@ fn defaults_are_the_reference_recipe() {
     assert_eq!((c.batch_size, c.buffer_size, c.langevin_steps), (128, 8192, 60));
     assert_eq!((c.step_size, c.noise_std, c.grad_clamp, c.alpha, c.lr), (10.0, 0.005, 0.03, 0.1, 1e-4));
     assert_eq!((c.channels, c.image_size, c.width), (3, 28, 32));
+    assert_eq!(c.classes, 0, "unconditional unless asked");
     c.validate().unwrap();
 }
 
@@ -34,6 +35,9 @@ fn bad_values_are_rejected_with_the_field_named() {
         (r#"{"fresh_fraction": 1.5}"#, "fresh_fraction"),
         (r#"{"lr_decay": 0}"#, "lr_decay"),
         (r#"{"langevin_steps": 0}"#, "langevin_steps"),
+        (r#"{"classes": 1}"#, "classes"),
+        (r#"{"classes": 300}"#, "classes"),
+        (r#"{"class_loss_weight": -1}"#, "class_loss_weight"),
         (r#"{"batchsize": 3}"#, "json"),
         (r#"{"batch_size": "many"}"#, "json"),
         ("not json", "json"),

@@ -3,6 +3,9 @@
 // Native only: the browser runs these checks through tests/web.rs.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
+use common::npy;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -15,28 +18,6 @@ use zip::write::SimpleFileOptions;
 
 fn real_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dermamnist-ham10000-28.npz")
-}
-
-/// A .npy file: version `major`, dtype `descr`, `shape`, raw `data`.
-fn npy(descr: &str, shape: &[usize], data: &[u8], fortran: bool, major: u8) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}", if fortran { "True" } else { "False" });
-    let prefix = if major == 1 { 10 } else { 12 };
-    while (prefix + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY".to_vec();
-    out.extend([major, 0]);
-    if major == 1 {
-        out.extend((header.len() as u16).to_le_bytes());
-    } else {
-        out.extend((header.len() as u32).to_le_bytes());
-    }
-    out.extend(header.as_bytes());
-    out.extend(data);
-    out
 }
 
 fn npz(entries: &[(&str, Vec<u8>)], deflate: bool) -> Vec<u8> {

@@ -76,3 +76,52 @@ fn checkpoint_restores_iteration_optimizer_and_buffer() {
     assert_eq!(stats.iteration, 4);
     assert!(stats.is_finite());
 }
+
+#[test]
+fn conditional_checkpoint_keeps_the_buffer_labels() {
+    let device = Device::flex();
+    let config = common::conditional_config(3);
+    let mut trainer = Trainer::new(config.clone(), &device).unwrap();
+    for i in 0..2 {
+        let (real, labels) = common::labelled_patterns(&config, i, &trainer.device());
+        block_on(trainer.step_labelled(real, Some(&labels))).unwrap();
+    }
+    let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true }, "ckpt")).unwrap();
+    let file = WeightsFile::decode(&bytes).unwrap();
+    assert_eq!(file.header.net.classes, config.classes);
+    let resumed = checkpoint::restore(&file, config.clone(), &device).unwrap();
+    assert_eq!(resumed.buffer().labels(), trainer.buffer().labels());
+    assert!(resumed.buffer().labels().iter().any(|&l| l != 0), "labels other than 0 survive");
+    assert_eq!(resumed.model().classes(), config.classes);
+
+    // An unconditional model cannot take these weights.
+    let err = file.model_for(NetShape { classes: 0, ..NetShape::from(&config) }, &device).err().unwrap();
+    assert!(err.to_string().contains("4 classes"), "{err}");
+}
+
+#[test]
+fn shipped_weights_load_as_an_unconditional_or_conditional_net() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/dermamnist.debm");
+    let file = WeightsFile::decode(&std::fs::read(path).unwrap()).unwrap();
+    let net = file.model(&Device::flex()).unwrap();
+    assert_eq!(net.classes(), file.header.config.classes);
+    let x = synthetic::patterns(2, 3, 28, 0.1, 1, &Device::flex());
+    let e = block_on(energies(&net, x, 2)).unwrap();
+    assert!(e.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn an_unconditional_net_warm_starts_a_conditional_one() {
+    let device = Device::flex();
+    let config = common::tiny_config(8);
+    let net = EnergyNet::new((&config).into(), &device);
+    let x = synthetic::patterns(4, 1, config.image_size, 0.1, 2, &device);
+    let before = block_on(energies(&net, x.clone(), 4)).unwrap();
+    let conditional = net.into_conditional(3);
+    assert_eq!(conditional.classes(), 3);
+    // Every class logit starts as the old output, so E(x) = -logsumexp = E_old(x) - ln 3.
+    let after = block_on(energies(&conditional, x, 4)).unwrap();
+    for (a, b) in before.iter().zip(&after) {
+        assert!((a - 3f32.ln() - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}

@@ -179,6 +179,16 @@ impl Dataset {
         (index < images.count).then(|| to_rgba(images.image(index), images.channels))
     }
 
+    /// Number of classes the labels of every split cover (largest label + 1); 0 if unlabelled.
+    pub fn label_classes(&self) -> usize {
+        self.splits.values().filter_map(|s| s.labels.as_ref()).flat_map(|l| l.iter().max()).map(|&m| m as usize + 1).max().unwrap_or(0)
+    }
+
+    /// Whether `split` has a label for every row.
+    pub fn is_labelled(&self, split: Split) -> bool {
+        self.splits.get(&split).is_some_and(|s| s.labels.is_some())
+    }
+
     /// Label of row `index` of `split`, if the split is labelled.
     pub fn label(&self, split: Split, index: usize) -> Option<u8> {
         self.splits.get(&split)?.labels.as_ref()?.get(index).copied()
@@ -276,13 +286,24 @@ impl BatchSource {
 
     /// `n` rows chosen uniformly with replacement.
     pub fn draw(&self, dataset: &Dataset, n: usize, rng: &mut impl Rng, device: &Device) -> Tensor<4> {
+        self.draw_labelled(dataset, n, rng, device).0
+    }
+
+    /// Like [`Self::draw`], with the rows' labels when the split is labelled.
+    pub fn draw_labelled(&self, dataset: &Dataset, n: usize, rng: &mut impl Rng, device: &Device) -> (Tensor<4>, Option<Vec<i32>>) {
         let picks: Vec<usize> = (0..n).map(|_| rng.random_range(0..self.rows)).collect();
-        match &self.on_device {
+        let labels = dataset.split(self.split).and_then(|s| s.labels.as_ref()).map(|l| picks.iter().map(|&i| l[i] as i32).collect());
+        let images = match &self.on_device {
             Some(all) => {
                 let idx: Vec<i32> = picks.iter().map(|&i| i as i32).collect();
                 all.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(idx, [n]), device))
             }
             None => dataset.batch(self.split, &picks, device),
-        }
+        };
+        (images, labels)
+    }
+
+    pub fn split(&self) -> Split {
+        self.split
     }
 }

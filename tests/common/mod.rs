@@ -36,17 +36,25 @@ pub async fn data_vs_noise_auroc(model: &EnergyNet, config: &EbmConfig, device: 
     auroc_lower_is_positive(&e_data, &e_noise).expect("finite energies")
 }
 
-/// Trains the tiny config for `iterations` CD steps on the synthetic patterns and returns the
-/// AUROC before and after training.
-pub async fn learning_run(device: &Device, iterations: usize) -> (f64, f64) {
+/// The tiny config trained for `iterations` CD steps on the synthetic patterns.
+pub async fn trained_tiny(device: &Device, iterations: usize) -> (Trainer, EbmConfig) {
     let config = tiny_config(1);
     let mut trainer = Trainer::new(config.clone(), device).expect("valid config");
-    let before = data_vs_noise_auroc(trainer.model(), &config, &trainer.device(), 1000).await;
     for i in 0..iterations {
         let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i as u64, &trainer.device());
         let stats = trainer.step(real).await.expect("training step");
         assert!(stats.is_finite(), "iteration {i} produced non-finite statistics: {stats:?}");
     }
+    (trainer, config)
+}
+
+/// Trains the tiny config for `iterations` CD steps on the synthetic patterns and returns the
+/// AUROC before and after training.
+pub async fn learning_run(device: &Device, iterations: usize) -> (f64, f64) {
+    let config = tiny_config(1);
+    let untrained = Trainer::new(config.clone(), device).expect("valid config");
+    let before = data_vs_noise_auroc(untrained.model(), &config, &untrained.device(), 1000).await;
+    let (trainer, _) = trained_tiny(device, iterations).await;
     let after = data_vs_noise_auroc(trainer.model(), &config, &trainer.device(), 1000).await;
     (before, after)
 }
@@ -60,7 +68,7 @@ pub async fn langevin_energy_drop(device: &Device) -> (f32, f32) {
     let start = ReplayBuffer::noise(64, config.image_shape(), device);
     let params = LangevinParams::from(&config);
     let before = energies(&net, start.clone(), 64).await.unwrap();
-    let (end, _) = langevin(&net, start, &params, None, None);
+    let (end, _) = langevin(&net, start, &params, &Default::default());
     let after = energies(&net, end, 64).await.unwrap();
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
     (mean(&before), mean(&after))
@@ -85,4 +93,88 @@ pub async fn guard_recovers(device: &Device) -> (u64, bool) {
         finite = s.is_finite() && !s.rolled_back;
     }
     (trainer.rollbacks(), finite && trainer.iteration() >= 5)
+}
+
+/// CD iterations of the class-conditional test.
+pub const CONDITIONAL_ITERATIONS: usize = 60;
+
+/// The tiny config, class-conditional over the synthetic patterns.
+pub fn conditional_config(seed: u64) -> EbmConfig {
+    // Width 16: at 8 the classifier head learns too slowly to tell four patterns apart.
+    EbmConfig { classes: synthetic::PATTERNS, width: 16, ..tiny_config(seed) }
+}
+
+/// A labelled batch of the synthetic patterns (label = pattern index).
+pub fn labelled_patterns(config: &EbmConfig, seed: u64, device: &Device) -> (dermaebm::Tensor<4>, Vec<i32>) {
+    use dermaebm::burn_reexports::TensorData;
+    let (n, c, s) = (config.batch_size, config.channels, config.image_size);
+    let (values, labels) = synthetic::labelled_pattern_values(n, c, s, 0.05, seed);
+    (dermaebm::Tensor::from_data(TensorData::new(values, [n, c, s, s]), device), labels)
+}
+
+#[derive(Debug)]
+pub struct ConditionalReport {
+    pub untrained_sample_accuracy: f64,
+    pub sample_accuracy: f64,
+    pub classifier_accuracy: f64,
+}
+
+/// Share of `per_class` fresh samples of each class that the nearest-pattern check assigns to
+/// the class they were drawn for.
+async fn sample_accuracy(model: &EnergyNet, config: &EbmConfig, device: &Device, per_class: usize) -> f64 {
+    use dermaebm::inference::generate;
+    use dermaebm::sampler::LangevinParams;
+    let params = LangevinParams { steps: 60, ..LangevinParams::from(config) };
+    let pixels = config.channels * config.image_size * config.image_size;
+    let mut right = 0;
+    for k in 0..config.classes {
+        device.seed(100 + k as u64);
+        let out = generate(model, per_class, config.image_shape(), &params, None, Some(k), device).await.expect("samples");
+        right += out
+            .samples
+            .chunks_exact(pixels)
+            .filter(|img| synthetic::nearest_pattern(img, config.channels, config.image_size) == k)
+            .count();
+    }
+    right as f64 / (per_class * config.classes) as f64
+}
+
+/// Trains the conditional tiny config and measures its samples and its classifier.
+pub async fn conditional_run(device: &Device, iterations: usize) -> ConditionalReport {
+    use dermaebm::inference::{argmax_rows, class_probabilities};
+    let config = conditional_config(7);
+    let mut trainer = Trainer::new(config.clone(), device).expect("valid config");
+    let untrained_sample_accuracy = sample_accuracy(trainer.model(), &config, &trainer.device(), 16).await;
+    for i in 0..iterations {
+        let (real, labels) = labelled_patterns(&config, i as u64, &trainer.device());
+        let stats = trainer.step_labelled(real, Some(&labels)).await.expect("training step");
+        assert!(stats.is_finite(), "iteration {i}: {stats:?}");
+    }
+    let sample_accuracy = sample_accuracy(trainer.model(), &config, &trainer.device(), 16).await;
+    let (test, truth) = labelled_patterns(&config, 9999, &trainer.device());
+    let predicted = argmax_rows(&class_probabilities(trainer.model(), test, 64).await.expect("probabilities"));
+    let right = predicted.iter().zip(&truth).filter(|(p, t)| **p as i32 == **t).count();
+    ConditionalReport { untrained_sample_accuracy, sample_accuracy, classifier_accuracy: right as f64 / truth.len() as f64 }
+}
+
+/// A .npy file: version `major`, dtype `descr`, `shape`, raw `data`.
+pub fn npy(descr: &str, shape: &[usize], data: &[u8], fortran: bool, major: u8) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}", if fortran { "True" } else { "False" });
+    let prefix = if major == 1 { 10 } else { 12 };
+    while (prefix + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY".to_vec();
+    out.extend([major, 0]);
+    if major == 1 {
+        out.extend((header.len() as u16).to_le_bytes());
+    } else {
+        out.extend((header.len() as u32).to_le_bytes());
+    }
+    out.extend(header.as_bytes());
+    out.extend(data);
+    out
 }

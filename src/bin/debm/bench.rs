@@ -64,7 +64,7 @@ pub fn run(args: Args) -> Result<(), String> {
     let params = LangevinParams { steps: 60, ..LangevinParams::from(&config) };
     let run_sampling = || {
         let start = ReplayBuffer::noise(64, shape, &trainer.device());
-        let (x, _) = langevin(&net, start, &params, None, None);
+        let (x, _) = langevin(&net, start, &params, &Default::default());
         block_on(read_values(x)).map(|_| ())
     };
     run_sampling().map_err(|e| e.to_string())?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use dermaebm::buffer::ReplayBuffer;
 use dermaebm::data::Split;
-use dermaebm::inference::{energies, generate, read_values};
+use dermaebm::inference::{argmax_rows, class_probabilities, energies, generate, read_values};
 use dermaebm::metrics::{auroc_lower_is_positive, channel_mean_std};
 use dermaebm::platform::{Instant, block_on};
 use dermaebm::sampler::LangevinParams;
@@ -49,19 +49,37 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     let real = dataset.batch(split, &(0..rows).collect::<Vec<_>>(), &device);
     let real_values = block_on(read_values(real.clone())).map_err(|e| e.to_string())?;
-    let e_real = block_on(energies(&model, real, 512)).map_err(|e| e.to_string())?;
+    let e_real = block_on(energies(&model, real.clone(), 512)).map_err(|e| e.to_string())?;
     device.seed(args.seed);
     let noise = ReplayBuffer::noise(args.noise.max(1), config.image_shape(), &device);
     let e_noise = block_on(energies(&model, noise, 512)).map_err(|e| e.to_string())?;
     let auroc = auroc_lower_is_positive(&e_real, &e_noise).ok_or("non-finite energies")?;
 
+    // A class-conditional model is also a classifier: its accuracy against always answering
+    // the most common class.
+    let classification = match dataset.split(split).and_then(|s| s.labels.clone()) {
+        Some(labels) if model.classes() > 0 => {
+            let predicted = argmax_rows(&block_on(class_probabilities(&model, real.clone(), 512)).map_err(|e| e.to_string())?);
+            let right = predicted.iter().zip(&labels).filter(|(p, l)| **p == **l as usize).count();
+            let mut counts = vec![0usize; 256];
+            for &l in &labels {
+                counts[l as usize] += 1;
+            }
+            let majority = counts.iter().max().copied().unwrap_or(0);
+            Some(json!({
+                "accuracy": right as f64 / labels.len() as f64,
+                "majority_baseline": majority as f64 / labels.len() as f64,
+            }))
+        }
+        _ => None,
+    };
     let started = Instant::now();
     let params = LangevinParams { steps: args.steps, ..LangevinParams::from(&config) };
     let mut samples = Vec::new();
     let mut left = args.samples.max(1);
     while left > 0 {
         let n = left.min(250);
-        samples.extend(block_on(generate(&model, n, config.image_shape(), &params, None, &device)).map_err(|e| e.to_string())?.samples);
+        samples.extend(block_on(generate(&model, n, config.image_shape(), &params, None, None, &device)).map_err(|e| e.to_string())?.samples);
         left -= n;
     }
     let [c, h, w] = config.image_shape();
@@ -88,6 +106,7 @@ pub fn run(args: Args) -> Result<(), String> {
         "sample_channel_mean_std": sample_stats,
         "max_abs_difference": max_diff,
         "sampling_seconds": started.elapsed().as_secs_f64(),
+        "classification": classification,
     });
     println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     Ok(())

@@ -30,6 +30,9 @@ pub struct Args {
     gif: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     backend: String,
+    /// Sample this class (class-conditional weights only).
+    #[arg(long)]
+    class: Option<usize>,
     /// Instead of sampling, draw the newest `count` replay-buffer images of a checkpoint (the
     /// persistent chains training produced) into the PNG.
     #[arg(long)]
@@ -64,10 +67,19 @@ pub fn run(args: Args) -> Result<(), String> {
         eprintln!("wrote {}", args.png.display());
         return Ok(());
     }
+    if let Some(k) = args.class
+        && k >= config.classes
+    {
+        return Err(if config.classes == 0 {
+            format!("{} is not class-conditional; sample without --class", args.weights.display())
+        } else {
+            format!("class {k} does not exist: the weights have classes 0–{}", config.classes - 1)
+        });
+    }
     device.seed(args.seed);
     let params = LangevinParams { steps: args.steps, ..LangevinParams::from(&config) };
     let every = (args.steps / 16).max(1);
-    let out = block_on(generate(&model, args.count, config.image_shape(), &params, args.gif.as_ref().map(|_| every), &device))
+    let out = block_on(generate(&model, args.count, config.image_shape(), &params, args.gif.as_ref().map(|_| every), args.class, &device))
         .map_err(|e| e.to_string())?;
     let columns = (args.count as f64).sqrt().ceil() as usize;
     let sheet = export::grid(&tensor_values_to_images(&out.samples, c, h, w), h, c, columns, 3);

@@ -42,6 +42,13 @@ pub struct Args {
     /// auto, gpu or cpu.
     #[arg(long, default_value = "auto")]
     backend: String,
+    /// Train a class-conditional energy E(x, y) on the data's labels (JEM).
+    #[arg(long)]
+    conditional: bool,
+    /// Start a new run from these weights instead of a random net (an unconditional net
+    /// becomes the starting point of a conditional one with --conditional).
+    #[arg(long, conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
@@ -68,7 +75,25 @@ pub fn run(args: Args) -> Result<(), String> {
         let mut config = explicit_config.unwrap_or_default();
         config.channels = dataset.channels;
         config.image_size = dataset.height;
-        Trainer::new(config, &device).map_err(|e| e.to_string())?
+        if args.conditional {
+            config.classes = dataset.label_classes().max(2);
+            if !dataset.is_labelled(dataset.training_split()) {
+                return Err("--conditional needs labelled data, and the training split has no labels".into());
+            }
+        }
+        match &args.init_from {
+            None => Trainer::new(config, &device).map_err(|e| e.to_string())?,
+            Some(path) => {
+                let (file, model) = common::load_model(path, &device)?;
+                config.width = file.header.config.width;
+                let model = if config.classes > 0 && model.classes() == 0 { model.into_conditional(config.classes) } else { model };
+                if model.classes() != config.classes {
+                    return Err(format!("{} has {} classes; the data needs {}", path.display(), model.classes(), config.classes));
+                }
+                eprintln!("starting from {} ({} iterations)", path.display(), file.header.iteration);
+                Trainer::with_model(config, &device, model).map_err(|e| e.to_string())?
+            }
+        }
     };
     let config = trainer.config().clone();
     if (config.channels, config.image_size) != (dataset.channels, dataset.height) {
@@ -94,7 +119,7 @@ pub fn run(args: Args) -> Result<(), String> {
         .open(&log_path)
         .map_err(|e| format!("{}: {e}", log_path.display()))?;
     if fresh_log {
-        writeln!(log, "iteration,epoch,loss,cd,reg,energy_real,energy_fake,lr,fresh,seconds").map_err(|e| e.to_string())?;
+        writeln!(log, "iteration,epoch,loss,cd,reg,energy_real,energy_fake,lr,fresh,seconds,class_loss,class_accuracy").map_err(|e| e.to_string())?;
     }
 
     let start = trainer.iteration();
@@ -113,8 +138,9 @@ pub fn run(args: Args) -> Result<(), String> {
     while trainer.iteration() < args.iterations {
         let device = trainer.device();
         let batch = config.batch_size;
-        let real = source.draw(&dataset, batch, trainer.rng(), &device);
-        let s = block_on(trainer.step(real)).map_err(|e| e.to_string())?;
+        let (real, labels) = source.draw_labelled(&dataset, batch, trainer.rng(), &device);
+        let labels = labels.filter(|_| config.is_conditional());
+        let s = block_on(trainer.step_labelled(real, labels.as_deref())).map_err(|e| e.to_string())?;
         if s.rolled_back {
             bar.println(format!(
                 "diverged (loss {}, E(real) {}, E(fake) {}): rolled back to iteration {}, learning rate now {:.2e}",
@@ -124,8 +150,8 @@ pub fn run(args: Args) -> Result<(), String> {
         }
         writeln!(
             log,
-            "{},{},{},{},{},{},{},{},{},{:.4}",
-            s.iteration, s.epoch, s.loss, s.cd, s.reg, s.energy_real, s.energy_fake, s.lr, s.fresh, s.seconds
+            "{},{},{},{},{},{},{},{},{},{:.4},{},{}",
+            s.iteration, s.epoch, s.loss, s.cd, s.reg, s.energy_real, s.energy_fake, s.lr, s.fresh, s.seconds, s.class_loss, s.class_accuracy
         )
         .map_err(|e| e.to_string())?;
         bar.inc(1);
