@@ -56,3 +56,126 @@ async fn flex_in_wasm_divergence_is_rolled_back() {
     let (rollbacks, healthy) = common::guard_recovers(&Device::flex()).await;
     assert!(rollbacks >= 1 && healthy, "rollbacks {rollbacks}, healthy end {healthy}");
 }
+
+#[wasm_bindgen_test]
+async fn flex_in_wasm_conditional_samples_show_their_class() {
+    let report = common::conditional_run(&Device::flex(), common::CONDITIONAL_ITERATIONS).await;
+    assert!(report.sample_accuracy >= 0.9, "{report:?}");
+    // The classifier head learns more slowly than the energies; well above chance (0.25) is enough here.
+    assert!(report.classifier_accuracy >= 0.6, "{report:?}");
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_inpainting_keeps_unmasked_pixels() {
+    use dermaebm::edit::{MaskPreset, inpaint};
+    use dermaebm::sampler::LangevinParams;
+    let device = webgpu().await;
+    let config = common::tiny_config(4);
+    let (c, s) = (config.channels, config.image_size);
+    let net = dermaebm::EnergyNet::new((&config).into(), &device);
+    let images: Vec<Vec<u8>> = (0..2).map(|i| (0..c * s * s).map(|p| ((p * 13 + i * 7) % 256) as u8).collect()).collect();
+    let free = MaskPreset::LeftHalf.mask(s);
+    let params = LangevinParams { steps: 5, ..LangevinParams::from(&config) };
+    let out = inpaint(&net, &images, c, s, &free, &params, None, &device).await.unwrap();
+    for (after, input) in out.after.iter().zip(&images) {
+        for p in (0..s * s).filter(|&p| !free[p]) {
+            assert_eq!(after[p * c..(p + 1) * c], input[p * c..(p + 1) * c], "pixel {p}");
+        }
+    }
+    assert!(out.energy_after.iter().sum::<f32>() < out.energy_before.iter().sum::<f32>());
+}
+
+/// The message of a JS error returned by an entry point ("<no error>" if it succeeded).
+fn message<T>(result: Result<T, wasm_bindgen::JsError>) -> String {
+    match result {
+        Ok(_) => "<no error>".into(),
+        Err(e) => {
+            let value: wasm_bindgen::JsValue = e.into();
+            js_sys::Reflect::get(&value, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_default()
+        }
+    }
+}
+
+/// Every JavaScript entry point, given bad input, returns an `Error` that says what is wrong,
+/// and the engine keeps working afterwards (no panic poisoned it).
+#[wasm_bindgen_test]
+async fn every_entry_point_refuses_bad_input_with_a_message() {
+    use dermaebm::EbmConfig;
+    use dermaebm::wasm::Engine;
+    use dermaebm::weights::{WeightsFile, model_bytes};
+    use js_sys::Uint8Array;
+
+    assert_eq!(message(Engine::create("tpu".into()).await), "unknown backend `tpu`: use auto, gpu or cpu");
+    let engine = Engine::create("cpu".into()).await.unwrap();
+    let mut table: Vec<(&str, String, &str)> = Vec::new();
+    let mut check = |name: &'static str, got: String, want: &'static str| table.push((name, got, want));
+
+    // Before any model or data.
+    check("setConfig", message(engine.set_config("{not json")), "not a valid configuration");
+    check("setConfig", message(engine.set_config(r#"{"batch_size": 0}"#)), "invalid setting `batch_size`");
+    check("setConfig", message(engine.set_config(r#"{"bach_size": 4}"#)), "unknown field `bach_size`");
+    check("setConfig", message(engine.set_config(r#"{"classes": 1}"#)), "invalid setting `classes`");
+    check("loadWeights", message(engine.load_weights(b"PK\x03\x04 not weights")), "not a weights file of this project");
+    check("loadWeights", message(engine.load_weights(b"DEBMWTS\0\x01\0\0\0")), "truncated or damaged");
+    check("saveWeights", message(engine.save_weights().await), "there is no model to save yet");
+    check("saveCheckpoint", message(engine.save_checkpoint().await), "training is not set up");
+    check("generate", message(engine.generate(4, 10, 0, None).await), "no model yet");
+    check("scoreNoise", message(engine.score_noise(0).await), "count must be between 1 and 4096");
+    check("loadDataset", message(engine.load_dataset(vec!["a.npz".into()], vec![])), "one name per file");
+    check("loadDataset", message(engine.load_dataset(vec!["bad.npz".into()], vec![Uint8Array::from(&b"hello"[..])])), "bad.npz: not a .npz");
+    check("datasetImages", message(engine.dataset_images("train", 0, 4)), "no dataset is loaded");
+    check("datasetLabels", message(engine.dataset_labels("train", 0, 4)), "no dataset is loaded");
+    check("startTraining", message(engine.start_training(false)), "load a dataset before training");
+    check("trainStep", message(engine.train_step().await), "training is not set up");
+    check("train", message(engine.train(0, None).await), "iterations must be at least 1");
+    check("bufferSamples", message(engine.buffer_samples(4).await), "training is not set up");
+    check("scoreSplit", message(engine.score_split("holdout", 4).await), "unknown split `holdout`");
+    check("maskPreset", message(Engine::mask_preset("circle", 28)), "unknown mask `circle`");
+    check("maskPreset", message(Engine::mask_preset("left_half", 3)), "side must be between 8 and 224");
+    check("encodePng", message(Engine::encode_png(&[0; 10], 2, 1, 1)), "expected whole 2×2 RGBA images, got 10 bytes");
+    check("encodePng", message(Engine::encode_png(&[0; 16], 2, 0, 1)), "columns must be 1–256");
+    check("encodeGif", message(Engine::encode_gif(vec![], 2, 1, 1)), "a GIF needs 1 to 512 frames");
+
+    // With a small unconditional model and a dataset of 12×12 grayscale images.
+    let config = EbmConfig { channels: 1, image_size: 12, width: 8, batch_size: 4, buffer_size: 16, langevin_steps: 2, ..EbmConfig::default() };
+    let net = dermaebm::EnergyNet::new((&config).into(), &Device::flex());
+    let weights = WeightsFile::encode(&config, 3, "test", vec![("model".into(), model_bytes(&net, (&config).into()).await.unwrap())]);
+    assert_eq!(message(engine.load_weights(&weights)), "<no error>");
+    check("loadWeights", message(engine.load_weights(&weights[..weights.len() - 5])), "truncated or damaged");
+    check("generate", message(engine.generate(0, 10, 0, None).await), "count must be between 1 and 256");
+    check("generate", message(engine.generate(2, 0, 0, None).await), "steps must be between 1 and 2000");
+    check("generate", message(engine.generate(2, 5, 0, Some(2)).await), "not class-conditional");
+    check("scoreRgba", message(engine.score_rgba(&[0; 7], 1).await), "expected 1 RGBA images of 12×12 (576 bytes), got 7 bytes");
+    check("classifyRgba", message(engine.classify_rgba(&[0; 576], 1).await), "not class-conditional");
+    check("inpaint", message(engine.inpaint(&[0; 576], 1, &[1; 5], 5, None).await), "the mask has 5 pixels");
+    check("inpaint", message(engine.inpaint(&[0; 576], 1, &[0; 144], 5, None).await), "the mask selects no pixel");
+    check("inpaint", message(engine.inpaint(&[0; 500], 1, &[1; 144], 5, None).await), "expected 1 RGBA images");
+    check("denoise", message(engine.denoise(&[0; 576], 2, 5, None).await), "expected 2 RGBA images");
+    check("addNoise", message(engine.add_noise(&[0; 576], 1, f64::NAN).await), "sigma must be between 0 and 2");
+
+    let pixels: Vec<u8> = (0..6 * 144).map(|i| (i % 251) as u8).collect();
+    let images = common::npy("|u1", &[6, 12, 12], &pixels, false, 1);
+    let labels = common::npy("|u1", &[6], &[0, 1, 2, 0, 1, 2], false, 1);
+    let files = vec![Uint8Array::from(images.as_slice()), Uint8Array::from(labels.as_slice())];
+    assert_eq!(message(engine.load_dataset(vec!["train_images.npy".into(), "train_labels.npy".into()], files)), "<no error>");
+    check("datasetImages", message(engine.dataset_images("train", 6, 1)), "row 6 is past the end of the train split (6 rows)");
+    check("datasetImages", message(engine.dataset_images("dev", 0, 1)), "unknown split `dev`");
+    check("scoreSplit", message(engine.score_split("val", 4).await), "the dataset has no val split");
+    check("classifySplit", message(engine.classify_split("train", 4).await), "not class-conditional");
+    check("setConfig", message(engine.set_config(r#"{"channels": 3, "image_size": 12}"#)), "the loaded dataset has 1-channel 12×12 images");
+    check("setConfig", message(engine.set_config(r#"{"channels": 1, "image_size": 12, "classes": 2}"#)), "set classes to at least 3");
+    check("setConfig", message(engine.set_config(r#"{"channels": 1, "image_size": 12, "buffer_size": 2, "batch_size": 4}"#)), "must hold at least one batch");
+
+    let failures: Vec<String> = table
+        .iter()
+        .filter(|(_, got, want)| !got.contains(want))
+        .map(|(name, got, want)| format!("{name}: expected an error containing {want:?}, got {got:?}"))
+        .collect();
+    assert!(failures.is_empty(), "{} of {} checks failed:\n{}", failures.len(), table.len(), failures.join("\n"));
+
+    // Still healthy: a tiny training run and a sample work after all those refusals.
+    assert_eq!(message(engine.set_config(&config.to_json())), "<no error>");
+    assert_eq!(message(engine.start_training(false)), "<no error>");
+    assert_eq!(message(engine.train_step().await), "<no error>");
+    assert_eq!(message(engine.generate(2, 3, 0, None).await), "<no error>");
+}

@@ -1,0 +1,150 @@
+//! Weights, checkpoints and datasets in and out of the engine (as bytes: no filesystem here).
+
+use js_sys::Uint8Array;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use super::{BusyGuard, Engine, check_labels, err, to_js};
+use crate::checkpoint::{self, Contents};
+use crate::data::{Dataset, Limits, Split};
+use crate::weights::{WeightsFile, model_bytes};
+use crate::{EbmConfig, NetShape};
+
+#[derive(Serialize)]
+struct Loaded<'a> {
+    iteration: u64,
+    note: &'a str,
+    config: &'a EbmConfig,
+    /// The file carries a replay buffer / optimiser state that training will continue from.
+    has_buffer: bool,
+    has_optimizer: bool,
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Loads a weights or checkpoint file; its configuration becomes the current one, and
+    /// `startTraining(true)` continues from it (with its optimiser state and replay buffer when
+    /// it has them). Returns `{iteration, note, config, has_buffer, has_optimizer}`.
+    #[wasm_bindgen(js_name = loadWeights)]
+    pub fn load_weights(&self, bytes: &[u8]) -> Result<JsValue, JsError> {
+        let file = WeightsFile::decode(bytes).map_err(err)?;
+        let mut s = self.idle_state()?;
+        let fc = &file.header.config;
+        if let Some(d) = &s.dataset
+            && (d.channels, d.height) != (fc.channels, fc.image_size)
+        {
+            return Err(err(format!(
+                "these weights are for {}-channel {}×{} images but the loaded dataset has {}-channel {}×{} images",
+                fc.channels, fc.image_size, fc.image_size, d.channels, d.height, d.width
+            )));
+        }
+        let model = file.model(&s.device).map_err(err)?;
+        let result = to_js(&Loaded {
+            iteration: file.header.iteration,
+            note: &file.header.note,
+            config: fc,
+            has_buffer: file.section("buffer").is_some(),
+            has_optimizer: file.section("optimizer").is_some(),
+        })?;
+        s.model = Some(model);
+        s.model_iteration = file.header.iteration;
+        s.config = file.header.config.clone();
+        s.trainer = None;
+        s.loaded = Some(file);
+        Ok(result)
+    }
+
+    /// The current model as a weights file (with its configuration).
+    #[wasm_bindgen(js_name = saveWeights)]
+    pub async fn save_weights(&self) -> Result<Uint8Array, JsError> {
+        let _busy = BusyGuard::take(&self.state)?;
+        let (model, config, iteration) = {
+            let s = self.state.borrow();
+            let model = match &s.trainer {
+                Some(t) => t.model().clone(),
+                None => s.model.clone().ok_or_else(|| err("there is no model to save yet"))?,
+            };
+            let iteration = s.trainer.as_ref().map_or(s.model_iteration, |t| t.iteration());
+            (model, s.config.clone(), iteration)
+        };
+        let bytes = model_bytes(&model, NetShape::from(&config)).await.map_err(err)?;
+        let file = WeightsFile::encode(&config, iteration, "trained in the browser", vec![("model".into(), bytes)]);
+        Ok(Uint8Array::from(file.as_slice()))
+    }
+
+    /// The training run as a checkpoint file: weights, configuration and replay buffer (Adam's
+    /// state stays out in the browser, see `OPTIMIZER_STATE_IN_CHECKPOINTS`).
+    /// `loadWeights` + `startTraining(true)` continue from it.
+    #[wasm_bindgen(js_name = saveCheckpoint)]
+    pub async fn save_checkpoint(&self) -> Result<Uint8Array, JsError> {
+        let _busy = BusyGuard::take(&self.state)?;
+        let trainer = self.state.borrow_mut().trainer.take().ok_or_else(|| err("training is not set up: nothing to checkpoint"))?;
+        let contents = Contents { optimizer: crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS, buffer: true };
+        let result = checkpoint::save(&trainer, contents, "checkpoint of a run in the browser").await;
+        self.state.borrow_mut().trainer = Some(trainer);
+        Ok(Uint8Array::from(result.map_err(err)?.as_slice()))
+    }
+
+    /// Parses and merges uploaded `.npz`/`.npy` files; returns the dataset summary.
+    #[wasm_bindgen(js_name = loadDataset)]
+    pub fn load_dataset(&self, names: Vec<String>, files: Vec<Uint8Array>) -> Result<JsValue, JsError> {
+        if names.len() != files.len() || names.is_empty() {
+            return Err(err("give one name per file, and at least one file"));
+        }
+        self.idle_state()?;
+        let contents: Vec<Vec<u8>> = files.iter().map(|f| f.to_vec()).collect();
+        let pairs: Vec<(&str, &[u8])> = names.iter().map(|n| n.as_str()).zip(contents.iter().map(|c| c.as_slice())).collect();
+        let dataset = Dataset::load(&pairs, Limits::default()).map_err(err)?;
+        let summary = dataset.summary();
+        let mut s = self.idle_state()?;
+        // The data decides the image shape; keep the rest of the configuration.
+        if (s.config.channels, s.config.image_size) != (dataset.channels, dataset.height) {
+            s.config.channels = dataset.channels;
+            s.config.image_size = dataset.height;
+            s.model = None;
+            s.loaded = None;
+        }
+        // A conditional configuration that the new labels do not fit becomes unconditional.
+        if check_labels(&dataset, &s.config).is_err() {
+            s.config.classes = 0;
+            s.model = None;
+            s.loaded = None;
+        }
+        s.trainer = None;
+        s.source = None;
+        s.dataset = Some(dataset);
+        to_js(&summary)
+    }
+
+    /// `count` images of `split` from row `start`, as RGBA bytes concatenated.
+    #[wasm_bindgen(js_name = datasetImages)]
+    pub fn dataset_images(&self, split: &str, start: usize, count: usize) -> Result<Uint8Array, JsError> {
+        let s = self.state.borrow();
+        let dataset = s.dataset.as_ref().ok_or_else(|| err("no dataset is loaded"))?;
+        let split = parse_split(split)?;
+        let rows = dataset.rows(split);
+        if start >= rows {
+            return Err(err(format!("row {start} is past the end of the {} split ({rows} rows)", split.name())));
+        }
+        let end = start.saturating_add(count.min(4096)).min(rows);
+        let mut out = Vec::new();
+        for i in start..end {
+            out.extend(dataset.rgba(split, i).unwrap_or_default());
+        }
+        Ok(Uint8Array::from(out.as_slice()))
+    }
+
+    /// Labels of `count` rows of `split` from row `start` (empty if the split is unlabelled).
+    #[wasm_bindgen(js_name = datasetLabels)]
+    pub fn dataset_labels(&self, split: &str, start: usize, count: usize) -> Result<Vec<u8>, JsError> {
+        let s = self.state.borrow();
+        let dataset = s.dataset.as_ref().ok_or_else(|| err("no dataset is loaded"))?;
+        let split = parse_split(split)?;
+        let end = start.saturating_add(count).min(dataset.rows(split));
+        Ok((start..end).filter_map(|i| dataset.label(split, i)).collect())
+    }
+}
+
+pub(super) fn parse_split(split: &str) -> Result<Split, JsError> {
+    Split::parse(split).ok_or_else(|| err(format!("unknown split `{split}`: use train, val or test")))
+}

@@ -1,0 +1,146 @@
+//! New images from the energy: samples from noise (optionally of one class, with their
+//! chains), inpainting and denoising.
+
+use js_sys::Uint8Array;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use super::convert::{images_to_rgba, rgba_to_images, values_to_rgba};
+use super::{BusyGuard, Engine, class_arg, err, to_js};
+use crate::edit::{self, Edited, MaskPreset};
+use crate::inference::generate;
+use crate::sampler::LangevinParams;
+
+#[derive(Serialize)]
+struct GeneratedJs {
+    /// RGBA bytes of each sample, concatenated.
+    #[serde(with = "serde_bytes")]
+    samples: Vec<u8>,
+    /// The recorded states of the chains, from noise to the samples.
+    chain: Vec<FrameJs>,
+    side: usize,
+    count: usize,
+}
+
+#[derive(Serialize)]
+struct FrameJs {
+    /// Langevin steps taken to reach this state.
+    step: usize,
+    /// RGBA bytes of each chain's state, concatenated.
+    #[serde(with = "serde_bytes")]
+    rgba: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct EditedJs {
+    #[serde(with = "serde_bytes")]
+    before: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    after: Vec<u8>,
+    energy_before: Vec<f32>,
+    energy_after: Vec<f32>,
+    side: usize,
+    count: usize,
+}
+
+fn check_steps(steps: usize) -> Result<(), JsError> {
+    if steps == 0 || steps > 2000 {
+        return Err(err(format!("steps must be between 1 and 2000 (got {steps})")));
+    }
+    Ok(())
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// `count` new samples from uniform noise after `steps` Langevin steps, of `class` when the
+    /// model is class-conditional (omit it for any class), recording the chain every
+    /// `record_every` steps (0 = no chain). Returns `{samples, chain, side, count}`.
+    pub async fn generate(&self, count: usize, steps: usize, record_every: usize, class: Option<u32>) -> Result<JsValue, JsError> {
+        if count == 0 || count > 256 {
+            return Err(err(format!("count must be between 1 and 256 (got {count})")));
+        }
+        check_steps(steps)?;
+        let _busy = BusyGuard::take(&self.state)?;
+        let (model, config, device) = self.model_for_use()?;
+        let class = class_arg(class, &config)?;
+        let params = LangevinParams { steps, ..LangevinParams::from(&config) };
+        let record = (record_every > 0).then_some(record_every);
+        let out = generate(&model, count, config.image_shape(), &params, record, class, &device).await.map_err(err)?;
+        let shape = config.image_shape();
+        to_js(&GeneratedJs {
+            samples: values_to_rgba(&out.samples, shape),
+            chain: out.chain.iter().map(|(step, v)| FrameJs { step: *step, rgba: values_to_rgba(v, shape) }).collect(),
+            side: shape[1],
+            count,
+        })
+    }
+
+    /// Fills in the pixels where `mask` (side×side bytes, non-zero = fill in) is set, in each of
+    /// `count` RGBA images, with `steps` Langevin steps; every other pixel is returned unchanged.
+    /// Returns `{before, after, energy_before, energy_after, side, count}`.
+    pub async fn inpaint(&self, rgba: &[u8], count: usize, mask: &[u8], steps: usize, class: Option<u32>) -> Result<JsValue, JsError> {
+        check_steps(steps)?;
+        let _busy = BusyGuard::take(&self.state)?;
+        let (model, config, device) = self.model_for_use()?;
+        let class = class_arg(class, &config)?;
+        let (c, side) = (config.channels, config.image_size);
+        let images = rgba_to_images(rgba, count, side, c)?;
+        let free: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
+        let params = LangevinParams { steps, ..LangevinParams::from(&config) };
+        let out = edit::inpaint(&model, &images, c, side, &free, &params, class, &device).await.map_err(err)?;
+        edited_js(out, c, side)
+    }
+
+    /// Runs `steps` Langevin steps from each of `count` (noisy) RGBA images.
+    /// Returns `{before, after, energy_before, energy_after, side, count}`.
+    pub async fn denoise(&self, rgba: &[u8], count: usize, steps: usize, class: Option<u32>) -> Result<JsValue, JsError> {
+        check_steps(steps)?;
+        let _busy = BusyGuard::take(&self.state)?;
+        let (model, config, device) = self.model_for_use()?;
+        let class = class_arg(class, &config)?;
+        let (c, side) = (config.channels, config.image_size);
+        let images = rgba_to_images(rgba, count, side, c)?;
+        let params = LangevinParams { steps, ..LangevinParams::from(&config) };
+        let out = edit::denoise(&model, &images, c, side, &params, class, &device).await.map_err(err)?;
+        edited_js(out, c, side)
+    }
+
+    /// The RGBA images with Gaussian noise of standard deviation `sigma` (on the [-1, 1] scale).
+    #[wasm_bindgen(js_name = addNoise)]
+    pub async fn add_noise(&self, rgba: &[u8], count: usize, sigma: f64) -> Result<Uint8Array, JsError> {
+        if !(sigma.is_finite() && (0.0..=2.0).contains(&sigma)) {
+            return Err(err(format!("sigma must be between 0 and 2 (got {sigma})")));
+        }
+        let _busy = BusyGuard::take(&self.state)?;
+        let (_, config, device) = self.model_for_use()?;
+        let (c, side) = (config.channels, config.image_size);
+        let images = rgba_to_images(rgba, count, side, c)?;
+        let noisy = edit::add_noise(&images, c, side, sigma, &device).await.map_err(err)?;
+        Ok(Uint8Array::from(images_to_rgba(&noisy, c).as_slice()))
+    }
+
+    /// A ready-made inpainting mask of `side`×`side` bytes (1 = fill in): `centre_square`,
+    /// `left_half`, `right_half`, `top_half` or `bottom_half`.
+    #[wasm_bindgen(js_name = maskPreset)]
+    pub fn mask_preset(name: &str, side: usize) -> Result<Uint8Array, JsError> {
+        let preset = MaskPreset::parse(name).ok_or_else(|| {
+            err(format!("unknown mask `{name}`: use centre_square, left_half, right_half, top_half or bottom_half"))
+        })?;
+        if !(8..=crate::config::MAX_IMAGE_SIZE).contains(&side) {
+            return Err(err(format!("side must be between 8 and {} pixels (got {side})", crate::config::MAX_IMAGE_SIZE)));
+        }
+        let bytes: Vec<u8> = preset.mask(side).into_iter().map(u8::from).collect();
+        Ok(Uint8Array::from(bytes.as_slice()))
+    }
+}
+
+fn edited_js(out: Edited, channels: usize, side: usize) -> Result<JsValue, JsError> {
+    to_js(&EditedJs {
+        count: out.after.len(),
+        before: images_to_rgba(&out.before, channels),
+        after: images_to_rgba(&out.after, channels),
+        energy_before: out.energy_before,
+        energy_after: out.energy_after,
+        side,
+    })
+}
