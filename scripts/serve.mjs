@@ -31,10 +31,18 @@ export const CSP = [
   "form-action 'none'",
 ].join("; ");
 
-export function startServer(port = Number(process.env.PORT ?? 8080), host = "127.0.0.1") {
+/** Serves the site; `extraMounts` ([urlPrefix, directory] pairs) come first (the benchmarks use them). */
+export function startServer(port = Number(process.env.PORT ?? 8080), host = "127.0.0.1", extraMounts = []) {
+  const all = [...extraMounts, ...mounts];
   const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://localhost").pathname);
-    const [prefix, dir] = mounts.find(([p]) => path.startsWith(p));
+    let path;
+    try {
+      path = decodeURIComponent(new URL(req.url, "http://localhost").pathname);
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    const [prefix, dir] = all.find(([p]) => path.startsWith(p));
     let file = normalize(join(dir, path.slice(prefix.length)));
     if (!file.startsWith(dir)) {
       res.writeHead(403).end();

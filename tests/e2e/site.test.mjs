@@ -1,8 +1,9 @@
-// End-to-end tests of the site in a real Chromium (Debian's, driven by playwright-core), with
-// WebGPU enabled (SwiftShader here). Screenshots land in tests/e2e/artifacts/.
+// End-to-end tests of the site and the embeddable package in a real Chromium (Debian's, driven
+// by playwright-core), with WebGPU enabled (SwiftShader here, which the page rightly skips for
+// the CPU backend). Screenshots land in tests/e2e/artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, existsSync } from "node:fs";
+import { mkdirSync, existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -16,6 +17,7 @@ mkdirSync(artifacts, { recursive: true });
 
 let server, browser, origin;
 const foreignRequests = [];
+const pageErrors = [];
 
 before(async () => {
   server = await startServer(0);
@@ -32,44 +34,70 @@ after(async () => {
   server?.close();
 });
 
-async function openPage(context, query = "") {
-  const page = await context.newPage();
+async function newContext() {
+  return browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+}
+
+function watch(page) {
   page.on("request", (r) => {
     const url = r.url();
     if (!url.startsWith(origin) && !url.startsWith("data:") && !url.startsWith("blob:")) foreignRequests.push(url);
   });
-  page.on("pageerror", (e) => console.error("page error:", e.message));
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+}
+
+/** Opens the site and waits until its start-up (engine, shipped weights, preview) is done. */
+async function openPage(context, query = "") {
+  const page = await context.newPage();
+  watch(page);
   await page.goto(`${origin}/${query}`);
-  await page.waitForFunction(() => document.getElementById("backend").textContent.startsWith("Backend:"), null, { timeout: 120_000 });
+  await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 180_000 });
+  assert.equal(await page.getAttribute("body", "data-ready"), "true", await page.textContent("#backend-note"));
   return page;
 }
 
-async function setTinySettings(page) {
-  const tiny = { batch_size: 16, langevin_steps: 4, buffer_size: 256, seed: 3 };
+async function uploadRealData(page) {
+  await page.setInputFiles("#files", realData);
+  await page.waitForSelector("td[data-split=train]", { timeout: 120_000 });
+}
+
+async function setTinySettings(page, extra = {}) {
+  const tiny = { batch_size: 8, langevin_steps: 3, buffer_size: 64, seed: 3, ...extra };
   for (const [name, value] of Object.entries(tiny)) await page.fill(`#settings [name=${name}]`, String(value));
 }
 
+const iteration = (page) => page.evaluate(() => Number(document.getElementById("iter").textContent));
+const waitIteration = (page, atLeast, timeout = 240_000) =>
+  page.waitForFunction((n) => Number(document.getElementById("iter").textContent) >= n, atLeast, { timeout });
+const savedIteration = async (page) => Number((await page.textContent("#ckpt")).match(/iteration (\d+)/)?.[1] ?? -1);
+
 test("the page reports its backend and shows samples from the shipped weights", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await newContext();
   const page = await openPage(context);
   const backend = await page.textContent("#backend");
   assert.match(backend, /Backend: (CPU|WebGPU)/);
   if (backend.includes("CPU")) assert.ok(await page.isVisible("#backend-note"), "the CPU fallback is explained");
   if (existsSync(join(root, "weights/dermamnist.debm"))) {
-    await page.waitForFunction(() => document.getElementById("gen-grid").width > 1, null, { timeout: 180_000 });
-    assert.match(await page.textContent("#model-status"), /Shipped weights/);
+    assert.ok((await page.evaluate(() => document.getElementById("gen-grid").width)) > 1, "a sample grid is drawn");
+    assert.match(await page.textContent("#model-status"), /Shipped weights: \d+ iterations.*First samples after/);
+    const ms = Number(await page.getAttribute("#model-status", "data-first-sample-ms"));
+    console.log(`first samples ${ms} ms after the engine started`);
   } else {
     assert.match(await page.textContent("#model-status"), /No shipped weights/);
   }
   await page.screenshot({ path: join(artifacts, "01-start.png"), fullPage: true });
+  // Narrow window: still usable (no horizontal scrolling of the page).
+  await page.setViewportSize({ width: 420, height: 800 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px at 420px`);
+  await page.screenshot({ path: join(artifacts, "01-narrow.png"), fullPage: true });
   await context.close();
 });
 
-test("uploading DermaMNIST shows its splits; a malformed file shows its error", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+test("uploading DermaMNIST shows its splits; a malformed file and foreign weights show their errors", async () => {
+  const context = await newContext();
   const page = await openPage(context);
-  await page.setInputFiles("#files", realData);
-  await page.waitForSelector("td[data-split=train]", { timeout: 120_000 });
+  await uploadRealData(page);
   assert.equal(await page.textContent("td[data-split=train]"), "7007");
   assert.equal(await page.textContent("td[data-split=val]"), "1003");
   await page.waitForFunction(() => document.getElementById("real-grid").width > 1);
@@ -80,7 +108,6 @@ test("uploading DermaMNIST shows its splits; a malformed file shows its error", 
   assert.match(await page.textContent("#data-error"), /broken\.npz: not a \.npz/);
   await page.screenshot({ path: join(artifacts, "03-bad-file.png"), fullPage: true });
 
-  // A file that is not a weights file of this project is refused with a message.
   await page.setInputFiles("#weights-file", { name: "other-model.bin", mimeType: "application/octet-stream", buffer: Buffer.from("not weights at all") });
   await page.waitForSelector("#train-error:not([hidden])");
   assert.match(await page.textContent("#train-error"), /other-model\.bin: not a weights file/);
@@ -88,36 +115,157 @@ test("uploading DermaMNIST shows its splits; a malformed file shows its error", 
 });
 
 test("training runs, charts advance, pause → reload → resume continues", async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await newContext();
   let page = await openPage(context);
-  await page.setInputFiles("#files", realData);
-  await page.waitForSelector("td[data-split=train]", { timeout: 120_000 });
-  // A bad setting is refused with a message.
+  await uploadRealData(page);
   await page.fill("#settings [name=batch_size]", "0");
   await page.click("#start-btn");
   await page.waitForSelector("#settings-error:not([hidden])");
   assert.match(await page.textContent("#settings-error"), /batch_size/);
   await setTinySettings(page);
   await page.click("#start-btn");
-  await page.waitForFunction(() => Number(document.getElementById("iter").textContent) >= 3, null, { timeout: 240_000 });
-  const points = await page.evaluate(() => document.querySelectorAll("#chart-loss canvas").length);
-  assert.ok(points >= 1, "the loss chart is drawn");
+  await waitIteration(page, 3);
+  assert.ok((await page.evaluate(() => document.querySelectorAll("#chart-loss canvas").length)) >= 1, "the loss chart is drawn");
   assert.match(await page.textContent("#speed"), /it\/s/);
+  await page.waitForFunction(() => document.getElementById("buffer-grid").width > 1);
   await page.click("#pause-btn");
   await page.waitForFunction(() => /pause/.test(document.getElementById("ckpt").textContent), null, { timeout: 120_000 });
-  const saved = Number((await page.textContent("#ckpt")).match(/iteration (\d+)/)[1]);
+  const saved = await savedIteration(page);
   assert.ok(saved >= 3);
   await page.screenshot({ path: join(artifacts, "04-trained.png"), fullPage: true });
 
   await page.reload();
-  await page.waitForSelector("#resume-offer:not([hidden])", { timeout: 120_000 });
+  await page.waitForFunction(() => document.body.dataset.ready === "true", null, { timeout: 180_000 });
+  assert.match(await page.textContent("#resume-text"), new RegExp(`iteration ${saved}\\b`));
   await page.click("#resume-saved-btn");
-  await page.waitForFunction((s) => Number(document.getElementById("iter").textContent) > s, saved, { timeout: 240_000 });
+  await waitIteration(page, saved + 1);
   await page.click("#pause-btn");
   await page.screenshot({ path: join(artifacts, "05-resumed.png"), fullPage: true });
   await context.close();
 });
 
-test("no request left the site's origin", () => {
+test("a reload in the middle of training resumes from the last periodic checkpoint", async () => {
+  const context = await newContext();
+  const page = await openPage(context);
+  await uploadRealData(page);
+  await setTinySettings(page);
+  await page.fill("#ckpt-every", "2");
+  await page.click("#start-btn");
+  await page.waitForFunction(() => /periodic/.test(document.getElementById("ckpt").textContent), null, { timeout: 240_000 });
+  const saved = await savedIteration(page);
+  assert.ok(saved >= 2 && saved % 2 === 0);
+  await page.reload(); // training still running
+  await page.waitForFunction(() => document.body.dataset.ready === "true", null, { timeout: 180_000 });
+  const offered = Number((await page.textContent("#resume-text")).match(/iteration (\d+)/)[1]);
+  assert.ok(offered >= saved, `offered ${offered}, saved ${saved}`);
+  await page.click("#resume-saved-btn");
+  await waitIteration(page, offered + 1);
+  await page.click("#pause-btn");
+  await context.close();
+});
+
+test("the engine dying mid-checkpoint keeps the previous checkpoint, and a restart on the CPU continues", async () => {
+  const context = await newContext();
+  const page = await openPage(context);
+  await uploadRealData(page);
+  await setTinySettings(page);
+  await page.fill("#ckpt-every", "1");
+  await page.click("#start-btn");
+  await page.waitForFunction(() => /periodic/.test(document.getElementById("ckpt").textContent), null, { timeout: 240_000 });
+  // The worker posts an iteration's statistics, then writes its checkpoint: stop it right there.
+  await page.evaluate(() => {
+    const engine = window.dermaebm.state.engine;
+    engine.addEventListener("stats", () => engine.terminate("Simulated loss of the engine (test)."), { once: true });
+  });
+  await page.waitForSelector("#lost:not([hidden])", { timeout: 120_000 });
+  const kept = Number((await page.textContent("#lost-text")).match(/last checkpoint \(iteration (\d+)\) is kept/)?.[1]);
+  assert.ok(kept >= 1, await page.textContent("#lost-text"));
+  await page.screenshot({ path: join(artifacts, "06-engine-lost.png"), fullPage: true });
+
+  await page.click("#restart-cpu-btn");
+  await page.waitForSelector("#train-notice:not([hidden])", { timeout: 180_000 });
+  // The checkpoint the worker had finished just before it died may have landed meanwhile.
+  const restored = Number((await page.textContent("#train-notice")).match(/checkpoint at iteration (\d+)/)?.[1]);
+  assert.ok(restored >= kept, await page.textContent("#train-notice"));
+  assert.match(await page.textContent("#backend"), /CPU/);
+  await page.click("#resume-btn");
+  await waitIteration(page, restored + 1);
+  await page.click("#pause-btn");
+
+  // And after a reload, the stored checkpoint still loads.
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.ready === "true", null, { timeout: 180_000 });
+  await page.click("#resume-saved-btn");
+  await page.waitForFunction(() => !document.getElementById("pause-btn").disabled, null, { timeout: 120_000 });
+  await page.click("#pause-btn");
+  assert.equal(await page.isVisible("#train-error"), false, await page.textContent("#train-error"));
+  await context.close();
+});
+
+test("class-conditional training: pick a class, generate it, classify the val split", async () => {
+  const context = await newContext();
+  const page = await openPage(context);
+  await uploadRealData(page);
+  await setTinySettings(page, { batch_size: 16 });
+  await page.check("#conditional");
+  await page.click("#start-btn");
+  await waitIteration(page, 2);
+  await page.click("#pause-btn");
+  await page.waitForFunction(() => !document.getElementById("gen-btn").disabled, null, { timeout: 120_000 });
+  assert.equal(await page.isVisible("#gen-class"), true, "a class picker appears for a conditional model");
+  await page.selectOption("#gen-class", { label: "4: mel" });
+  await page.fill("#gen-count", "4");
+  await page.fill("#gen-steps", "5");
+  await page.evaluate(() => (document.getElementById("gen-grid").width = 1));
+  await page.click("#gen-btn");
+  await page.waitForFunction(() => document.getElementById("gen-grid").width > 1, null, { timeout: 120_000 });
+  await page.click("#classify-btn");
+  await page.waitForFunction(() => /Accuracy on \d+ val images/.test(document.getElementById("classify-result").textContent), null, { timeout: 180_000 });
+  assert.match(await page.textContent("#classify-result"), /most common class \(nv\) gets 6\d\.\d %/);
+  await page.screenshot({ path: join(artifacts, "07-conditional.png"), fullPage: true });
+  await context.close();
+});
+
+test("inpainting repaints only the mask, and the result exports as PNG", async () => {
+  const context = await newContext();
+  const page = await openPage(context);
+  await uploadRealData(page);
+  await page.click("#edit-pick-btn");
+  await page.click("button[data-preset=centre_square]");
+  await page.waitForFunction(() => Number(document.getElementById("edit-source").dataset.masked) === 14 * 14);
+  await page.fill("#edit-steps", "20");
+  await page.click("#inpaint-btn");
+  await page.waitForFunction(() => /Inpainted: energy/.test(document.getElementById("edit-result").textContent), null, { timeout: 120_000 });
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#edit-png-btn")]);
+  assert.equal(download.suggestedFilename(), "dermaebm-before-after.png");
+  const png = readFileSync(await download.path());
+  assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], "a PNG file");
+  // Denoising a noisy copy.
+  await page.click("#add-noise-btn");
+  await page.click("#denoise-btn");
+  await page.waitForFunction(() => /Denoised: energy/.test(document.getElementById("edit-result").textContent), null, { timeout: 120_000 });
+  await page.screenshot({ path: join(artifacts, "08-inpainting.png"), fullPage: true });
+  await context.close();
+});
+
+test("embed.html renders samples with <ebm-sampler> from pkg/ alone", async () => {
+  const context = await newContext();
+  const page = await context.newPage();
+  watch(page);
+  const requested = [];
+  page.on("request", (r) => requested.push(new URL(r.url()).pathname));
+  await page.goto(`${origin}/embed.html`);
+  await page.waitForFunction(() => ["ready", "error"].includes(document.getElementById("sampler").getAttribute("state")), null, { timeout: 180_000 });
+  const status = await page.evaluate(() => document.getElementById("sampler").shadowRoot.querySelector("p").textContent);
+  assert.equal(await page.getAttribute("#sampler", "state"), "ready", status);
+  assert.ok(await page.evaluate(() => document.getElementById("sampler").shadowRoot.querySelector("canvas").width > 1));
+  const outside = requested.filter((p) => !p.startsWith("/pkg/") && !p.startsWith("/weights/") && !["/embed.html", "/favicon.ico"].includes(p));
+  assert.deepEqual(outside, [], "the embed page loads nothing from the main site");
+  await page.screenshot({ path: join(artifacts, "09-embed.png"), fullPage: true });
+  await context.close();
+});
+
+test("no request left the site's origin and no page error was thrown", () => {
   assert.deepEqual(foreignRequests, []);
+  assert.deepEqual(pageErrors, []);
 });

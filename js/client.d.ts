@@ -1,0 +1,85 @@
+// Types of the worker-backed engine client (client.js).
+
+export type Backend = "auto" | "gpu" | "cpu";
+
+export interface BackendInfo {
+  /** "webgpu" or "cpu". */
+  backend: string;
+  adapter: string;
+  software_adapter: boolean;
+  /** Why this backend was chosen, when it is not the obvious one. */
+  note: string;
+}
+
+/** The run configuration (see EbmConfig in the Rust core); every field has a default. */
+export interface EbmConfig {
+  channels: number; image_size: number; width: number; classes: number;
+  batch_size: number; buffer_size: number; fresh_fraction: number;
+  langevin_steps: number; step_size: number; noise_std: number; grad_clamp: number;
+  alpha: number; real_noise_std: number; lr: number; beta2: number; lr_decay: number;
+  grad_clip_norm: number; class_loss_weight: number; seed: number;
+  guard_energy_bound: number; guard_lr_factor: number; guard_max_rollbacks: number;
+}
+
+export interface ModelInfo {
+  ready: boolean;
+  iteration: number;
+  /** 0 = unconditional. */
+  classes: number;
+  class_names: string[];
+  config: EbmConfig;
+}
+
+export interface IterStats {
+  iteration: number; epoch: number; loss: number; cd: number; reg: number;
+  class_loss: number; class_accuracy: number;
+  energy_real: number; energy_fake: number; lr: number; fresh: number; seconds: number;
+  /** The iteration diverged and was undone (weights restored, learning rate lowered). */
+  rolled_back: boolean;
+}
+
+export interface Samples {
+  /** RGBA bytes of each sample (side×side×4), concatenated. */
+  samples: Uint8Array;
+  /** Recorded chain states, noise first. */
+  chain: { step: number; rgba: Uint8Array }[];
+  side: number;
+  count: number;
+}
+
+export interface LoadedWeights {
+  iteration: number;
+  note: string;
+  config: EbmConfig;
+  has_buffer: boolean;
+  has_optimizer: boolean;
+}
+
+export interface ShardFile {
+  name: string;
+  bytes: Uint8Array | ArrayBuffer;
+}
+
+export class EngineClient extends EventTarget {
+  /** Why the engine stopped, once it has. */
+  lost: string | null;
+  info: { backend: BackendInfo; config: string; model: ModelInfo } | null;
+  static start(options?: { backend?: Backend; workerUrl?: URL | string }): Promise<EngineClient>;
+  constructor(worker: Worker);
+  /** Any Engine method (see dermaebm.d.ts) or worker op, by name. */
+  call(op: string, ...args: unknown[]): Promise<any>;
+  terminate(reason?: string): void;
+  loadWeights(source: string | URL | Uint8Array | ArrayBuffer): Promise<LoadedWeights>;
+  loadCheckpoint(source: string | URL | Uint8Array | ArrayBuffer): Promise<LoadedWeights>;
+  sample(options?: { count?: number; steps?: number; classIndex?: number; recordEvery?: number }): Promise<Samples>;
+  score(rgba: Uint8Array | ArrayBuffer, count: number): Promise<Float32Array>;
+  train(options: {
+    files?: ShardFile[];
+    config?: Partial<EbmConfig>;
+    iterations?: number;
+    onProgress?: (stats: IterStats) => boolean | void;
+    resume?: boolean;
+  }): Promise<IterStats | null>;
+  saveCheckpoint(): Promise<Uint8Array>;
+  saveWeights(): Promise<Uint8Array>;
+}

@@ -1,0 +1,129 @@
+// The DermaEBM engine behind a Web Worker, as a promise API. This is the embedding API (see the
+// README's "Embedding"): start an engine, load weights, sample, score, train, checkpoint.
+//
+//   import { EngineClient } from "./client.js";
+//   const engine = await EngineClient.start({ backend: "auto" });
+//   await engine.loadWeights("/weights/dermamnist.debm");
+//   const { samples, side, count } = await engine.sample({ count: 16, steps: 60 });
+//
+// Events (addEventListener): "training", "stats", "samples", "checkpoint", "error" and "lost"
+// (the engine stopped; start a new one), each with the worker's message as `event.detail`.
+
+export class EngineClient extends EventTarget {
+  #worker;
+  #pending = new Map();
+  #nextId = 1;
+  /** Why the engine stopped, once it has; calls are then refused with this reason. */
+  lost = null;
+  /** What `create` reported: `{backend, config, model}`. */
+  info = null;
+
+  /** Starts a worker and an engine in it. `backend`: "auto" (a hardware GPU, else the CPU), "gpu" or "cpu". */
+  static async start({ backend = "auto", workerUrl = new URL("./worker.js", import.meta.url) } = {}) {
+    const client = new EngineClient(new Worker(workerUrl, { type: "module" }));
+    client.info = await client.call("create", backend);
+    return client;
+  }
+
+  constructor(worker) {
+    super();
+    this.#worker = worker;
+    worker.onmessage = ({ data }) => {
+      if (data.event) {
+        if (data.event === "lost") this.lost = data.message;
+        this.dispatchEvent(new CustomEvent(data.event, { detail: data }));
+        return;
+      }
+      const pending = this.#pending.get(data.id);
+      this.#pending.delete(data.id);
+      if (pending) data.ok ? pending.resolve(data.result) : pending.reject(new Error(data.error));
+    };
+    worker.onerror = (e) => {
+      e.preventDefault?.();
+      this.#lose(`The engine's worker failed: ${e.message ?? "unknown error"}`);
+    };
+  }
+
+  #lose(reason) {
+    if (this.lost) return;
+    this.lost = reason;
+    for (const { reject } of this.#pending.values()) reject(new Error(reason));
+    this.#pending.clear();
+    this.dispatchEvent(new CustomEvent("lost", { detail: { event: "lost", message: reason } }));
+  }
+
+  /** Calls an engine method (or a worker op) by name; resolves with its result. */
+  call(op, ...args) {
+    if (this.lost) return Promise.reject(new Error(this.lost));
+    return new Promise((resolve, reject) => {
+      const id = this.#nextId++;
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.postMessage({ id, op, args });
+    });
+  }
+
+  /** Stops the worker; pending calls fail. */
+  terminate(reason = "The engine was stopped.") {
+    this.#worker.terminate();
+    this.#lose(reason);
+  }
+
+  /** Loads weights or a checkpoint from a URL (relative to the page) or from bytes. */
+  loadWeights(source) {
+    if (typeof source === "string" || source instanceof URL) {
+      return this.call("loadWeightsUrl", new URL(source, globalThis.location?.href).href);
+    }
+    return this.call("loadWeights", toBytes(source));
+  }
+
+  /** Same as loadWeights: a checkpoint is a weights file with the optimiser state and replay buffer added. */
+  loadCheckpoint(source) {
+    return this.loadWeights(source);
+  }
+
+  /** `count` samples after `steps` Langevin steps from noise; `classIndex` for a class-conditional
+   * model; `recordEvery` > 0 records the chains. Resolves `{samples, chain, side, count}` (RGBA bytes). */
+  sample({ count = 16, steps = 60, classIndex = undefined, recordEvery = 0 } = {}) {
+    return this.call("generate", count, steps, recordEvery, classIndex ?? undefined);
+  }
+
+  /** Energies (lower = more likely) of `count` RGBA images of the model's size, concatenated. */
+  score(rgba, count) {
+    return this.call("scoreRgba", toBytes(rgba), count);
+  }
+
+  /** Trains on MedMNIST shards `files` = [{name, bytes}] with `config` (partial JSON object,
+   * reference defaults for the rest) for `iterations` CD iterations, calling `onProgress(stats)`
+   * after each (return false to stop early). `resume` continues from the loaded weights or
+   * checkpoint. Resolves with the last iteration's statistics. */
+  async train({ files, config = {}, iterations = 1, onProgress = () => {}, resume = false }) {
+    if (files?.length) {
+      await this.call("loadDataset", files.map((f) => f.name), files.map((f) => toBytes(f.bytes)));
+    }
+    const current = JSON.parse(await this.call("config"));
+    await this.call("setConfig", JSON.stringify({ ...current, ...config }));
+    await this.call("startTraining", resume);
+    let last = null;
+    for (let i = 0; i < iterations; i++) {
+      last = await this.call("trainStep");
+      if (onProgress(last) === false) break;
+    }
+    return last;
+  }
+
+  /** The training run as checkpoint bytes (weights, configuration, replay buffer). */
+  saveCheckpoint() {
+    return this.call("saveCheckpoint");
+  }
+
+  /** The current model as weights bytes. */
+  saveWeights() {
+    return this.call("saveWeights");
+  }
+}
+
+function toBytes(data) {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer || ArrayBuffer.isView(data)) return new Uint8Array(data.buffer ?? data, data.byteOffset ?? 0, data.byteLength);
+  throw new TypeError("expected bytes (Uint8Array or ArrayBuffer)");
+}

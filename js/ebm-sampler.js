@@ -1,0 +1,112 @@
+// <ebm-sampler>: a custom element that shows samples of a DermaEBM model. One script tag:
+//
+//   <script type="module" src="/pkg/ebm-sampler.js"></script>
+//   <ebm-sampler weights="/weights/dermamnist.debm" steps="60" count="16"></ebm-sampler>
+//
+// Attributes: weights (URL, required), count (16), steps (60), class-index (for
+// class-conditional weights), columns (8), scale (3), backend (auto | gpu | cpu).
+// Its state is in the `state` attribute (loading, sampling, ready, error); it fires
+// "ebm-sampled" (detail: {count, side, seconds}) and "ebm-error" (detail: {message}).
+// `regenerate()` draws new samples. All elements of a page share one engine in one worker.
+import { EngineClient } from "./client.js";
+import { drawGrid } from "./grid.js";
+
+const engines = new Map();
+let queue = Promise.resolve();
+// The shared engine does one thing at a time; elements take turns.
+const inTurn = (task) => (queue = queue.then(task, task));
+
+function engineFor(backend) {
+  if (!engines.has(backend)) engines.set(backend, EngineClient.start({ backend }));
+  return engines.get(backend);
+}
+
+let styles = null;
+function sheet() {
+  if (!styles) {
+    styles = new CSSStyleSheet();
+    styles.replaceSync(":host{display:inline-block}canvas{image-rendering:pixelated;display:block;max-width:100%}p{font:12px system-ui,sans-serif;margin:4px 0;color:#555}");
+  }
+  return styles;
+}
+
+const number = (value, fallback, min, max) => {
+  const n = Number.parseInt(value ?? "", 10);
+  return Number.isFinite(n) ? Math.min(max, Math.max(min, n)) : fallback;
+};
+
+export class EbmSampler extends HTMLElement {
+  static observedAttributes = ["weights", "count", "steps", "class-index", "columns", "scale", "backend"];
+  #canvas;
+  #status;
+  #scheduled = false;
+
+  constructor() {
+    super();
+    const root = this.attachShadow({ mode: "open" });
+    // A constructed stylesheet: pages with a strict Content-Security-Policy refuse inline <style>.
+    root.adoptedStyleSheets = [sheet()];
+    root.innerHTML = `<canvas part="grid" role="img" aria-label="generated samples" width="1" height="1"></canvas><p part="status" aria-live="polite"></p>`;
+    this.#canvas = root.querySelector("canvas");
+    this.#status = root.querySelector("p");
+  }
+
+  connectedCallback() {
+    this.#schedule();
+  }
+
+  attributeChangedCallback() {
+    if (this.isConnected) this.#schedule();
+  }
+
+  /** Draws a new set of samples. */
+  regenerate() {
+    return inTurn(() => this.#render());
+  }
+
+  #schedule() {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.regenerate();
+    });
+  }
+
+  #setState(state, text) {
+    this.setAttribute("state", state);
+    this.#status.textContent = text;
+  }
+
+  async #render() {
+    const weights = this.getAttribute("weights");
+    if (!weights) return this.#fail("set the weights attribute to the URL of a .debm file");
+    const count = number(this.getAttribute("count"), 16, 1, 256);
+    const steps = number(this.getAttribute("steps"), 60, 1, 2000);
+    const columns = number(this.getAttribute("columns"), 8, 1, 64);
+    const scale = number(this.getAttribute("scale"), 3, 1, 16);
+    const classAttr = this.getAttribute("class-index");
+    const classIndex = classAttr === null || classAttr === "" ? undefined : number(classAttr, 0, 0, 255);
+    try {
+      this.#setState("loading", "Loading the model…");
+      const engine = await engineFor(this.getAttribute("backend") ?? "auto");
+      await engine.loadWeights(new URL(weights, document.baseURI));
+      this.#setState("sampling", `Sampling ${count} images (${steps} Langevin steps)…`);
+      const started = performance.now();
+      const out = await engine.sample({ count, steps, classIndex });
+      drawGrid(this.#canvas, out.samples, out.side, out.count, { columns, scale });
+      const seconds = (performance.now() - started) / 1000;
+      this.#setState("ready", `${out.count} samples, ${steps} steps, ${seconds.toFixed(1)} s (${engine.info.backend.backend})`);
+      this.dispatchEvent(new CustomEvent("ebm-sampled", { detail: { count: out.count, side: out.side, seconds } }));
+    } catch (e) {
+      this.#fail(e.message ?? String(e));
+    }
+  }
+
+  #fail(message) {
+    this.#setState("error", message);
+    this.dispatchEvent(new CustomEvent("ebm-error", { detail: { message } }));
+  }
+}
+
+if (!customElements.get("ebm-sampler")) customElements.define("ebm-sampler", EbmSampler);

@@ -1,0 +1,110 @@
+// Runs a DermaEBM engine in a Web Worker, so long loops (training, sampling) never stall a page.
+// Protocol: {id, op, args: [...]} in → {id, ok, result | error} out, plus {event, ...} pushes:
+//   training {running, iteration}, stats {stats}, samples {rgba, labels, count, side},
+//   checkpoint {reason, iteration, bytes}, error {message}, lost {message}.
+// Any Engine method is an op (called with `args`); the ops below add what a worker needs.
+import init, { Engine } from "./dermaebm.js";
+
+const STATIC = new Set(["defaultConfig", "encodePng", "encodeGif", "maskPreset"]);
+let engine = null;
+let lostReason = null;
+let loop = null;
+
+const post = (message) => postMessage(message, transferables(message));
+
+function transferables(value, out = []) {
+  if (value instanceof Uint8Array || value instanceof Float32Array) {
+    if (value.byteOffset === 0 && value.byteLength === value.buffer.byteLength) out.push(value.buffer);
+  } else if (Array.isArray(value)) {
+    for (const v of value) transferables(v, out);
+  } else if (value && typeof value === "object") {
+    for (const v of Object.values(value)) transferables(v, out);
+  }
+  return out;
+}
+
+// A trap inside WebAssembly (a Rust panic, a lost GPU device) leaves the instance unusable:
+// say so once, and refuse further calls with the reason instead of failing in odd ways.
+function checkLost(e) {
+  if (e instanceof WebAssembly.RuntimeError || /unreachable|RuntimeError|device (was )?lost/i.test(String(e))) {
+    lostReason = `The engine stopped after an internal error (${e?.message ?? e}).`;
+    engine = null;
+    post({ event: "lost", message: lostReason });
+  }
+}
+
+async function checkpoint(reason) {
+  const bytes = await engine.saveCheckpoint();
+  post({ event: "checkpoint", reason, iteration: engine.iteration(), bytes });
+}
+
+async function runLoop({ sampleEvery = 5, checkpointEvery = 25, iterations = Infinity } = {}) {
+  loop = { stop: false };
+  post({ event: "training", running: true, iteration: engine.iteration() });
+  let done = 0;
+  try {
+    while (!loop.stop && done < iterations) {
+      const stats = await engine.trainStep();
+      done += 1;
+      post({ event: "stats", stats });
+      if (done === 1 || stats.iteration % sampleEvery === 0) post({ event: "samples", ...(await engine.bufferSamples(64)) });
+      if (checkpointEvery > 0 && stats.iteration % checkpointEvery === 0 && !stats.rolled_back) await checkpoint("periodic");
+      // Let pause messages in between iterations.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    await checkpoint(loop.stop ? "pause" : "finished");
+  } catch (e) {
+    post({ event: "error", message: String(e?.message ?? e) });
+    checkLost(e);
+  } finally {
+    loop = null;
+    post({ event: "training", running: false, iteration: engine ? engine.iteration() : null });
+  }
+}
+
+const ops = {
+  async create(backend = "auto") {
+    await init();
+    engine = await Engine.create(backend);
+    lostReason = null;
+    return { backend: engine.backend(), config: engine.config(), model: engine.modelInfo() };
+  },
+  async loadWeightsUrl(url) {
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
+    return engine.loadWeights(new Uint8Array(await response.arrayBuffer()));
+  },
+  trainLoop(options) {
+    if (loop) throw new Error("training is already running");
+    runLoop(options);
+    return true;
+  },
+  pause() {
+    if (loop) loop.stop = true;
+    return loop !== null;
+  },
+  isTraining: () => loop !== null,
+};
+
+onmessage = async ({ data: { id, op, args = [] } }) => {
+  try {
+    let result;
+    if (ops[op]) {
+      if (op !== "create" && !engine) throw new Error(lostReason ?? "the engine is not started yet");
+      result = await ops[op](...args);
+    } else if (STATIC.has(op)) {
+      await init();
+      result = Engine[op](...args);
+    } else if (!engine) {
+      throw new Error(lostReason ?? "the engine is not started yet");
+    } else if (typeof engine[op] === "function" && op !== "free" && !op.startsWith("_")) {
+      result = await engine[op](...args);
+    } else {
+      throw new Error(`unknown operation ${op}`);
+    }
+    post({ id, ok: true, result });
+  } catch (e) {
+    postMessage({ id, ok: false, error: String(e?.message ?? e) });
+    checkLost(e);
+  }
+};

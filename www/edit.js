@@ -1,0 +1,126 @@
+// Inpainting and denoising: pick an image, draw a mask (or use a preset), and let Langevin
+// repaint only the masked pixels; or add noise and run a short chain from the noisy image.
+import { drawGrid } from "/pkg/grid.js";
+import { $, download, imageFileRgba, show } from "./ui.js";
+import { call, onRefresh, refresh, state } from "./session.js";
+
+const edit = { rgba: null, mask: null, result: null, drawing: false, value: 1 };
+const SCALE = 8;
+
+function drawSource() {
+  const canvas = $("edit-source"), side = state.side;
+  canvas.width = canvas.height = side * SCALE;
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.fillStyle = "#eee";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  if (!edit.rgba) return;
+  const tile = new OffscreenCanvas(side, side);
+  tile.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(edit.rgba), side, side), 0, 0);
+  ctx.drawImage(tile, 0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = "rgba(40, 120, 255, 0.45)";
+  for (let p = 0; p < side * side; p++) if (edit.mask[p]) ctx.fillRect((p % side) * SCALE, Math.floor(p / side) * SCALE, SCALE, SCALE);
+  canvas.dataset.masked = String(edit.mask.reduce((a, b) => a + b, 0));
+}
+
+function setSource(rgba) {
+  edit.rgba = rgba;
+  if (!edit.mask || edit.mask.length !== state.side * state.side) edit.mask = new Uint8Array(state.side * state.side);
+  edit.result = null;
+  drawSource();
+  refresh();
+}
+
+function paint(e) {
+  const canvas = $("edit-source"), rect = canvas.getBoundingClientRect(), side = state.side;
+  const x = Math.floor(((e.clientX - rect.left) / rect.width) * side), y = Math.floor(((e.clientY - rect.top) / rect.height) * side);
+  for (let dy = -1; dy <= 1; dy++)
+    for (let dx = -1; dx <= 1; dx++) {
+      const px = x + dx, py = y + dy;
+      if (px >= 0 && py >= 0 && px < side && py < side) edit.mask[py * side + px] = edit.value;
+    }
+  drawSource();
+}
+
+function showResult(r, what) {
+  edit.result = r;
+  drawGrid($("edit-before"), r.before, r.side, 1, { scale: 4 });
+  drawGrid($("edit-after"), r.after, r.side, 1, { scale: 4 });
+  $("edit-result").textContent = `${what}: energy ${r.energy_before[0].toFixed(3)} → ${r.energy_after[0].toFixed(3)} (lower = more likely)`;
+  refresh();
+}
+
+function chosenClass() {
+  const v = $("gen-class").value;
+  return state.model?.classes > 0 && v !== "" ? Number(v) : undefined;
+}
+
+async function guarded(button, task) {
+  show($("edit-error"), "");
+  button.disabled = true;
+  try {
+    await task();
+  } catch (err) {
+    show($("edit-error"), err.message);
+  } finally {
+    refresh();
+  }
+}
+
+export function setupEdit() {
+  onRefresh(() => {
+    const ready = !!state.model?.ready && !state.running;
+    $("edit-pick-btn").disabled = !state.hasData || state.running;
+    for (const b of document.querySelectorAll(".preset")) b.disabled = !edit.rgba;
+    $("mask-clear-btn").disabled = !edit.rgba;
+    $("inpaint-btn").disabled = !ready || !edit.rgba;
+    $("add-noise-btn").disabled = !ready || !edit.rgba;
+    $("denoise-btn").disabled = !ready || !edit.rgba;
+    $("edit-png-btn").disabled = !edit.result;
+  });
+  $("edit-pick-btn").onclick = () =>
+    guarded($("edit-pick-btn"), async () => setSource(await call("datasetImages", $("edit-split").value, Number($("edit-row").value), 1)));
+  $("edit-file").onchange = (e) => {
+    const f = e.target.files[0];
+    if (f) guarded($("edit-pick-btn"), async () => setSource(await imageFileRgba(f, state.side)));
+  };
+  for (const b of document.querySelectorAll(".preset")) {
+    b.onclick = () => guarded(b, async () => {
+      edit.mask = await call("maskPreset", b.dataset.preset, state.side);
+      drawSource();
+    });
+  }
+  $("mask-clear-btn").onclick = () => {
+    edit.mask.fill(0);
+    drawSource();
+  };
+  const canvas = $("edit-source");
+  canvas.onpointerdown = (e) => {
+    if (!edit.rgba) return;
+    edit.drawing = true;
+    edit.value = e.button === 2 || e.shiftKey ? 0 : 1; // right button or shift erases
+    canvas.setPointerCapture(e.pointerId);
+    paint(e);
+  };
+  canvas.onpointermove = (e) => edit.drawing && paint(e);
+  canvas.onpointerup = canvas.onpointercancel = () => (edit.drawing = false);
+  canvas.oncontextmenu = (e) => e.preventDefault();
+
+  $("inpaint-btn").onclick = () => guarded($("inpaint-btn"), async () => {
+    if (!edit.mask.some((m) => m)) throw new Error("Mark the pixels to fill in first (draw on the image or pick a preset).");
+    showResult(await call("inpaint", edit.rgba, 1, edit.mask, Number($("edit-steps").value), chosenClass()), "Inpainted");
+  });
+  $("add-noise-btn").onclick = () => guarded($("add-noise-btn"), async () => {
+    setSource(await call("addNoise", edit.rgba, 1, Number($("noise-sigma").value)));
+  });
+  $("denoise-btn").onclick = () => guarded($("denoise-btn"), async () => {
+    showResult(await call("denoise", edit.rgba, 1, Number($("edit-steps").value), chosenClass()), "Denoised");
+  });
+  $("edit-png-btn").onclick = () => guarded($("edit-png-btn"), async () => {
+    const both = new Uint8Array(edit.result.before.length * 2);
+    both.set(edit.result.before);
+    both.set(edit.result.after, edit.result.before.length);
+    download(await call("encodePng", both, edit.result.side, 2, 4), "dermaebm-before-after.png", "image/png");
+  });
+  drawSource();
+}

@@ -1,0 +1,85 @@
+// Energies: real images vs uniform noise vs samples (histogram and AUROC), scoring an image
+// file, and — for a class-conditional model — classifying images and the val split.
+import { drawHistogram } from "./charts.js";
+import { $, imageFileRgba, show } from "./ui.js";
+import { call, onRefresh, state } from "./session.js";
+
+/** P(a random likely value is lower than a random unlikely one), ties counting half. */
+export function auroc(likely, unlikely) {
+  const pooled = [...likely.map((v) => [v, 1]), ...unlikely.map((v) => [v, 0])].sort((a, b) => a[0] - b[0]);
+  let rankSum = 0;
+  for (let i = 0; i < pooled.length; ) {
+    let j = i;
+    while (j < pooled.length && pooled[j][0] === pooled[i][0]) j++;
+    const meanRank = (i + 1 + j) / 2;
+    for (let k = i; k < j; k++) if (pooled[k][1] === 0) rankSum += meanRank;
+    i = j;
+  }
+  const n = unlikely.length;
+  return (rankSum - (n * (n + 1)) / 2) / (likely.length * n);
+}
+
+async function scoreAll() {
+  const button = $("score-btn");
+  button.disabled = true;
+  try {
+    let real = [];
+    if (state.hasData) {
+      const split = state.summary.splits.find((s) => s.split === "val") ? "val" : state.summary.splits[0].split;
+      real = Array.from(await call("scoreSplit", split, 512));
+    }
+    const noise = Array.from(await call("scoreNoise", 256));
+    const gen = await call("generate", 64, Number($("gen-steps").value), 0, undefined);
+    const fake = Array.from(await call("scoreRgba", gen.samples, gen.count));
+    const groups = [
+      { label: "real images", color: "#2e8a4a", values: real },
+      { label: "uniform noise", color: "#888", values: noise },
+      { label: "samples", color: "#b0502a", values: fake },
+    ].filter((g) => g.values.length);
+    drawHistogram($("chart-hist"), groups);
+    $("auroc").textContent = real.length
+      ? `AUROC real vs noise: ${auroc(real, noise).toFixed(4)} (1 = every real image has lower energy than every noise image; ${real.length} real, ${noise.length} noise)`
+      : "Load a dataset to compare real images with noise.";
+  } catch (err) {
+    show($("train-error"), err.message);
+  } finally {
+    button.disabled = state.running || !state.model?.ready;
+  }
+}
+
+async function scoreImageFile(file) {
+  const rgba = await imageFileRgba(file, state.side);
+  const [e] = await call("scoreRgba", rgba, 1);
+  $("score-result").textContent = `${file.name}: E = ${e.toFixed(4)} (resized to ${state.side}×${state.side})`;
+}
+
+async function classifyImageFile(file) {
+  const rgba = await imageFileRgba(file, state.side);
+  const probs = Array.from(await call("classifyRgba", rgba, 1));
+  const ranked = probs.map((p, k) => [p, state.model.class_names[k]]).sort((a, b) => b[0] - a[0]);
+  $("classify-result").textContent = `${file.name}: ${ranked.slice(0, 3).map(([p, n]) => `${n} ${(100 * p).toFixed(1)} %`).join(", ")}`;
+}
+
+async function classifySplit() {
+  try {
+    const split = state.summary?.splits.find((s) => s.split === "val") ? "val" : "train";
+    const r = await call("classifySplit", split, 5000);
+    const majority = state.model.class_names[r.majority_class];
+    $("classify-result").textContent =
+      `Accuracy on ${r.rows} ${r.split} images: ${(100 * r.accuracy).toFixed(1)} % — always answering the most common class (${majority}) gets ${(100 * r.majority_baseline).toFixed(1)} %.`;
+  } catch (err) {
+    $("classify-result").textContent = err.message;
+  }
+}
+
+export function setupEnergy() {
+  onRefresh(() => {
+    $("score-btn").disabled = state.running || !state.model?.ready;
+    $("classify-box").hidden = !(state.model?.classes > 0);
+    $("classify-btn").disabled = state.running || !state.hasData;
+  });
+  $("score-btn").onclick = scoreAll;
+  $("score-file").onchange = (e) => e.target.files[0] && scoreImageFile(e.target.files[0]).catch((err) => show($("train-error"), err.message));
+  $("classify-btn").onclick = classifySplit;
+  $("classify-file").onchange = (e) => e.target.files[0] && classifyImageFile(e.target.files[0]).catch((err) => ($("classify-result").textContent = err.message));
+}

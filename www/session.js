@@ -1,0 +1,60 @@
+// What the page knows, and the engine (in a worker) it talks to. The engine can be replaced
+// (restart after a crash or device loss); event listeners registered here follow it.
+import { EngineClient } from "/pkg/client.js";
+
+export const state = {
+  engine: null,
+  backend: null,
+  config: null,
+  side: 28,
+  /** `modelInfo()` of the engine: {ready, iteration, classes, class_names, config}. */
+  model: null,
+  hasData: false,
+  /** The uploaded shards ({names, buffers}), kept to reload into a restarted engine. */
+  dataset: null,
+  summary: null,
+  running: false,
+  trainingSetUp: false,
+};
+
+const listeners = [];
+const refreshers = [];
+
+export function onEngineEvent(name, handler) {
+  listeners.push([name, handler]);
+  state.engine?.addEventListener(name, (e) => handler(e.detail));
+}
+
+/** Registers a function that updates controls from `state`; `refresh()` runs them all. */
+export function onRefresh(fn) {
+  refreshers.push(fn);
+}
+
+export function refresh() {
+  for (const fn of refreshers) fn();
+}
+
+export async function startEngine(backend) {
+  state.engine?.terminate("replaced by a new engine");
+  const engine = await EngineClient.start({ backend });
+  for (const [name, handler] of listeners) engine.addEventListener(name, (e) => handler(e.detail));
+  state.engine = engine;
+  state.backend = engine.info.backend;
+  state.running = false;
+  state.trainingSetUp = false;
+  await syncModel();
+  return engine;
+}
+
+export const call = (op, ...args) => {
+  if (!state.engine) return Promise.reject(new Error("the engine is still starting"));
+  return state.engine.call(op, ...args);
+};
+
+/** Reads the engine's configuration and model description into `state`. */
+export async function syncModel() {
+  state.model = await call("modelInfo");
+  state.config = state.model.config;
+  state.side = state.config.image_size;
+  refresh();
+}

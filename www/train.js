@@ -1,0 +1,238 @@
+// Training controls: settings, start / pause / resume / stop, live statistics, checkpoints to
+// IndexedDB, resuming after a reload, and recovering when the engine is lost.
+import { drawGrid } from "/pkg/grid.js";
+import { clearCharts, pushStats } from "./charts.js";
+import { loadDataset } from "./data.js";
+import * as store from "./store.js";
+import { $, download, seconds, show } from "./ui.js";
+import { call, onEngineEvent, onRefresh, refresh, startEngine, state, syncModel } from "./session.js";
+
+const FIELDS = ["batch_size", "langevin_steps", "step_size", "noise_std", "alpha", "lr", "buffer_size", "seed"];
+const LABELS = { batch_size: "Batch", langevin_steps: "Langevin steps", step_size: "Step size", noise_std: "Noise σ", alpha: "α", lr: "Learning rate", buffer_size: "Buffer size", seed: "Seed" };
+const run = { started: 0, startIter: 0 };
+
+export function fillSettings(config) {
+  for (const f of FIELDS) $("settings").elements[f].value = config[f];
+  $("conditional").checked = config.classes > 0;
+}
+
+function labelledClasses() {
+  const train = state.summary?.splits.find((s) => s.split === "train") ?? state.summary?.splits[0];
+  return train?.labelled ? train.class_counts.length : 0;
+}
+
+/** Sends the form's settings to the engine; shows what is wrong instead when it refuses. */
+async function applySettings() {
+  const config = { ...state.config };
+  for (const f of FIELDS) {
+    const raw = $("settings").elements[f].value;
+    const v = Number(raw);
+    if (raw.trim() === "" || !Number.isFinite(v)) {
+      show($("settings-error"), `${LABELS[f]} (${f}) must be a number`);
+      return false;
+    }
+    config[f] = v;
+  }
+  if ($("conditional").checked) {
+    config.classes = labelledClasses();
+    if (!config.classes) {
+      show($("settings-error"), "Class-conditional training needs labelled data: the loaded split has no labels.");
+      return false;
+    }
+  } else {
+    config.classes = 0;
+  }
+  const every = Number($("ckpt-every").value);
+  if (!Number.isInteger(every) || every < 1) {
+    show($("settings-error"), "Checkpoint every must be a whole number of iterations, at least 1");
+    return false;
+  }
+  try {
+    await call("setConfig", JSON.stringify(config));
+    await syncModel();
+    show($("settings-error"), "");
+    return true;
+  } catch (err) {
+    show($("settings-error"), err.message);
+    return false;
+  }
+}
+
+async function runLoop() {
+  run.started = performance.now();
+  run.startIter = await call("iteration");
+  state.running = true;
+  refresh();
+  await call("trainLoop", { sampleEvery: 5, checkpointEvery: Number($("ckpt-every").value) || 25 });
+}
+
+async function startTraining(continueModel) {
+  show($("train-error"), "");
+  show($("train-notice"), "");
+  if (!(await applySettings())) return;
+  try {
+    await call("startTraining", continueModel);
+    state.trainingSetUp = true;
+    clearCharts();
+    await runLoop();
+  } catch (err) {
+    show($("train-error"), err.message);
+  }
+}
+
+async function resumeSaved() {
+  show($("train-error"), "");
+  try {
+    const saved = await store.loadCheckpoint();
+    if (!saved) throw new Error("no saved run was found");
+    const data = await store.loadDataset();
+    if (data) await loadDataset(data.names, data.buffers, { remember: false });
+    await call("loadWeights", saved.bytes);
+    await syncModel();
+    fillSettings(state.config);
+    $("resume-offer").hidden = true;
+    if (!state.hasData) {
+      show($("train-error"), "The saved run's dataset is not stored here; load it again, then press Resume.");
+      return;
+    }
+    await call("startTraining", true);
+    state.trainingSetUp = true;
+    $("iter").textContent = String(saved.iteration);
+    await runLoop();
+  } catch (err) {
+    show($("train-error"), err.message);
+  }
+}
+
+/** After the engine was lost: a new engine on `backend`, the data and the last checkpoint back in it. */
+async function restart(backend) {
+  $("lost").hidden = true;
+  $("backend").textContent = "Restarting…";
+  try {
+    await startEngine(backend);
+    reportBackend();
+    if (state.dataset) await loadDataset(state.dataset.names, state.dataset.buffers, { remember: false });
+    const saved = await store.loadCheckpoint();
+    if (saved) {
+      await call("loadWeights", saved.bytes);
+      await syncModel();
+      fillSettings(state.config);
+      if (state.hasData) {
+        await call("startTraining", true);
+        state.trainingSetUp = true;
+      }
+      $("iter").textContent = String(saved.iteration);
+      show($("train-notice"), `Restarted on ${state.backend.backend === "cpu" ? "the CPU" : "WebGPU"} from the checkpoint at iteration ${saved.iteration}.${state.hasData ? " Press Resume to continue training." : ""}`);
+    } else {
+      show($("train-notice"), "Restarted. No checkpoint was saved yet: start training again.");
+    }
+  } catch (err) {
+    show($("train-error"), `The engine could not be restarted: ${err.message}`);
+  } finally {
+    refresh();
+  }
+}
+
+export function reportBackend() {
+  const b = state.backend;
+  $("backend").textContent = b.backend === "cpu" ? "Backend: CPU (burn flex in WebAssembly)" : `Backend: WebGPU — ${b.adapter}`;
+  $("backend").dataset.backend = b.backend;
+  const override = b.note.includes("software") ? " To use it anyway, open this page with ?backend=gpu." : "";
+  show($("backend-note"), b.note ? b.note + override : "");
+}
+
+async function onEngineLost({ message }) {
+  state.running = false;
+  state.trainingSetUp = false;
+  const saved = await store.checkpointInfo().catch(() => null);
+  $("lost-text").textContent = `${message} ${saved ? `The last checkpoint (iteration ${saved.iteration}) is kept.` : "No checkpoint had been saved yet."} Restart the engine to continue.`;
+  $("lost").hidden = false;
+  refresh();
+}
+
+export async function offerSavedRun() {
+  const saved = await store.checkpointInfo().catch(() => null);
+  if (!saved) return;
+  const when = saved.savedAt ? ` on ${new Date(saved.savedAt).toLocaleString()}` : "";
+  $("resume-text").textContent = `A saved run was found (iteration ${saved.iteration}${when}).`;
+  $("resume-offer").hidden = false;
+}
+
+export function setupTraining() {
+  onEngineEvent("stats", ({ stats: s }) => {
+    if (s.rolled_back) {
+      show($("train-notice"), `Training diverged; rolled back to iteration ${s.iteration} and lowered the learning rate to ${s.lr.toExponential(2)}.`);
+      return;
+    }
+    pushStats(s);
+    $("iter").textContent = String(s.iteration);
+    const elapsed = (performance.now() - run.started) / 1000;
+    const done = s.iteration - run.startIter;
+    $("speed").textContent = `${(done / elapsed).toFixed(3)} it/s (${s.seconds.toFixed(2)} s per iteration)`;
+    $("elapsed").textContent = seconds(elapsed);
+  });
+  onEngineEvent("samples", (e) => drawGrid($("buffer-grid"), e.rgba, e.side, e.count, { columns: 16 }));
+  onEngineEvent("checkpoint", (e) => {
+    store
+      .saveCheckpoint({ bytes: e.bytes, iteration: e.iteration, config: state.config, savedAt: Date.now() })
+      .then(() => ($("ckpt").textContent = `iteration ${e.iteration} (${e.reason}, ${(e.bytes.length / 1e6).toFixed(1)} MB)`))
+      .catch((err) => show($("train-error"), `Could not save the checkpoint: ${err.message}`));
+  });
+  onEngineEvent("training", (e) => {
+    state.running = e.running;
+    if (!e.running) syncModel().catch(() => {});
+    refresh();
+  });
+  onEngineEvent("error", (e) => show($("train-error"), e.message));
+  onEngineEvent("lost", onEngineLost);
+
+  onRefresh(() => {
+    const r = state.running;
+    $("start-btn").disabled = r || !state.hasData;
+    $("pause-btn").disabled = !r;
+    $("resume-btn").disabled = r || !state.trainingSetUp;
+    $("stop-btn").disabled = !r && !state.trainingSetUp;
+    $("save-btn").disabled = r || !state.model?.ready;
+    $("conditional").disabled = r || !labelledClasses();
+  });
+
+  $("defaults-btn").onclick = async () => {
+    fillSettings(JSON.parse(await call("defaultConfig")));
+    $("ckpt-every").value = "25";
+  };
+  $("start-btn").onclick = () => startTraining(false);
+  $("pause-btn").onclick = () => call("pause");
+  $("resume-btn").onclick = () => runLoop().catch((err) => show($("train-error"), err.message));
+  $("stop-btn").onclick = async () => {
+    await call("pause");
+    state.trainingSetUp = false;
+    refresh();
+  };
+  $("save-btn").onclick = async () => {
+    try {
+      download(await call("saveWeights"), `dermaebm-${await call("iteration")}.debm`, "application/octet-stream");
+    } catch (err) {
+      show($("train-error"), err.message);
+    }
+  };
+  $("weights-file").onchange = async (e) => {
+    const f = e.target.files[0];
+    if (!f) return;
+    try {
+      const info = await call("loadWeights", new Uint8Array(await f.arrayBuffer()));
+      await syncModel();
+      fillSettings(state.config);
+      state.trainingSetUp = false;
+      $("model-status").textContent = `Loaded ${f.name}: ${info.iteration} iterations${state.model.classes ? `, ${state.model.classes} classes` : ""}.`;
+      show($("train-error"), "");
+    } catch (err) {
+      show($("train-error"), `${f.name}: ${err.message}`);
+    } finally {
+      e.target.value = "";
+      refresh();
+    }
+  };
+  $("resume-saved-btn").onclick = resumeSaved;
+  $("restart-gpu-btn").onclick = () => restart("gpu");
+  $("restart-cpu-btn").onclick = () => restart("cpu");
+}
