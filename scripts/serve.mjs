@@ -31,8 +31,9 @@ export const CSP = [
   "form-action 'none'",
 ].join("; ");
 
-/** Serves the site; `extraMounts` ([urlPrefix, directory] pairs) come first (the benchmarks use them). */
-export function startServer(port = Number(process.env.PORT ?? 8080), host = "127.0.0.1", extraMounts = []) {
+/** Serves the site; `extraMounts` ([urlPrefix, directory] pairs) come first and `csp` replaces the
+ * policy (the benchmarks use both: TensorFlow.js needs 'unsafe-eval', which the site refuses). */
+export function startServer(port = Number(process.env.PORT ?? 8080), host = "127.0.0.1", extraMounts = [], csp = CSP) {
   const all = [...extraMounts, ...mounts];
   const server = createServer(async (req, res) => {
     let path;
@@ -53,7 +54,7 @@ export function startServer(port = Number(process.env.PORT ?? 8080), host = "127
       const body = await readFile(file);
       res.writeHead(200, {
         "Content-Type": types[extname(file)] ?? "application/octet-stream",
-        "Content-Security-Policy": CSP,
+        "Content-Security-Policy": csp,
         "Cache-Control": "no-cache",
       });
       res.end(body);

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Benchmarks (not tests): prints JSON figures and keeps them in bench/out/.
+#   native: `debm bench` on the CPU (flex) and on a GPU through wgpu when there is one;
+#   peer:   PyTorch on the CPU, ../shared/bench/torch_ref.py (torch + numpy from PyPI, in bench/.venv);
+#   browser: DermaEBM through its worker API and TensorFlow.js on the same net and recipe, in Chromium.
+# BENCH_SKIP=torch,browser,native skips parts.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$REPO_ROOT"
+bash scripts/setup.sh
+out=bench/out
+mkdir -p "$out"
+skip=",${BENCH_SKIP:-},"
+machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "{\"machine\": \"$machine\", \"date\": \"$(date -u +%FT%TZ)\"}" | tee "$out/machine.json"
+
+if [[ $skip != *,native,* ]]; then
+  echo "== native (debm bench, release build)"
+  cargo build --release --bin debm
+  "$CARGO_TARGET_DIR/release/debm" bench --backend cpu | tee "$out/native-cpu.json"
+  "$CARGO_TARGET_DIR/release/debm" bench --backend gpu --iterations 3 | tee "$out/native-gpu.json"
+fi
+
+if [[ $skip != *,torch,* ]]; then
+  echo "== PyTorch CPU (the reference recipe, ../shared/bench/torch_ref.py)"
+  if [ ! -x bench/.venv/bin/python ]; then
+    python3 -m venv bench/.venv
+    bench/.venv/bin/pip install --quiet torch numpy
+  fi
+  bench/.venv/bin/python ../shared/bench/torch_ref.py --data ../shared/data/dermamnist-ham10000-28.npz --iters 5 | tee "$out/torch-cpu.json"
+fi
+
+if [[ $skip != *,browser,* ]]; then
+  echo "== browser (Chromium): DermaEBM worker API and TensorFlow.js"
+  (cd bench && { [ -d node_modules ] && [ ! package-lock.json -nt node_modules/.package-lock.json ] || npm ci --no-audit --no-fund; })
+  bash scripts/build-web.sh >/dev/null
+  node bench/run.mjs "$@" | tee "$out/browser.jsonl"
+fi
