@@ -10,6 +10,7 @@ use super::{BusyGuard, Engine, class_arg, err, to_js};
 use crate::edit::{self, Edited, MaskPreset};
 use crate::inference::generate;
 use crate::sampler::LangevinParams;
+use crate::{Device, EnergyNet};
 
 #[derive(Serialize)]
 struct GeneratedJs {
@@ -79,30 +80,20 @@ impl Engine {
     /// `count` RGBA images, with `steps` Langevin steps; every other pixel is returned unchanged.
     /// Returns `{before, after, energy_before, energy_after, side, count}`.
     pub async fn inpaint(&self, rgba: &[u8], count: usize, mask: &[u8], steps: usize, class: Option<u32>) -> Result<JsValue, JsError> {
-        check_steps(steps)?;
         let _busy = BusyGuard::take(&self.state)?;
-        let (model, config, device) = self.model_for_use()?;
-        let class = class_arg(class, &config)?;
-        let (c, side) = (config.channels, config.image_size);
-        let images = rgba_to_images(rgba, count, side, c)?;
+        let e = self.edit_inputs(rgba, count, steps, class)?;
         let free: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
-        let params = LangevinParams { steps, ..LangevinParams::from(&config) };
-        let out = edit::inpaint(&model, &images, c, side, &free, &params, class, &device).await.map_err(err)?;
-        edited_js(out, c, side)
+        let out = edit::inpaint(&e.model, &e.images, e.channels, e.side, &free, &e.params, e.class, &e.device).await.map_err(err)?;
+        edited_js(out, e.channels, e.side)
     }
 
     /// Runs `steps` Langevin steps from each of `count` (noisy) RGBA images.
     /// Returns `{before, after, energy_before, energy_after, side, count}`.
     pub async fn denoise(&self, rgba: &[u8], count: usize, steps: usize, class: Option<u32>) -> Result<JsValue, JsError> {
-        check_steps(steps)?;
         let _busy = BusyGuard::take(&self.state)?;
-        let (model, config, device) = self.model_for_use()?;
-        let class = class_arg(class, &config)?;
-        let (c, side) = (config.channels, config.image_size);
-        let images = rgba_to_images(rgba, count, side, c)?;
-        let params = LangevinParams { steps, ..LangevinParams::from(&config) };
-        let out = edit::denoise(&model, &images, c, side, &params, class, &device).await.map_err(err)?;
-        edited_js(out, c, side)
+        let e = self.edit_inputs(rgba, count, steps, class)?;
+        let out = edit::denoise(&e.model, &e.images, e.channels, e.side, &e.params, e.class, &e.device).await.map_err(err)?;
+        edited_js(out, e.channels, e.side)
     }
 
     /// The RGBA images with Gaussian noise of standard deviation `sigma` (on the [-1, 1] scale).
@@ -131,6 +122,29 @@ impl Engine {
         }
         let bytes: Vec<u8> = preset.mask(side).into_iter().map(u8::from).collect();
         Ok(Uint8Array::from(bytes.as_slice()))
+    }
+}
+
+/// What inpainting and denoising both start from, checked.
+struct EditInputs {
+    model: EnergyNet,
+    device: Device,
+    images: Vec<Vec<u8>>,
+    channels: usize,
+    side: usize,
+    params: LangevinParams,
+    class: Option<usize>,
+}
+
+impl Engine {
+    fn edit_inputs(&self, rgba: &[u8], count: usize, steps: usize, class: Option<u32>) -> Result<EditInputs, JsError> {
+        check_steps(steps)?;
+        let (model, config, device) = self.model_for_use()?;
+        let class = class_arg(class, &config)?;
+        let (channels, side) = (config.channels, config.image_size);
+        let images = rgba_to_images(rgba, count, side, channels)?;
+        let params = LangevinParams { steps, ..LangevinParams::from(&config) };
+        Ok(EditInputs { model, device, images, channels, side, params, class })
     }
 }
 
