@@ -23,9 +23,9 @@ async function loadShippedWeights() {
     fillSettings(state.config);
     const classes = state.model.classes ? `, class-conditional over ${state.model.classes} classes` : "";
     $("model-status").textContent = `Shipped weights: ${info.iteration} iterations${classes} (${info.note}).`;
-    // A quick preview so the page shows samples within seconds even on the CPU; "Generate" runs
-    // the full chain length.
-    await generate({ count: 16, steps: 40 });
+    // A first look within seconds even on the CPU: fewer images, but the full default chain
+    // length (shorter chains from noise still look like noise).
+    await generate({ count: 8, steps: 256 });
     // performance.now() counts from the navigation: this is page load → first samples.
     const ms = performance.now();
     $("model-status").dataset.firstSampleMs = String(Math.round(ms));

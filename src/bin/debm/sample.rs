@@ -31,8 +31,11 @@ pub struct Args {
     #[arg(long, default_value = "auto")]
     backend: String,
     /// Sample this class (class-conditional weights only).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "by_class")]
     class: Option<usize>,
+    /// One row per class with `count` samples each (class-conditional weights only).
+    #[arg(long)]
+    by_class: bool,
     /// Instead of sampling, draw the newest `count` replay-buffer images of a checkpoint (the
     /// persistent chains training produced) into the PNG.
     #[arg(long)]
@@ -78,6 +81,20 @@ pub fn run(args: Args) -> Result<(), String> {
     }
     device.seed(args.seed);
     let params = LangevinParams { steps: args.steps, ..LangevinParams::from(&config) };
+    if args.by_class {
+        if config.classes == 0 {
+            return Err(format!("{} is not class-conditional; --by-class needs class-conditional weights", args.weights.display()));
+        }
+        let mut images = Vec::new();
+        for k in 0..config.classes {
+            let out = block_on(generate(&model, args.count, config.image_shape(), &params, None, Some(k), &device)).map_err(|e| e.to_string())?;
+            images.extend(tensor_values_to_images(&out.samples, c, h, w));
+        }
+        let sheet = export::grid(&images, h, c, args.count, 3);
+        common::write_atomic(&args.png, &export::png(&sheet)?)?;
+        eprintln!("wrote {} (rows: {})", args.png.display(), (0..config.classes).map(dermaebm::data::class_name).collect::<Vec<_>>().join(", "));
+        return Ok(());
+    }
     let every = (args.steps / 16).max(1);
     let out = block_on(generate(&model, args.count, config.image_shape(), &params, args.gif.as_ref().map(|_| every), args.class, &device))
         .map_err(|e| e.to_string())?;

@@ -65,8 +65,11 @@ pub fn run(args: Args) -> Result<(), String> {
         ),
         None => None,
     };
+    // Where these weights come from, kept across resumes and warm starts.
+    let mut provenance: Option<String> = None;
     let mut trainer = if args.resume && checkpoint_path.exists() {
         let file = common::read_weights(&checkpoint_path)?;
+        provenance = Some(file.header.note.clone()).filter(|n| !n.is_empty());
         let config = explicit_config.unwrap_or_else(|| file.header.config.clone());
         let t = checkpoint::restore(&file, config, &device).map_err(|e| format!("{}: {e}", checkpoint_path.display()))?;
         eprintln!("resuming from {} at iteration {}", checkpoint_path.display(), t.iteration());
@@ -91,6 +94,12 @@ pub fn run(args: Args) -> Result<(), String> {
                     return Err(format!("{} has {} classes; the data needs {}", path.display(), model.classes(), config.classes));
                 }
                 eprintln!("starting from {} ({} iterations)", path.display(), file.header.iteration);
+                provenance = Some(format!(
+                    "{{this run}}; it started from {} ({} iterations: {})",
+                    path.display(),
+                    file.header.iteration,
+                    file.header.note
+                ));
                 Trainer::with_model(config, &device, model).map_err(|e| e.to_string())?
             }
         }
@@ -129,12 +138,18 @@ pub fn run(args: Args) -> Result<(), String> {
             .map_err(|e| e.to_string())?,
     );
     let started = Instant::now();
-    let note = format!(
-        "trained by `debm train` on {} ({} split, {rows} images), backend {}",
+    let this_run = format!(
+        "trained by `debm train` on {} ({} split, {rows} images){}, backend {}",
         dataset.files.join(", "),
         split.name(),
+        if config.is_conditional() { format!(", class-conditional over {} classes", config.classes) } else { String::new() },
         info.backend
     );
+    let note = match provenance {
+        Some(p) if p.contains("{this run}") => p.replace("{this run}", &this_run),
+        Some(p) => p,
+        None => this_run,
+    };
     while trainer.iteration() < args.iterations {
         let device = trainer.device();
         let batch = config.batch_size;
