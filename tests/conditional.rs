@@ -1,13 +1,13 @@
 //! Class-conditional energy (JEM): trained on labelled patterns, samples drawn for class k show
 //! pattern k, and the classifier head tells the classes apart.
-// Native only: the browser runs these checks through tests/web.rs.
+// Native only: the browser runs these checks through tests/web.rs. Alone in its test binary:
+// burn's CPU backend has one global random generator, which a parallel test would share.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 
 use dermaebm::Device;
 use dermaebm::platform::block_on;
-use dermaebm::trainer::TrainError;
 
 #[test]
 fn samples_of_class_k_show_pattern_k() {
@@ -16,23 +16,4 @@ fn samples_of_class_k_show_pattern_k() {
     assert!(report.untrained_sample_accuracy < 0.6, "before training, samples should not already match their class: {report:?}");
     assert!(report.sample_accuracy >= 0.9, "samples of class k should be classified as k ≥ 90%: {report:?}");
     assert!(report.classifier_accuracy >= 0.9, "the classifier head should tell the patterns apart: {report:?}");
-}
-
-#[test]
-fn conditional_training_refuses_missing_or_bad_labels() {
-    let device = Device::flex();
-    let config = common::conditional_config(1);
-    let mut trainer = dermaebm::Trainer::new(config.clone(), &device).unwrap();
-    let (real, labels) = common::labelled_patterns(&config, 0, &trainer.device());
-    let err = block_on(trainer.step(real.clone())).unwrap_err();
-    assert!(matches!(err, TrainError::Labels { got: 0, .. }), "{err}");
-    let err = block_on(trainer.step_labelled(real.clone(), Some(&labels[1..]))).unwrap_err();
-    assert!(err.to_string().contains("one label per real image"), "{err}");
-    let mut bad = labels.clone();
-    bad[0] = config.classes as i32;
-    let err = block_on(trainer.step_labelled(real.clone(), Some(&bad))).unwrap_err();
-    assert!(matches!(err, TrainError::LabelRange { .. }), "{err}");
-    // Nothing was changed by the refused calls.
-    assert_eq!(trainer.iteration(), 0);
-    assert!(block_on(trainer.step_labelled(real, Some(&labels))).unwrap().is_finite());
 }
