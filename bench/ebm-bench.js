@@ -52,6 +52,8 @@ async function main() {
     cd_iteration_seconds: { median, min: sorted[0], all: times },
     langevin_image_steps_per_second: (batch * steps) / median,
     sample_64x60_seconds: sample,
+    // Wasm memory only grows: its size is the peak of the engine's heap (GPU buffers not included).
+    peak_wasm_memory_bytes: await engine.call("memoryBytes"),
   });
   engine.terminate();
 }

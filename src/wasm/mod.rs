@@ -185,6 +185,13 @@ impl Engine {
         s.model.is_some() || s.trainer.is_some()
     }
 
+    /// Bytes of WebAssembly memory the engine holds. Wasm memory only grows, so this is also
+    /// the peak so far (what the benchmarks report as memory).
+    #[wasm_bindgen(js_name = memoryBytes)]
+    pub fn memory_bytes() -> f64 {
+        wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64
+    }
+
     /// Training iterations behind the current model.
     pub fn iteration(&self) -> f64 {
         let s = self.state.borrow();

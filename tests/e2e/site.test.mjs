@@ -88,7 +88,10 @@ test("the page reports its backend and shows samples from the shipped weights", 
   await page.screenshot({ path: join(artifacts, "01-start.png"), fullPage: true });
   // Narrow window: still usable (no horizontal scrolling of the page).
   await page.setViewportSize({ width: 420, height: 800 });
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  // The charts follow the window on its resize event; give them a moment.
+  const sideways = () => document.documentElement.scrollWidth - document.documentElement.clientWidth;
+  await page.waitForFunction(() => document.documentElement.scrollWidth - document.documentElement.clientWidth <= 1, null, { timeout: 5000 }).catch(() => {});
+  const overflow = await page.evaluate(sideways);
   assert.ok(overflow <= 1, `the page scrolls sideways by ${overflow}px at 420px`);
   await page.screenshot({ path: join(artifacts, "01-narrow.png"), fullPage: true });
   await context.close();
