@@ -193,7 +193,11 @@ export function setupTraining() {
     $("resume-btn").disabled = r || !state.trainingSetUp;
     $("stop-btn").disabled = !r && !state.trainingSetUp;
     $("save-btn").disabled = r || !state.model?.ready;
-    $("conditional").disabled = r || !labelledClasses();
+    // Unlabelled data cannot train a class-conditional model: untick the box rather than leave
+    // it ticked and disabled.
+    const labelled = labelledClasses();
+    if (state.hasData && !labelled) $("conditional").checked = false;
+    $("conditional").disabled = r || !labelled;
   });
 
   $("defaults-btn").onclick = async () => {
