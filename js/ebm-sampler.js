@@ -16,9 +16,14 @@ let queue = Promise.resolve();
 // The shared engine does one thing at a time; elements take turns.
 const inTurn = (task) => (queue = queue.then(task, task));
 
-function engineFor(backend) {
-  if (!engines.has(backend)) engines.set(backend, EngineClient.start({ backend }));
-  return engines.get(backend);
+// One engine per backend, started on first use and again if it failed to start or was lost.
+async function engineFor(backend) {
+  const current = await (engines.get(backend) ?? Promise.resolve(null)).catch(() => null);
+  if (current && !current.lost) return current;
+  const starting = EngineClient.start({ backend });
+  engines.set(backend, starting);
+  starting.catch(() => engines.delete(backend));
+  return starting;
 }
 
 let styles = null;
