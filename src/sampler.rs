@@ -101,7 +101,9 @@ fn chain(
     }
     for step in 1..=params.steps {
         if params.noise_std > 0.0 {
-            x = (x.clone() + noise_source.sample(&x, params.noise_std)).clamp(-1.0, 1.0);
+            // Noise first, so `x` is moved into the add and its buffer can be reused in place.
+            let noise = noise_source.sample(&x, params.noise_std);
+            x = (x + noise).clamp(-1.0, 1.0);
         }
         let leaf = x.clone().detach().autodiff().require_grad();
         let energy = match &options.labels {
