@@ -47,6 +47,11 @@ const runs = [
 try {
   for (const [name, path] of runs) {
     const page = await browser.newPage();
+    if (process.env.BENCH_CONSOLE) {
+      const log = (m) => console.error(`[${name}] ${m.text()}`);
+      page.on("console", log);
+      page.on("worker", (w) => w.on("console", log));
+    }
     const started = Date.now();
     // "commit": a benchmark that computes on the main thread holds back the load event.
     await page.goto(origin + path, { waitUntil: "commit" });

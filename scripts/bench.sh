@@ -34,5 +34,8 @@ if [[ $skip != *,browser,* ]]; then
   echo "== browser (Chromium): DermaEBM worker API and TensorFlow.js"
   (cd bench && { [ -d node_modules ] && [ ! package-lock.json -nt node_modules/.package-lock.json ] || npm ci --no-audit --no-fund; })
   bash scripts/build-web.sh >/dev/null
+  wasm=pkg/dermaebm_bg.wasm
+  echo "{\"wasm_bytes\": $(wc -c <"$wasm"), \"wasm_gzip9_bytes\": $(gzip -9 -c "$wasm" | wc -c)}" | tee "$out/size.json"
+  node scripts/probe-start.mjs 3 | tee "$out/start.jsonl"
   node bench/run.mjs "$@" | tee "$out/browser.jsonl"
 fi

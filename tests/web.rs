@@ -22,6 +22,17 @@ async fn webgpu_sampler_lowers_energy() {
     assert!(after < before, "before {before}, after {after}");
 }
 
+/// The GPU kernels (fused by burn when the `gpu-fusion` feature is on) must compute what the
+/// CPU computes: the energies and the input gradient Langevin follows.
+#[wasm_bindgen_test]
+async fn webgpu_energy_and_input_gradient_match_the_cpu() {
+    let (e_cpu, g_cpu, e_gpu, g_gpu) = common::energy_and_gradient_on_both(&webgpu().await).await;
+    assert!(g_cpu.iter().any(|&g| g != 0.0), "the CPU gradient is not all zero");
+    let (de, dg) = (common::relative_difference(&e_cpu, &e_gpu), common::relative_difference(&g_cpu, &g_gpu));
+    assert!(de < 1e-3, "energies differ by {de} (relative): cpu {:?} gpu {:?}", &e_cpu[..4], &e_gpu[..4]);
+    assert!(dg < 1e-3, "input gradients differ by {dg} (relative)");
+}
+
 #[wasm_bindgen_test]
 async fn webgpu_cd_training_separates_data_from_noise() {
     let (before, after) = common::learning_run(&webgpu().await, common::BROWSER_ITERATIONS).await;

@@ -19,13 +19,14 @@ async function loadShippedWeights() {
       return;
     }
     const info = await call("loadWeights", new Uint8Array(await res.arrayBuffer()));
+    performance.mark("weights-loaded");
     await syncModel();
     fillSettings(state.config);
     const classes = state.model.classes ? `, class-conditional over ${state.model.classes} classes` : "";
     $("model-status").textContent = `Shipped weights: ${info.iteration} iterations${classes} (${info.note}).`;
     // A first look within seconds even on the CPU: fewer images, but the full default chain
     // length (shorter chains from noise still look like noise).
-    await generate({ count: 8, steps: 256 });
+    await generate({ count: 6, steps: 256 });
     // performance.now() counts from the navigation: this is page load → first samples.
     const ms = performance.now();
     $("model-status").dataset.firstSampleMs = String(Math.round(ms));
@@ -44,6 +45,7 @@ async function main() {
   setupEdit();
   const backend = new URLSearchParams(location.search).get("backend") ?? "auto";
   await startEngine(backend);
+  performance.mark("engine-started"); // start-up phases, for the benchmarks
   reportBackend();
   fillSettings(state.config);
   await loadShippedWeights();

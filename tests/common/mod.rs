@@ -59,19 +59,65 @@ pub async fn learning_run(device: &Device, iterations: usize) -> (f64, f64) {
     (before, after)
 }
 
-/// Mean energy of a fixed batch of noise before and after Langevin under a random net.
+/// Mean energy of a fixed batch of noise before and after Langevin under a random net. The
+/// chain runs without its noise term: a random net's gradients are so small that the noise
+/// (σ = 0.005 per step) moves the energy about as much as the gradient steps do, which made the
+/// check a coin toss on some backends; without noise every step must descend.
 pub async fn langevin_energy_drop(device: &Device) -> (f32, f32) {
     use dermaebm::sampler::{LangevinParams, langevin};
     let config = tiny_config(3);
     device.seed(3);
     let net = EnergyNet::new((&config).into(), device);
     let start = ReplayBuffer::noise(64, config.image_shape(), device);
-    let params = LangevinParams::from(&config);
+    let params = LangevinParams { noise_std: 0.0, ..LangevinParams::from(&config) };
     let before = energies(&net, start.clone(), 64).await.unwrap();
     let (end, _) = langevin(&net, start, &params, &Default::default());
     let after = energies(&net, end, 64).await.unwrap();
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
     (mean(&before), mean(&after))
+}
+
+/// Energies and input gradients ∇ₓE of one seeded net and one seeded batch, computed on the CPU
+/// backend and again on `device` (same weights, same images): the numbers Langevin runs on.
+/// Returns (CPU energies, CPU gradient, `device` energies, `device` gradient).
+pub async fn energy_and_gradient_on_both(device: &Device) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    use dermaebm::Tensor;
+    use dermaebm::burn_reexports::TensorData;
+    use dermaebm::inference::read_values;
+    use dermaebm::weights::{load_model, model_bytes};
+    let config = tiny_config(7);
+    let shape: dermaebm::model::NetShape = (&config).into();
+    let cpu = Device::flex();
+    cpu.seed(7);
+    let net = EnergyNet::new(shape, &cpu);
+    let images = read_values(ReplayBuffer::noise(16, config.image_shape(), &cpu)).await.unwrap();
+    let bytes = model_bytes(&net, shape).await.unwrap();
+    let dims = [16, config.channels, config.image_size, config.image_size];
+    let run = |device: Device| {
+        let net = load_model(shape, &bytes, &device).unwrap();
+        let x = Tensor::<4>::from_data(TensorData::new(images.clone(), dims), &device);
+        let leaf = x.detach().autodiff().require_grad();
+        let energy = net.energy(leaf.clone());
+        let grads = energy.clone().sum().backward();
+        let grad = leaf.grad(&grads).expect("the input requires its gradient");
+        (energy.without_autodiff(), grad)
+    };
+    let (e_cpu, g_cpu) = run(cpu);
+    let (e_dev, g_dev) = run(device.clone());
+    (
+        read_values(e_cpu).await.unwrap(),
+        read_values(g_cpu).await.unwrap(),
+        read_values(e_dev).await.unwrap(),
+        read_values(g_dev).await.unwrap(),
+    )
+}
+
+/// Largest |a − b| relative to the largest |a| (0 when both are zero).
+pub fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "compared vectors differ in length");
+    let scale = a.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    if scale == 0.0 { worst } else { worst / scale }
 }
 
 /// Injects NaN weights after 2 iterations and trains to iteration 5: returns (rollbacks, final
