@@ -2,7 +2,8 @@
 // each backend, and the TensorFlow.js comparator on its backends, one page each, same recipe.
 // Usage: node bench/run.mjs [--batch 128 --steps 60 --iters 3 --warmup 1] [--gpu-batch 16 --gpu-steps 10]
 // The GPU runs take their own (smaller) recipe: a software WebGPU adapter (SwiftShader) takes
-// minutes per reference iteration. Prints one JSON object per run, one per line.
+// minutes per reference iteration. Prints one JSON object per run, one per line; BENCH_CONSOLE=1
+// also echoes the pages' and workers' console (panic messages) to stderr.
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
