@@ -5,7 +5,7 @@
 // Any Engine method is an op (called with `args`); the ops below add what a worker needs.
 import init, { Engine } from "./dermaebm.js";
 
-const STATIC = new Set(["defaultConfig", "encodePng", "encodeGif", "maskPreset", "memoryBytes"]);
+const STATIC = new Set(["auroc", "defaultConfig", "encodePng", "encodeGif", "maskPreset", "memoryBytes"]);
 let engine = null;
 let lostReason = null;
 let loop = null;

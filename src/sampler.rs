@@ -66,7 +66,7 @@ enum Noise {
     OnDevice,
     /// A generator of our own, for chains run on several CPU threads at once: each thread
     /// draws from its own seeded stream, so results do not depend on thread timing.
-    #[allow(dead_code)]
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     Seeded(rand::rngs::StdRng),
 }
 

@@ -145,6 +145,8 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     check("maskPreset", message(Engine::mask_preset("left_half", 3)), "side must be between 8 and 224");
     check("encodePng", message(Engine::encode_png(&[0; 10], 2, 1, 1)), "expected whole 2×2 RGBA images, got 10 bytes");
     check("encodePng", message(Engine::encode_png(&[0; 16], 2, 0, 1)), "columns must be 1–256");
+    check("auroc", message(Engine::auroc(&[], &[1.0])), "at least one energy in each group");
+    check("auroc", message(Engine::auroc(&[f32::NAN], &[1.0])), "finite energies only");
     check("encodeGif", message(Engine::encode_gif(vec![], 2, 1, 1)), "a GIF needs 1 to 512 frames");
 
     // With a small unconditional model and a dataset of 12×12 grayscale images.

@@ -1,6 +1,7 @@
 // Inpainting and denoising: pick an image, draw a mask (or use a preset), and let Langevin
 // repaint only the masked pixels; or add noise and run a short chain from the noisy image.
 import { drawGrid } from "/pkg/grid.js";
+import { chosenClass } from "./generate.js";
 import { $, download, imageFileRgba, show } from "./ui.js";
 import { call, onRefresh, refresh, state } from "./session.js";
 
@@ -48,11 +49,6 @@ function showResult(r, what) {
   drawGrid($("edit-after"), r.after, r.side, 1, { scale: 4 });
   $("edit-result").textContent = `${what}: energy ${r.energy_before[0].toFixed(3)} → ${r.energy_after[0].toFixed(3)} (lower = more likely)`;
   refresh();
-}
-
-function chosenClass() {
-  const v = $("gen-class").value;
-  return state.model?.classes > 0 && v !== "" ? Number(v) : undefined;
 }
 
 async function guarded(button, task) {

@@ -4,21 +4,6 @@ import { drawHistogram } from "./charts.js";
 import { $, imageFileRgba, show } from "./ui.js";
 import { call, onRefresh, state } from "./session.js";
 
-/** P(a random likely value is lower than a random unlikely one), ties counting half. */
-export function auroc(likely, unlikely) {
-  const pooled = [...likely.map((v) => [v, 1]), ...unlikely.map((v) => [v, 0])].sort((a, b) => a[0] - b[0]);
-  let rankSum = 0;
-  for (let i = 0; i < pooled.length; ) {
-    let j = i;
-    while (j < pooled.length && pooled[j][0] === pooled[i][0]) j++;
-    const meanRank = (i + 1 + j) / 2;
-    for (let k = i; k < j; k++) if (pooled[k][1] === 0) rankSum += meanRank;
-    i = j;
-  }
-  const n = unlikely.length;
-  return (rankSum - (n * (n + 1)) / 2) / (likely.length * n);
-}
-
 async function scoreAll() {
   const button = $("score-btn");
   button.disabled = true;
@@ -38,7 +23,7 @@ async function scoreAll() {
     ].filter((g) => g.values.length);
     drawHistogram($("chart-hist"), groups);
     $("auroc").textContent = real.length
-      ? `AUROC real vs noise: ${auroc(real, noise).toFixed(4)} (1 = every real image has lower energy than every noise image; ${real.length} real, ${noise.length} noise)`
+      ? `AUROC real vs noise: ${(await call("auroc", Float32Array.from(real), Float32Array.from(noise))).toFixed(4)} (1 = every real image has lower energy than every noise image; ${real.length} real, ${noise.length} noise)`
       : "Load a dataset to compare real images with noise.";
   } catch (err) {
     show($("train-error"), err.message);

@@ -6,9 +6,10 @@ import { call, onRefresh, refresh, state } from "./session.js";
 
 let last = null;
 
-function chosenClass() {
+/** The class picked for generating and editing (undefined: any class, or an unconditional model). */
+export function chosenClass() {
   const v = $("gen-class").value;
-  return v === "" ? undefined : Number(v);
+  return state.model?.classes > 0 && v !== "" ? Number(v) : undefined;
 }
 
 /** Generates and draws samples; `preview` overrides the form (a quick first look on load). */

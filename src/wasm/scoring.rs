@@ -10,6 +10,7 @@ use super::{BusyGuard, Engine, err, to_js};
 use crate::buffer::ReplayBuffer;
 use crate::data::{Split, images_to_tensor};
 use crate::inference::{argmax_rows, class_probabilities, energies};
+use crate::metrics::auroc_lower_is_positive;
 use crate::{Device, Tensor};
 
 #[derive(Serialize)]
@@ -27,6 +28,13 @@ struct SplitClassification {
 
 #[wasm_bindgen]
 impl Engine {
+    /// AUROC of `likely` against `unlikely` energies: the chance that a random likely value is
+    /// lower than a random unlikely one (ties count half); 1 = perfectly separated.
+    pub fn auroc(likely: &[f32], unlikely: &[f32]) -> Result<f64, JsError> {
+        auroc_lower_is_positive(likely, unlikely)
+            .ok_or_else(|| err("AUROC needs at least one energy in each group, and finite energies only"))
+    }
+
     /// Energies of `count` RGBA images (each side×side×4 bytes, the model's size).
     #[wasm_bindgen(js_name = scoreRgba)]
     pub async fn score_rgba(&self, rgba: &[u8], count: usize) -> Result<Vec<f32>, JsError> {

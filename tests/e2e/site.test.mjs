@@ -106,6 +106,14 @@ test("uploading DermaMNIST shows its splits; a malformed file and foreign weight
   await page.waitForFunction(() => document.getElementById("real-grid").width > 1);
   await page.screenshot({ path: join(artifacts, "02-dataset.png"), fullPage: true });
 
+  // Energies of val images, noise and samples: histogram and AUROC (computed by the core).
+  await page.waitForFunction(() => !document.getElementById("score-btn").disabled, null, { timeout: 60_000 });
+  await page.click("#score-btn");
+  await page.waitForFunction(() => /AUROC real vs noise: [\d.]+/.test(document.getElementById("auroc").textContent), null, { timeout: 180_000 });
+  const auroc = Number((await page.textContent("#auroc")).match(/AUROC real vs noise: ([\d.]+)/)[1]);
+  if (existsSync(join(root, "weights/dermamnist.debm"))) assert.ok(auroc >= 0.9, `the shipped weights tell val images from noise (AUROC ${auroc})`);
+  assert.ok(await page.evaluate(() => document.querySelector("#chart-hist canvas") !== null), "a histogram is drawn");
+
   await page.setInputFiles("#files", { name: "broken.npz", mimeType: "application/octet-stream", buffer: Buffer.from("this is not a zip file") });
   await page.waitForSelector("#data-error:not([hidden])");
   assert.match(await page.textContent("#data-error"), /broken\.npz: not a \.npz/);
@@ -243,6 +251,9 @@ test("inpainting repaints only the mask, and the result exports as PNG", async (
   assert.equal(download.suggestedFilename(), "dermaebm-before-after.png");
   const png = readFileSync(await download.path());
   assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47], "a PNG file");
+  // That PNG, scored as an image file (resized to the model's size).
+  await page.setInputFiles("#score-file", { name: "before-after.png", mimeType: "image/png", buffer: png });
+  await page.waitForFunction(() => /before-after\.png: E = -?[\d.]+/.test(document.getElementById("score-result").textContent), null, { timeout: 60_000 });
   // Denoising a noisy copy.
   await page.click("#add-noise-btn");
   await page.click("#denoise-btn");
