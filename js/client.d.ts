@@ -14,7 +14,7 @@ export interface BackendInfo {
 /** The run configuration (see EbmConfig in the Rust core); every field has a default. */
 export interface EbmConfig {
   channels: number; image_size: number; width: number; classes: number;
-  batch_size: number; buffer_size: number; fresh_fraction: number;
+  batch_size: number; buffer_size: number; fresh_fraction: number; fresh_langevin_steps: number;
   langevin_steps: number; step_size: number; noise_std: number; grad_clamp: number;
   alpha: number; real_noise_std: number; lr: number; beta2: number; lr_decay: number;
   grad_clip_norm: number; class_loss_weight: number; seed: number;
@@ -45,6 +45,8 @@ export interface Samples {
   chain: { step: number; rgba: Uint8Array }[];
   side: number;
   count: number;
+  /** Where the chains started. */
+  from: "noise" | "persistent";
 }
 
 export interface LoadedWeights {
@@ -71,7 +73,15 @@ export class EngineClient extends EventTarget {
   terminate(reason?: string): void;
   loadWeights(source: string | URL | Uint8Array | ArrayBuffer): Promise<LoadedWeights>;
   loadCheckpoint(source: string | URL | Uint8Array | ArrayBuffer): Promise<LoadedWeights>;
-  sample(options?: { count?: number; steps?: number; classIndex?: number; recordEvery?: number }): Promise<Samples>;
+  sample(options?: {
+    count?: number;
+    /** Default: 256 from noise, 40 continuing persistent chains. */
+    steps?: number;
+    classIndex?: number;
+    recordEvery?: number;
+    /** "noise" (default) or "persistent": continue the model's persistent chains. */
+    from?: "noise" | "persistent";
+  }): Promise<Samples>;
   score(rgba: Uint8Array | ArrayBuffer, count: number): Promise<Float32Array>;
   train(options: {
     files?: ShardFile[];

@@ -81,10 +81,14 @@ export class EngineClient extends EventTarget {
     return this.loadWeights(source);
   }
 
-  /** `count` samples after `steps` Langevin steps from noise; `classIndex` for a class-conditional
-   * model; `recordEvery` > 0 records the chains. Resolves `{samples, chain, side, count}` (RGBA bytes). */
-  sample({ count = 16, steps = 60, classIndex = undefined, recordEvery = 0 } = {}) {
-    return this.call("generate", count, steps, recordEvery, classIndex ?? undefined);
+  /** `count` samples after `steps` Langevin steps; `classIndex` for a class-conditional model;
+   * `recordEvery` > 0 records the chains. `from: "noise"` starts from uniform noise (default 256
+   * steps), `from: "persistent"` continues the model's persistent chains (default 40 steps; the
+   * shipped weights carry 2,048 of them, see `model.persistent_chains`). Resolves
+   * `{samples, chain, side, count, from}` (RGBA bytes). */
+  sample({ count = 16, steps = undefined, classIndex = undefined, recordEvery = 0, from = "noise" } = {}) {
+    const chainSteps = steps ?? (from === "persistent" ? 40 : 256);
+    return this.call("generate", count, chainSteps, recordEvery, classIndex ?? undefined, from);
   }
 
   /** Energies (lower = more likely) of `count` RGBA images of the model's size, concatenated. */

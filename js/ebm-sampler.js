@@ -1,10 +1,13 @@
 // <ebm-sampler>: a custom element that shows samples of a DermaEBM model. One script tag:
 //
 //   <script type="module" src="/pkg/ebm-sampler.js"></script>
-//   <ebm-sampler weights="/weights/dermamnist.debm" steps="60" count="16"></ebm-sampler>
+//   <ebm-sampler weights="/weights/dermamnist.debm" count="16"></ebm-sampler>
 //
-// Attributes: weights (URL, required), count (16), steps (60), class-index (for
-// class-conditional weights), columns (8), scale (3), backend (auto | gpu | cpu).
+// Attributes: weights (URL, required), count (16), from (auto | persistent | noise; auto:
+// continue the model's persistent chains when the weights carry them, as the shipped ones do —
+// they look far more like lesions than chains from noise; else start from noise), steps (40
+// continuing persistent chains, 256 from noise), class-index (for class-conditional weights),
+// columns (8), scale (3), backend (auto | gpu | cpu).
 // Its state is in the `state` attribute (loading, sampling, ready, error); it fires
 // "ebm-sampled" (detail: {count, side, seconds}) and "ebm-error" (detail: {message}).
 // `regenerate()` draws new samples. All elements of a page share one engine in one worker.
@@ -41,7 +44,7 @@ const number = (value, fallback, min, max) => {
 };
 
 export class EbmSampler extends HTMLElement {
-  static observedAttributes = ["weights", "count", "steps", "class-index", "columns", "scale", "backend"];
+  static observedAttributes = ["weights", "count", "steps", "from", "class-index", "columns", "scale", "backend"];
   #canvas;
   #status;
   #scheduled = false;
@@ -87,7 +90,8 @@ export class EbmSampler extends HTMLElement {
     const weights = this.getAttribute("weights");
     if (!weights) return this.#fail("set the weights attribute to the URL of a .debm file");
     const count = number(this.getAttribute("count"), 16, 1, 256);
-    const steps = number(this.getAttribute("steps"), 60, 1, 2000);
+    const fromAttr = this.getAttribute("from") ?? "auto";
+    if (!["auto", "persistent", "noise"].includes(fromAttr)) return this.#fail(`from must be auto, persistent or noise (got "${fromAttr}")`);
     const columns = number(this.getAttribute("columns"), 8, 1, 64);
     const scale = number(this.getAttribute("scale"), 3, 1, 16);
     const classAttr = this.getAttribute("class-index");
@@ -95,13 +99,17 @@ export class EbmSampler extends HTMLElement {
     try {
       this.#setState("loading", "Loading the model…");
       const engine = await engineFor(this.getAttribute("backend") ?? "auto");
-      await engine.loadWeights(new URL(weights, document.baseURI));
+      const loaded = await engine.loadWeights(new URL(weights, document.baseURI));
+      const from = fromAttr === "auto" ? (loaded.has_buffer ? "persistent" : "noise") : fromAttr;
+      const steps = number(this.getAttribute("steps"), from === "persistent" ? 40 : 256, 1, 2000);
       this.#setState("sampling", `Sampling ${count} images (${steps} Langevin steps)…`);
       const started = performance.now();
-      const out = await engine.sample({ count, steps, classIndex });
+      const out = await engine.sample({ count, steps, classIndex, from });
       drawGrid(this.#canvas, out.samples, out.side, out.count, { columns, scale });
       const seconds = (performance.now() - started) / 1000;
-      this.#setState("ready", `${out.count} samples, ${steps} steps, ${seconds.toFixed(1)} s (${engine.info.backend.backend})`);
+      const kind = from === "persistent" ? `continued from the model's persistent chains, ${steps} steps` : `from noise, ${steps} steps`;
+      this.setAttribute("from-used", from);
+      this.#setState("ready", `${out.count} samples ${kind}, ${seconds.toFixed(1)} s (${engine.info.backend.backend})`);
       this.dispatchEvent(new CustomEvent("ebm-sampled", { detail: { count: out.count, side: out.side, seconds } }));
     } catch (e) {
       this.#fail(e.message ?? String(e));

@@ -6,6 +6,10 @@ source "$(dirname "$0")/env.sh"
 cd "$REPO_ROOT"
 bash scripts/setup.sh
 
+echo "== format and lints"
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+
 echo "== native tests"
 cargo test --no-fail-fast
 

@@ -33,14 +33,7 @@ impl ReplayBuffer {
     pub fn new(capacity: usize, shape: [usize; 3], fresh_fraction: f64, device: &Device) -> Self {
         assert!(capacity > 0, "a replay buffer needs room for at least one image");
         let [c, h, w] = shape;
-        Self {
-            images: Tensor::zeros([capacity, c, h, w], device),
-            labels: vec![0; capacity],
-            capacity,
-            len: 0,
-            next: 0,
-            fresh_fraction,
-        }
+        Self { images: Tensor::zeros([capacity, c, h, w], device), labels: vec![0; capacity], capacity, len: 0, next: 0, fresh_fraction }
     }
 
     pub fn len(&self) -> usize {
@@ -71,17 +64,12 @@ impl ReplayBuffer {
     /// real batch's labels, so negatives follow the data's class balance), buffer entries keep
     /// their own. An empty pool labels fresh starts 0.
     pub fn draw_labelled(&self, batch: usize, rng: &mut impl Rng, label_pool: &[i32]) -> Draw {
-        let fresh = if self.len == 0 {
-            batch
-        } else {
-            (0..batch).filter(|_| rng.random::<f64>() < self.fresh_fraction).count()
-        };
+        let fresh = if self.len == 0 { batch } else { (0..batch).filter(|_| rng.random::<f64>() < self.fresh_fraction).count() };
         let [_, c, h, w] = self.images.dims();
         let device = self.images.device();
         let mut parts = Vec::with_capacity(2);
-        let mut labels: Vec<i32> = (0..fresh)
-            .map(|_| if label_pool.is_empty() { 0 } else { label_pool[rng.random_range(0..label_pool.len())] })
-            .collect();
+        let mut labels: Vec<i32> =
+            (0..fresh).map(|_| if label_pool.is_empty() { 0 } else { label_pool[rng.random_range(0..label_pool.len())] }).collect();
         if fresh > 0 {
             parts.push(Self::noise(fresh, [c, h, w], &device));
         }
@@ -104,11 +92,8 @@ impl ReplayBuffer {
         let samples = samples.without_autodiff();
         let n = samples.dims()[0];
         // Only the newest `capacity` samples of an oversized push can survive.
-        let (samples, n) = if n > self.capacity {
-            (samples.narrow(0, n - self.capacity, self.capacity), self.capacity)
-        } else {
-            (samples, n)
-        };
+        let (samples, n) =
+            if n > self.capacity { (samples.narrow(0, n - self.capacity, self.capacity), self.capacity) } else { (samples, n) };
         let mut written = 0;
         while written < n {
             let start = if self.len < self.capacity { self.len } else { self.next };

@@ -4,7 +4,7 @@
 use burn::prelude::*;
 use burn::tensor::{Bytes, TensorData};
 
-use crate::inference::read_values;
+use crate::persistent::ChainSnapshot;
 use crate::trainer::Trainer;
 use crate::weights::{WeightsError, WeightsFile, model_bytes};
 use crate::{EbmConfig, NetShape};
@@ -16,6 +16,9 @@ pub struct Contents {
     pub optimizer: bool,
     /// The replay buffer, quantised to 8 bits per value.
     pub buffer: bool,
+    /// Keep only the newest this many chains of the buffer (a compact checkpoint that can be
+    /// committed and shipped as the persistent chains); `None` keeps all.
+    pub newest_chains: Option<usize>,
 }
 
 pub async fn save(trainer: &Trainer, contents: Contents, note: &str) -> Result<Vec<u8>, WeightsError> {
@@ -25,17 +28,14 @@ pub async fn save(trainer: &Trainer, contents: Contents, note: &str) -> Result<V
         let bytes = trainer.optimizer().into_bytes().map_err(|e| WeightsError::Record(e.to_string()))?;
         sections.push(("optimizer".into(), bytes.to_vec()));
     }
-    if contents.buffer
-        && let Some(images) = trainer.buffer().contents()
-    {
-        let values = read_values(images).await.map_err(|e| WeightsError::Readback(e.0))?;
-        let mut bytes = (trainer.buffer().next_slot() as u64).to_le_bytes().to_vec();
-        bytes.extend(values.iter().map(|v| ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8));
-        sections.push(("buffer".into(), bytes));
-        if config.is_conditional() {
-            // Labels are below MAX_CLASSES (256), so one byte each.
-            sections.push(("buffer_labels".into(), trainer.buffer().labels().iter().map(|&l| l as u8).collect()));
-        }
+    let chains =
+        if contents.buffer { ChainSnapshot::of_buffer(trainer.buffer()).await.map_err(|e| WeightsError::Readback(e.0))? } else { None };
+    if let Some(chains) = chains {
+        let chains = match contents.newest_chains {
+            Some(n) => chains.newest(n),
+            None => chains,
+        };
+        sections.extend(chains.sections(config.is_conditional()));
     }
     Ok(WeightsFile::encode(&config, trainer.iteration(), note, sections))
 }
@@ -56,25 +56,14 @@ pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result
         None => None,
     };
     trainer.resume_from(file.header.iteration, optim);
-    if let Some(bytes) = file.section("buffer") {
-        let per_image: usize = config.image_shape().iter().product();
-        if bytes.len() < 8 || (bytes.len() - 8) % per_image != 0 {
-            return Err(WeightsError::Damaged("the buffer section does not hold whole images".into()));
+    if let Some(chains) = ChainSnapshot::from_file(file)? {
+        if chains.labels.iter().any(|&l| config.classes > 0 && l as usize >= config.classes) {
+            return Err(WeightsError::Damaged(format!("the buffer holds a label outside the model's {} classes", config.classes)));
         }
-        let next = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        let n = (bytes.len() - 8) / per_image;
-        let values: Vec<f32> = bytes[8..].iter().map(|&b| b as f32 / 127.5 - 1.0).collect();
         let [c, h, w] = config.image_shape();
-        let images = Tensor::from_data(TensorData::new(values, [n, c, h, w]), &trainer.device());
-        let labels: Vec<i32> = match file.section("buffer_labels") {
-            Some(l) if l.len() == n => l.iter().map(|&b| b as i32).collect(),
-            Some(_) => return Err(WeightsError::Damaged("the buffer's labels do not match its images".into())),
-            None => Vec::new(),
-        };
-        if let Some(&bad) = labels.iter().find(|&&l| config.classes > 0 && l as usize >= config.classes) {
-            return Err(WeightsError::Damaged(format!("the buffer holds label {bad}, outside the model's {} classes", config.classes)));
-        }
-        trainer.buffer_mut().restore(images, &labels, next);
+        let images = Tensor::from_data(TensorData::new(chains.values(), [chains.len(), c, h, w]), &trainer.device());
+        // Oldest first: the ring's oldest entry is slot 0.
+        trainer.buffer_mut().restore(images, &chains.labels, 0);
     }
     Ok(trainer)
 }

@@ -27,6 +27,11 @@ pub struct EbmConfig {
     pub fresh_fraction: f64,
     /// Langevin steps per CD iteration.
     pub langevin_steps: usize,
+    /// Langevin steps of the negatives that start from fresh noise (0: `langevin_steps`, as in
+    /// the reference). Set to the sampling length from noise (e.g. 256) to train on what
+    /// noise-started chains produce, so that sampling from noise improves too (short-run /
+    /// noise-initialised MCMC); costs (fresh_fraction · extra steps) more Langevin work.
+    pub fresh_langevin_steps: usize,
     /// Langevin step size (multiplies the clamped gradient).
     pub step_size: f64,
     /// Standard deviation of the Gaussian noise added at each Langevin step.
@@ -74,6 +79,7 @@ impl Default for EbmConfig {
             buffer_size: 8192,
             fresh_fraction: 0.05,
             langevin_steps: 60,
+            fresh_langevin_steps: 0,
             step_size: 10.0,
             noise_std: 0.005,
             grad_clamp: 0.03,
@@ -112,8 +118,7 @@ pub const MAX_CLASSES: usize = 256;
 impl EbmConfig {
     /// Parses JSON and validates it. Missing fields take their defaults.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
-        let config: Self =
-            serde_json::from_str(json).map_err(|e| err("json", format!("not a valid configuration: {e}")))?;
+        let config: Self = serde_json::from_str(json).map_err(|e| err("json", format!("not a valid configuration: {e}")))?;
         config.validate()?;
         Ok(config)
     }
@@ -136,7 +141,7 @@ impl EbmConfig {
         if !(8..=MAX_IMAGE_SIZE).contains(&self.image_size) {
             return Err(err("image_size", format!("must be between 8 and {MAX_IMAGE_SIZE} pixels (got {})", self.image_size)));
         }
-        if self.width < 2 || self.width % 2 != 0 || self.width > 512 {
+        if self.width < 2 || !self.width.is_multiple_of(2) || self.width > 512 {
             return Err(err("width", format!("must be an even number between 2 and 512 (got {})", self.width)));
         }
         if self.classes == 1 || self.classes > MAX_CLASSES {
@@ -160,6 +165,9 @@ impl EbmConfig {
         if self.langevin_steps == 0 || self.langevin_steps > 10_000 {
             return Err(err("langevin_steps", format!("must be between 1 and 10000 (got {})", self.langevin_steps)));
         }
+        if self.fresh_langevin_steps > 10_000 {
+            return Err(err("fresh_langevin_steps", format!("must be at most 10000 (got {})", self.fresh_langevin_steps)));
+        }
         positive("step_size", self.step_size)?;
         non_negative("noise_std", self.noise_std)?;
         positive("grad_clamp", self.grad_clamp)?;
@@ -182,6 +190,11 @@ impl EbmConfig {
             return Err(err("guard_max_rollbacks", "must be at least 1"));
         }
         Ok(())
+    }
+
+    /// Langevin steps of a negative started from fresh noise.
+    pub fn fresh_steps(&self) -> usize {
+        if self.fresh_langevin_steps == 0 { self.langevin_steps } else { self.fresh_langevin_steps }
     }
 
     pub fn is_conditional(&self) -> bool {

@@ -49,12 +49,7 @@ impl BackendInfo {
     }
 
     fn cpu(note: impl Into<String>) -> Self {
-        Self {
-            backend: "cpu".into(),
-            adapter: "CPU (burn flex, pure Rust)".into(),
-            software_adapter: false,
-            note: note.into(),
-        }
+        Self { backend: "cpu".into(), adapter: "CPU (burn flex, pure Rust)".into(), software_adapter: false, note: note.into() }
     }
 }
 
@@ -87,9 +82,8 @@ mod gpu {
         // wgpu's runtime initialises once per process; keep the outcome and hand out clones.
         let (device, info) = GPU
             .get_or_init(|| {
-                let (device, setup) = Device::wgpu_options()
-                    .init_with_setup()
-                    .map_err(|e| format!("No usable GPU ({e}); training runs on the CPU."))?;
+                let (device, setup) =
+                    Device::wgpu_options().init_with_setup().map_err(|e| format!("No usable GPU ({e}); training runs on the CPU."))?;
                 let a = setup.adapter.get_info();
                 let software = a.device_type == DeviceType::Cpu || looks_like_software_adapter(&a.name);
                 let info = BackendInfo {
@@ -149,18 +143,14 @@ mod gpu {
             .map_err(|e| format!("WebGPU adapter request failed ({e:?}); training runs on the CPU."))?
             .dyn_into()
             .map_err(|_| "WebGPU adapter request returned no promise; training runs on the CPU.".to_string())?;
-        let adapter = JsFuture::from(promise)
-            .await
-            .map_err(|e| format!("WebGPU adapter request failed ({e:?}); training runs on the CPU."))?;
+        let adapter =
+            JsFuture::from(promise).await.map_err(|e| format!("WebGPU adapter request failed ({e:?}); training runs on the CPU."))?;
         if adapter.is_null() || adapter.is_undefined() {
             return Err("WebGPU is present but offers no adapter; training runs on the CPU.".into());
         }
         let info = get(&adapter, "info");
-        let parts: Vec<String> = ["vendor", "architecture", "device", "description"]
-            .iter()
-            .map(|k| text(&info, k))
-            .filter(|s| !s.is_empty())
-            .collect();
+        let parts: Vec<String> =
+            ["vendor", "architecture", "device", "description"].iter().map(|k| text(&info, k)).filter(|s| !s.is_empty()).collect();
         let name = if parts.is_empty() { "WebGPU adapter".to_string() } else { parts.join(" ") };
         let fallback = get(&info, "isFallbackAdapter").as_bool().or_else(|| get(&adapter, "isFallbackAdapter").as_bool());
         Ok((name.clone(), fallback.unwrap_or(false) || looks_like_software_adapter(&name)))
@@ -176,10 +166,8 @@ mod gpu {
                 "The only WebGPU adapter is a software one ({name}), slower than the CPU backend; training runs on the CPU."
             ));
         }
-        let device = Device::wgpu_options()
-            .init_async()
-            .await
-            .map_err(|e| format!("WebGPU could not start ({e}); training runs on the CPU."))?;
+        let device =
+            Device::wgpu_options().init_async().await.map_err(|e| format!("WebGPU could not start ({e}); training runs on the CPU."))?;
         let info = BackendInfo { backend: "webgpu".into(), adapter: name, software_adapter: software, note: String::new() };
         GPU.with(|g| *g.borrow_mut() = Some((device.clone(), info.clone())));
         Ok((device, info))

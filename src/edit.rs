@@ -158,7 +158,5 @@ pub async fn denoise(
 }
 
 fn labels_for(model: &EnergyNet, class: Option<usize>, n: usize, device: &Device) -> Option<Tensor<1, burn::tensor::Int>> {
-    class
-        .filter(|&k| k < model.classes())
-        .map(|k| Tensor::from_data(TensorData::new(vec![k as i32; n], [n]), device))
+    class.filter(|&k| k < model.classes()).map(|k| Tensor::from_data(TensorData::new(vec![k as i32; n], [n]), device))
 }

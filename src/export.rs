@@ -61,3 +61,21 @@ pub fn gif(frames: &[Grid], delay_cs: u16) -> Result<Vec<u8>, String> {
     }
     Ok(out)
 }
+
+/// Images (each H×W×C bytes) as an `.npz` with one uint8 array `images` of shape [N, H, W, C]
+/// (or [N, H, W] for grayscale), the layout MedMNIST and the quality tools read.
+pub fn npz_images(images: &[Vec<u8>], side: usize, channels: usize) -> Result<Vec<u8>, String> {
+    use npyz::WriterBuilder;
+    let mut shape = vec![images.len() as u64, side as u64, side as u64];
+    if channels > 1 {
+        shape.push(channels as u64);
+    }
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file("images.npy", options).map_err(|e| e.to_string())?;
+    let mut writer =
+        npyz::WriteOptions::<u8>::new().default_dtype().shape(&shape).writer(&mut zip).begin_nd().map_err(|e| e.to_string())?;
+    writer.extend(images.iter().flatten().copied()).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(zip.finish().map_err(|e| e.to_string())?.into_inner())
+}

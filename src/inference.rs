@@ -73,9 +73,8 @@ pub async fn generate(
     device: &Device,
 ) -> Result<Generated, ReadError> {
     let start = ReplayBuffer::noise(n, shape, device);
-    let labels = class.filter(|_| model.classes() > 0).map(|k| {
-        Tensor::<1, Int>::from_data(TensorData::new(vec![k as i32; n], [n]), device)
-    });
+    let labels =
+        class.filter(|_| model.classes() > 0).map(|k| Tensor::<1, Int>::from_data(TensorData::new(vec![k as i32; n], [n]), device));
     refine(model, start, params, ChainOptions { record_every, labels, free: None }).await
 }
 

@@ -5,16 +5,19 @@
 //! - [`config::EbmConfig`]: every knob of a run, with the UvA DL tutorial-8 defaults;
 //! - [`model::EnergyNet`]: the CNN whose output is −E(x) (or, class-conditional, −E(x, y) per class);
 //! - [`sampler::langevin`]: Langevin dynamics on E, all on the device;
+//! - [`cpu_chains`]: the same chains on the CPU with a hand-written input gradient (no autodiff);
 //! - [`buffer::ReplayBuffer`]: persistent negatives with a share of fresh noise;
 //! - [`trainer::Trainer`]: async contrastive-divergence iterations returning [`trainer::IterStats`];
 //! - [`device::select_device`]: WebGPU/wgpu when a real GPU exists, else the `flex` CPU backend;
 //! - [`inference`]: energies, samples (optionally of one class) and class probabilities;
 //! - [`edit`]: inpainting and denoising with Langevin;
+//! - [`persistent`]: the replay buffer's chains, kept beside the weights and continued to sample;
 //! - [`metrics`]: AUROC and image statistics.
 
 pub mod buffer;
 pub mod checkpoint;
 pub mod config;
+pub mod cpu_chains;
 pub mod data;
 pub mod device;
 pub mod edit;
@@ -22,6 +25,7 @@ pub mod export;
 pub mod inference;
 pub mod metrics;
 pub mod model;
+pub mod persistent;
 pub mod platform;
 pub mod sampler;
 pub mod synthetic;
@@ -33,7 +37,9 @@ pub use config::{ConfigError, EbmConfig};
 pub use device::{BackendInfo, BackendRequest, select_device};
 pub use model::{EnergyNet, NetShape};
 pub use trainer::{IterStats, TrainError, Trainer};
-pub mod burn_reexports { pub use burn::tensor::{Bool, Int, TensorData, Distribution}; }
+pub mod burn_reexports {
+    pub use burn::tensor::{Bool, Distribution, Int, TensorData};
+}
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -8,8 +8,7 @@ pub fn auroc_lower_is_positive(likely: &[f32], unlikely: &[f32]) -> Option<f64> 
         return None;
     }
     // Rank-sum (Mann–Whitney U) over the pooled, sorted values.
-    let mut pooled: Vec<(f32, bool)> =
-        likely.iter().map(|&v| (v, true)).chain(unlikely.iter().map(|&v| (v, false))).collect();
+    let mut pooled: Vec<(f32, bool)> = likely.iter().map(|&v| (v, true)).chain(unlikely.iter().map(|&v| (v, false))).collect();
     pooled.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut rank_sum_unlikely = 0.0f64;
     let mut i = 0;
@@ -78,7 +77,13 @@ mod tests {
         let mut wins = 0.0;
         for x in a {
             for y in b {
-                wins += if x < y { 1.0 } else if x == y { 0.5 } else { 0.0 };
+                wins += if x < y {
+                    1.0
+                } else if x == y {
+                    0.5
+                } else {
+                    0.0
+                };
             }
         }
         let expected = wins / 20.0;

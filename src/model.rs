@@ -12,6 +12,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, silu};
 
 use crate::config::EbmConfig;
+use crate::cpu_chains::{Conv, Dense, FrozenNet};
 
 /// Shape of the network; kept separate from [`EbmConfig`] so that weights files can say which
 /// architecture they hold.
@@ -101,6 +102,38 @@ impl EnergyNet {
             bias: self.fc2.bias.map(|b| Param::from_tensor(b.val().repeat_dim(0, classes))),
         };
         EnergyNet { classes, fc2, ..self }
+    }
+
+    /// The weights, read out into the layouts of the CPU Langevin path, for images of side
+    /// `image_side` (a sync read: only for a net on the `flex` device, where reading never waits).
+    pub fn frozen(&self, image_side: usize) -> FrozenNet {
+        let values = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().expect("weights are floats");
+        let conv = |layer: &Conv2d, in_side: usize, pad: usize| {
+            let [cout, cin, k, _] = layer.weight.dims();
+            let bias = layer.bias.as_ref().map_or(vec![0.0; cout], |b| values(b.val()));
+            Conv::from_burn(&values(layer.weight.val().flatten(0, 3)), &bias, cin, cout, k, pad, in_side)
+        };
+        let dense = |layer: &Linear| {
+            let [inputs, outputs] = layer.weight.dims();
+            let bias = layer.bias.as_ref().map_or(vec![0.0; outputs], |b| values(b.val()));
+            Dense { inputs, outputs, weight: values(layer.weight.val().flatten(0, 1)), bias }
+        };
+        let c1 = conv(&self.conv1, image_side, 4);
+        let c2 = conv(&self.conv2, c1.out_side, 1);
+        let c3 = conv(&self.conv3, c2.out_side, 1);
+        let c4 = conv(&self.conv4, c3.out_side, 1);
+        // burn flattens [N, C, H, W] channel-major; the CPU path keeps channels last.
+        let mut fc1 = dense(&self.fc1);
+        let (s, c) = (c4.out_side, c4.cout);
+        let mut reordered = vec![0.0; fc1.weight.len()];
+        for ch in 0..c {
+            for p in 0..s * s {
+                let (from, to) = ((ch * s * s + p) * fc1.outputs, (p * c + ch) * fc1.outputs);
+                reordered[to..to + fc1.outputs].copy_from_slice(&fc1.weight[from..from + fc1.outputs]);
+            }
+        }
+        fc1.weight = reordered;
+        FrozenNet { convs: [c1, c2, c3, c4], fc1, fc2: dense(&self.fc2), classes: self.classes }
     }
 
     /// Number of class logits; 0 for an unconditional net.

@@ -9,9 +9,9 @@ use rand::{RngExt, SeedableRng};
 /// Pattern `k` (of 4) at pixel (y, x): stripes, checks and a centred disc, in ±0.8.
 fn pattern(k: usize, y: usize, x: usize, size: usize) -> f32 {
     let on = match k % 4 {
-        0 => (y / 2) % 2 == 0,
-        1 => (x / 2) % 2 == 0,
-        2 => (x / 3 + y / 3) % 2 == 0,
+        0 => (y / 2).is_multiple_of(2),
+        1 => (x / 2).is_multiple_of(2),
+        2 => (x / 3 + y / 3).is_multiple_of(2),
         _ => {
             let c = size as f32 / 2.0 - 0.5;
             let (dy, dx) = (y as f32 - c, x as f32 - c);

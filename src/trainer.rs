@@ -71,7 +71,9 @@ pub enum TrainError {
     Labels { got: usize, images: usize },
     #[error("label {label} is outside the model's {classes} classes")]
     LabelRange { label: i32, classes: usize },
-    #[error("training diverged {rollbacks} times in a row even after lowering the learning rate to {lr:.2e}; stopped (the last good weights are kept)")]
+    #[error(
+        "training diverged {rollbacks} times in a row even after lowering the learning rate to {lr:.2e}; stopped (the last good weights are kept)"
+    )]
     Diverged { rollbacks: usize, lr: f64 },
 }
 
@@ -134,10 +136,21 @@ impl Trainer {
 
     fn assemble(config: EbmConfig, device: Device, model: EnergyNet, rng: StdRng) -> Self {
         let optim = AdamConfig::new().with_beta_1(0.0).with_beta_2(config.beta2 as f32).init();
-        let buffer =
-            ReplayBuffer::new(config.buffer_size, config.image_shape(), config.fresh_fraction, &device.clone().inner());
+        let buffer = ReplayBuffer::new(config.buffer_size, config.image_shape(), config.fresh_fraction, &device.clone().inner());
         let good = Snapshot { model: model.clone(), optim: optim.clone(), iteration: 0 };
-        Self { config, device, model, optim, buffer, rng, iteration: 0, iters_per_epoch: 1, good, rollbacks_in_a_row: 0, rollbacks_total: 0 }
+        Self {
+            config,
+            device,
+            model,
+            optim,
+            buffer,
+            rng,
+            iteration: 0,
+            iters_per_epoch: 1,
+            good,
+            rollbacks_in_a_row: 0,
+            rollbacks_total: 0,
+        }
     }
 
     /// How many iterations make an epoch (the learning rate decays once per epoch); usually
@@ -255,13 +268,22 @@ impl Trainer {
         let data_device = self.device();
         data_device.seed(self.rng.random());
         let batch = self.config.batch_size;
-        let labels_tensor =
-            |l: &[i32]| Tensor::<1, Int>::from_data(TensorData::new(l.to_vec(), [l.len()]), &data_device);
+        let labels_tensor = |l: &[i32]| Tensor::<1, Int>::from_data(TensorData::new(l.to_vec(), [l.len()]), &data_device);
 
         // Negatives: Langevin chains from the buffer (plus a few fresh starts), each under its label.
         let draw = self.buffer.draw_labelled(batch, &mut self.rng, real_labels.unwrap_or(&[]));
+        let mut starts = draw.images;
+        let extra = self.config.fresh_steps().saturating_sub(self.config.langevin_steps);
+        if draw.fresh > 0 && extra > 0 {
+            // Chains from noise first take the steps they need beyond the common ones.
+            let labels = real_labels.map(|_| labels_tensor(&draw.labels[..draw.fresh]));
+            let params = LangevinParams { steps: extra, ..LangevinParams::from(&self.config) };
+            let options = ChainOptions { labels, ..Default::default() };
+            let (fresh, _) = langevin(&self.model, starts.clone().narrow(0, 0, draw.fresh), &params, &options);
+            starts = if draw.fresh < batch { Tensor::cat(vec![fresh, starts.narrow(0, draw.fresh, batch - draw.fresh)], 0) } else { fresh };
+        }
         let chain = ChainOptions { labels: real_labels.map(|_| labels_tensor(&draw.labels)), ..Default::default() };
-        let (fake, _) = langevin(&self.model, draw.images, &LangevinParams::from(&self.config), &chain);
+        let (fake, _) = langevin(&self.model, starts, &LangevinParams::from(&self.config), &chain);
         self.buffer.push_labelled(fake.clone(), &draw.labels);
 
         // Positives, slightly noised so the data distribution has support everywhere.
@@ -318,10 +340,7 @@ impl Trainer {
         if let Some((class_loss, correct)) = class_terms {
             read = read.register(class_loss.without_autodiff()).register(correct.without_autodiff());
         }
-        let read = read
-            .execute_async()
-            .await
-            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+        let read = read.execute_async().await.map_err(|e| TrainError::Readback(format!("{e:?}")))?;
         let value = |i: usize| read.get(i).and_then(|d| d.iter::<f32>().next()).unwrap_or(f32::NAN);
         let mut stats = IterStats {
             iteration: self.iteration,

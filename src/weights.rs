@@ -104,8 +104,7 @@ impl WeightsFile {
         if len > MAX_HEADER || bytes.len() < 16 + len {
             return Err(WeightsError::Damaged("the header is cut short".into()));
         }
-        let header: Header =
-            serde_json::from_slice(&bytes[16..16 + len]).map_err(|e| WeightsError::Damaged(format!("bad header: {e}")))?;
+        let header: Header = serde_json::from_slice(&bytes[16..16 + len]).map_err(|e| WeightsError::Damaged(format!("bad header: {e}")))?;
         header.config.validate().map_err(|e| WeightsError::Damaged(e.to_string()))?;
         if header.net != NetShape::from(&header.config) {
             return Err(WeightsError::Damaged("the header's network shape disagrees with its config".into()));

@@ -2,11 +2,11 @@
 // Native only: the browser runs these checks through tests/web.rs.
 #![cfg(not(target_arch = "wasm32"))]
 
+use dermaebm::Device;
 use dermaebm::Tensor;
 use dermaebm::buffer::ReplayBuffer;
 use dermaebm::inference::read_values;
 use dermaebm::platform::block_on;
-use dermaebm::Device;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 

@@ -35,6 +35,7 @@ fn bad_values_are_rejected_with_the_field_named() {
         (r#"{"fresh_fraction": 1.5}"#, "fresh_fraction"),
         (r#"{"lr_decay": 0}"#, "lr_decay"),
         (r#"{"langevin_steps": 0}"#, "langevin_steps"),
+        (r#"{"fresh_langevin_steps": 20000}"#, "fresh_langevin_steps"),
         (r#"{"classes": 1}"#, "classes"),
         (r#"{"classes": 300}"#, "classes"),
         (r#"{"class_loss_weight": -1}"#, "class_loss_weight"),

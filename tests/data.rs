@@ -10,9 +10,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use dermaebm::data::{DataError, Dataset, Limits, Split, load_shard};
-use dermaebm::{Device, data::BatchSource};
 use dermaebm::inference::read_values;
 use dermaebm::platform::block_on;
+use dermaebm::{Device, data::BatchSource};
 use rand::SeedableRng;
 use zip::write::SimpleFileOptions;
 
@@ -109,8 +109,10 @@ fn grayscale_and_shards_merge() {
     // Two shards of the same size merge per split.
     let (p1, l1) = images(3);
     let (p2, l2) = images(2);
-    let s1 = npz(&[("train_images", npy("|u1", &[3, 28, 28, 3], &p1, false, 1)), ("train_labels", npy("|u1", &[3, 1], &l1, false, 1))], true);
-    let s2 = npz(&[("train_images", npy("|u1", &[2, 28, 28, 3], &p2, false, 1)), ("train_labels", npy("|u1", &[2, 1], &l2, false, 1))], true);
+    let s1 =
+        npz(&[("train_images", npy("|u1", &[3, 28, 28, 3], &p1, false, 1)), ("train_labels", npy("|u1", &[3, 1], &l1, false, 1))], true);
+    let s2 =
+        npz(&[("train_images", npy("|u1", &[2, 28, 28, 3], &p2, false, 1)), ("train_labels", npy("|u1", &[2, 1], &l2, false, 1))], true);
     let merged = Dataset::load(&[("a.npz", &s1), ("b.npz", &s2)], Limits::default()).unwrap();
     assert_eq!(merged.rows(Split::Train), 5);
     assert_eq!(merged.summary().files, vec!["a.npz", "b.npz"]);
@@ -131,7 +133,10 @@ fn not_a_zip_or_npy() {
 #[test]
 fn truncated_npz_and_npy() {
     let (pixels, labels) = images(3);
-    let full = npz(&[("train_images", npy("|u1", &[3, 28, 28, 3], &pixels, false, 1)), ("train_labels", npy("|u1", &[3, 1], &labels, false, 1))], true);
+    let full = npz(
+        &[("train_images", npy("|u1", &[3, 28, 28, 3], &pixels, false, 1)), ("train_labels", npy("|u1", &[3, 1], &labels, false, 1))],
+        true,
+    );
     let e = expect_err("cut.npz", &full[..full.len() / 2]);
     assert!(matches!(e, DataError::Truncated { .. }), "{e}");
     let bare = npy("|u1", &[3, 28, 28, 3], &pixels, false, 1);
@@ -148,7 +153,13 @@ fn missing_image_array() {
 #[test]
 fn label_count_differs_from_image_count() {
     let (pixels, _) = images(3);
-    let e = expect_err("bad.npz", &npz(&[("train_images", npy("|u1", &[3, 28, 28, 3], &pixels, false, 1)), ("train_labels", npy("|u1", &[2, 1], &[0, 1], false, 1))], true));
+    let e = expect_err(
+        "bad.npz",
+        &npz(
+            &[("train_images", npy("|u1", &[3, 28, 28, 3], &pixels, false, 1)), ("train_labels", npy("|u1", &[2, 1], &[0, 1], false, 1))],
+            true,
+        ),
+    );
     assert!(matches!(e, DataError::LabelCount { labels: 2, images: 3, .. }), "{e}");
 }
 
@@ -162,7 +173,12 @@ fn images_that_are_not_uint8() {
 
 #[test]
 fn unsupported_shapes() {
-    for (shape, name) in [(vec![2usize, 28, 28, 4], "four channels"), (vec![2, 28, 20, 3], "not square"), (vec![2, 784], "flat"), (vec![1, 4, 4, 3], "too small")] {
+    for (shape, name) in [
+        (vec![2usize, 28, 28, 4], "four channels"),
+        (vec![2, 28, 20, 3], "not square"),
+        (vec![2, 784], "flat"),
+        (vec![1, 4, 4, 3], "too small"),
+    ] {
         let n: usize = shape.iter().product();
         let e = expect_err(name, &npz(&[("train_images", npy("|u1", &shape, &vec![0; n], false, 1))], true));
         assert!(matches!(e, DataError::Shape { .. }), "{name}: {e}");
@@ -218,7 +234,15 @@ fn bracket_heavy_header_is_refused_without_parsing() {
 #[test]
 fn fuzz_found_slow_header_is_refused() {
     // libFuzzer's timeout input: a version-3 header of 28 nested braces.
-    const INPUT: &[u8] = &[147, 78, 85, 77, 80, 89, 3, 0, 116, 0, 0, 0, 123, 39, 100, 101, 115, 99, 15, 0, 0, 0, 0, 0, 0, 0, 39, 44, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 91, 32, 32, 32, 32, 32, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 39, 60, 105, 54, 39, 44, 32, 39, 102, 111, 114, 116, 114, 97, 110, 95, 111, 114, 100, 101, 0, 0, 0, 0, 0, 39, 44, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 91, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 0, 0, 0, 39, 44, 32, 32, 32, 92, 92, 92, 92, 32, 32, 114, 39, 32, 32, 32, 40, 0, 0, 0, 32, 0, 0, 189, 0, 0, 10, 4, 0, 0, 0, 0, 0, 0, 0];
+    const INPUT: &[u8] = &[
+        147, 78, 85, 77, 80, 89, 3, 0, 116, 0, 0, 0, 123, 39, 100, 101, 115, 99, 15, 0, 0, 0, 0, 0, 0, 0, 39, 44, 32, 32, 32, 32, 32, 32,
+        32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 91, 32, 32, 32, 32, 32, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123,
+        123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32,
+        32, 32, 32, 32, 32, 32, 39, 60, 105, 54, 39, 44, 32, 39, 102, 111, 114, 116, 114, 97, 110, 95, 111, 114, 100, 101, 0, 0, 0, 0, 0,
+        39, 44, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 91, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32,
+        32, 32, 0, 0, 0, 39, 44, 32, 32, 32, 92, 92, 92, 92, 32, 32, 114, 39, 32, 32, 32, 40, 0, 0, 0, 32, 0, 0, 189, 0, 0, 10, 4, 0, 0, 0,
+        0, 0, 0, 0,
+    ];
     let e = expect_err("fuzz.npy", INPUT);
     assert!(matches!(e, DataError::BadNpy { .. } | DataError::Truncated { .. }), "{e}");
 }

@@ -14,3 +14,24 @@ fn cd_training_separates_data_from_noise() {
     assert!(before < 0.95, "an untrained net should not already separate data from noise (AUROC {before})");
     assert!(after >= 0.95, "after training, E(data) < E(noise) should hold for ≥ 95% of pairs (AUROC {after})");
 }
+
+/// With `fresh_langevin_steps`, negatives started from noise run their own, longer chain before
+/// they join the replay buffer: under the (unchanged) net they end at lower energy.
+#[test]
+fn noise_started_negatives_take_their_own_chain_length() {
+    use dermaebm::inference::energies;
+    use dermaebm::{EbmConfig, Trainer, synthetic};
+    let buffer_energy = |fresh_langevin_steps: usize| {
+        // Every negative starts from noise; a learning rate of ~0 keeps the net as it was.
+        let config = EbmConfig { fresh_fraction: 1.0, langevin_steps: 1, fresh_langevin_steps, lr: 1e-12, ..common::tiny_config(4) };
+        let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
+        let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, 0, &trainer.device());
+        let stats = block_on(trainer.step(real)).unwrap();
+        assert_eq!(stats.fresh, config.batch_size);
+        let negatives = trainer.buffer().contents().unwrap();
+        let e = block_on(energies(trainer.model(), negatives, 64)).unwrap();
+        e.iter().sum::<f32>() / e.len() as f32
+    };
+    let (short, long) = (buffer_energy(0), buffer_energy(40));
+    assert!(long < short, "40 steps from noise should end lower than 1 step: {long} vs {short}");
+}

@@ -22,7 +22,12 @@ fn chain_is_recorded_every_k_steps_and_stays_in_range() {
     let config = common::tiny_config(5);
     let net = EnergyNet::new((&config).into(), &device);
     let params = LangevinParams { steps: 10, ..LangevinParams::from(&config) };
-    let (end, chain) = langevin(&net, ReplayBuffer::noise(4, config.image_shape(), &device), &params, &ChainOptions { record_every: Some(4), ..Default::default() });
+    let (end, chain) = langevin(
+        &net,
+        ReplayBuffer::noise(4, config.image_shape(), &device),
+        &params,
+        &ChainOptions { record_every: Some(4), ..Default::default() },
+    );
     let steps: Vec<usize> = chain.iter().map(|f| f.step).collect();
     assert_eq!(steps, vec![0, 4, 8, 10]);
     let values = block_on(read_values(end)).unwrap();

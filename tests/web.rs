@@ -130,10 +130,14 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     check("loadWeights", message(engine.load_weights(b"DEBMWTS\0\x01\0\0\0")), "truncated or damaged");
     check("saveWeights", message(engine.save_weights().await), "there is no model to save yet");
     check("saveCheckpoint", message(engine.save_checkpoint().await), "training is not set up");
-    check("generate", message(engine.generate(4, 10, 0, None).await), "no model yet");
+    check("generate", message(engine.generate(4, 10, 0, None, None).await), "no model yet");
     check("scoreNoise", message(engine.score_noise(0).await), "count must be between 1 and 4096");
     check("loadDataset", message(engine.load_dataset(vec!["a.npz".into()], vec![])), "one name per file");
-    check("loadDataset", message(engine.load_dataset(vec!["bad.npz".into()], vec![Uint8Array::from(&b"hello"[..])])), "bad.npz: not a .npz");
+    check(
+        "loadDataset",
+        message(engine.load_dataset(vec!["bad.npz".into()], vec![Uint8Array::from(&b"hello"[..])])),
+        "bad.npz: not a .npz",
+    );
     check("datasetImages", message(engine.dataset_images("train", 0, 4)), "no dataset is loaded");
     check("datasetLabels", message(engine.dataset_labels("train", 0, 4)), "no dataset is loaded");
     check("startTraining", message(engine.start_training(false)), "load a dataset before training");
@@ -150,14 +154,17 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     check("encodeGif", message(Engine::encode_gif(vec![], 2, 1, 1)), "a GIF needs 1 to 512 frames");
 
     // With a small unconditional model and a dataset of 12×12 grayscale images.
-    let config = EbmConfig { channels: 1, image_size: 12, width: 8, batch_size: 4, buffer_size: 16, langevin_steps: 2, ..EbmConfig::default() };
+    let config =
+        EbmConfig { channels: 1, image_size: 12, width: 8, batch_size: 4, buffer_size: 16, langevin_steps: 2, ..EbmConfig::default() };
     let net = dermaebm::EnergyNet::new((&config).into(), &Device::flex());
     let weights = WeightsFile::encode(&config, 3, "test", vec![("model".into(), model_bytes(&net, (&config).into()).await.unwrap())]);
     assert_eq!(message(engine.load_weights(&weights)), "<no error>");
     check("loadWeights", message(engine.load_weights(&weights[..weights.len() - 5])), "truncated or damaged");
-    check("generate", message(engine.generate(0, 10, 0, None).await), "count must be between 1 and 256");
-    check("generate", message(engine.generate(2, 0, 0, None).await), "steps must be between 1 and 2000");
-    check("generate", message(engine.generate(2, 5, 0, Some(2)).await), "not class-conditional");
+    check("generate", message(engine.generate(0, 10, 0, None, None).await), "count must be between 1 and 256");
+    check("generate", message(engine.generate(2, 0, 0, None, None).await), "steps must be between 1 and 2000");
+    check("generate", message(engine.generate(2, 5, 0, Some(2), None).await), "not class-conditional");
+    check("generate", message(engine.generate(2, 5, 0, None, Some("buffer".into())).await), "unknown start `buffer`");
+    check("generate", message(engine.generate(2, 5, 0, None, Some("persistent".into())).await), "these weights carry no persistent chains");
     check("scoreRgba", message(engine.score_rgba(&[0; 7], 1).await), "expected 1 RGBA images of 12×12 (576 bytes), got 7 bytes");
     check("classifyRgba", message(engine.classify_rgba(&[0; 576], 1).await), "not class-conditional");
     check("inpaint", message(engine.inpaint(&[0; 576], 1, &[1; 5], 5, None).await), "the mask has 5 pixels");
@@ -177,7 +184,11 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     check("classifySplit", message(engine.classify_split("train", 4).await), "not class-conditional");
     check("setConfig", message(engine.set_config(r#"{"channels": 3, "image_size": 12}"#)), "the loaded dataset has 1-channel 12×12 images");
     check("setConfig", message(engine.set_config(r#"{"channels": 1, "image_size": 12, "classes": 2}"#)), "set classes to at least 3");
-    check("setConfig", message(engine.set_config(r#"{"channels": 1, "image_size": 12, "buffer_size": 2, "batch_size": 4}"#)), "must hold at least one batch");
+    check(
+        "setConfig",
+        message(engine.set_config(r#"{"channels": 1, "image_size": 12, "buffer_size": 2, "batch_size": 4}"#)),
+        "must hold at least one batch",
+    );
 
     let failures: Vec<String> = table
         .iter()
@@ -190,5 +201,7 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     assert_eq!(message(engine.set_config(&config.to_json())), "<no error>");
     assert_eq!(message(engine.start_training(false)), "<no error>");
     assert_eq!(message(engine.train_step().await), "<no error>");
-    assert_eq!(message(engine.generate(2, 3, 0, None).await), "<no error>");
+    assert_eq!(message(engine.generate(2, 3, 0, None, None).await), "<no error>");
+    // Training here gives persistent chains of its own (the replay buffer) to continue.
+    assert_eq!(message(engine.generate(2, 3, 0, None, Some("persistent".into())).await), "<no error>");
 }

@@ -65,7 +65,7 @@ fn checkpoint_restores_iteration_optimizer_and_buffer() {
         let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
         block_on(trainer.step(real)).unwrap();
     }
-    let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true }, "ckpt")).unwrap();
+    let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true, newest_chains: None }, "ckpt")).unwrap();
     let file = WeightsFile::decode(&bytes).unwrap();
     assert!(file.section("optimizer").is_some() && file.section("buffer").is_some());
     let mut resumed = checkpoint::restore(&file, config.clone(), &device).unwrap();
@@ -86,7 +86,7 @@ fn conditional_checkpoint_keeps_the_buffer_labels() {
         let (real, labels) = common::labelled_patterns(&config, i, &trainer.device());
         block_on(trainer.step_labelled(real, Some(&labels))).unwrap();
     }
-    let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true }, "ckpt")).unwrap();
+    let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true, newest_chains: None }, "ckpt")).unwrap();
     let file = WeightsFile::decode(&bytes).unwrap();
     assert_eq!(file.header.net.classes, config.classes);
     let resumed = checkpoint::restore(&file, config.clone(), &device).unwrap();
@@ -108,6 +108,10 @@ fn shipped_weights_load_as_an_unconditional_or_conditional_net() {
     let x = synthetic::patterns(2, 3, 28, 0.1, 1, &Device::flex());
     let e = block_on(energies(&net, x, 2)).unwrap();
     assert!(e.iter().all(|v| v.is_finite()));
+    // The shipped file is also the resumable training state and carries the persistent chains.
+    let chains = dermaebm::persistent::ChainSnapshot::from_file(&file).unwrap().expect("persistent chains");
+    assert!(chains.len() >= dermaebm::persistent::SNAPSHOT_CHAINS, "{} chains", chains.len());
+    assert!(file.section("optimizer").is_some(), "Adam's state, for `debm train --resume`");
 }
 
 #[test]

@@ -221,9 +221,7 @@ fn append(existing: &mut ImageArray, more: ImageArray) {
 
 /// H×W×C bytes → RGBA bytes (grayscale is repeated over R, G and B).
 pub fn to_rgba(hwc: &[u8], channels: usize) -> Vec<u8> {
-    hwc.chunks_exact(channels)
-        .flat_map(|px| if channels == 1 { [px[0], px[0], px[0], 255] } else { [px[0], px[1], px[2], 255] })
-        .collect()
+    hwc.chunks_exact(channels).flat_map(|px| if channels == 1 { [px[0], px[0], px[0], 255] } else { [px[0], px[1], px[2], 255] }).collect()
 }
 
 /// H×W×C uint8 images → [N, C, H, W] floats in [-1, 1] on `device`.

@@ -15,7 +15,9 @@ pub enum DataError {
     DType { file: String, key: String, dtype: String },
     #[error("{file}: `{key}` has shape {shape:?}; expected {expected}")]
     Shape { file: String, key: String, shape: Vec<u64>, expected: String },
-    #[error("{file}: images of {got} do not match the {expected} images of the files loaded before; load shards of one image size together")]
+    #[error(
+        "{file}: images of {got} do not match the {expected} images of the files loaded before; load shards of one image size together"
+    )]
     ShapeMismatch { file: String, got: String, expected: String },
     #[error("{file}: `{key}` is stored in Fortran (column-major) order; save it with C order (numpy's default)")]
     FortranOrder { file: String, key: String },

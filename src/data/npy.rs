@@ -133,15 +133,13 @@ pub fn parse<'a>(bytes: &'a [u8], file: &str, key: &str) -> Result<RawArray<'a>,
         return Err(DataError::FortranOrder { file: file.into(), key: key.into() });
     }
     let shape = file_reader.shape().to_vec();
-    let item = file_reader
-        .header()
-        .dtype()
-        .num_bytes()
-        .ok_or_else(|| DataError::DType { file: file.into(), key: key.into(), dtype: descr.clone() })?;
-    let expected = shape
-        .iter()
-        .try_fold(item as u64, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| bad(format!("shape {shape:?} is too large")))?;
+    let item = file_reader.header().dtype().num_bytes().ok_or_else(|| DataError::DType {
+        file: file.into(),
+        key: key.into(),
+        dtype: descr.clone(),
+    })?;
+    let expected =
+        shape.iter().try_fold(item as u64, |acc, &d| acc.checked_mul(d)).ok_or_else(|| bad(format!("shape {shape:?} is too large")))?;
     let data = &bytes[prefix + header_len..];
     if (data.len() as u64) < expected {
         return Err(truncated(&format!("{} data bytes where the header promises {expected}", data.len())));

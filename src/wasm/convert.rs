@@ -23,16 +23,9 @@ pub fn rgba_to_images(rgba: &[u8], count: usize, side: usize, channels: usize) -
         return Err(err(format!("count must be between 1 and 4096 (got {count})")));
     }
     if rgba.len() != count * per_image {
-        return Err(err(format!(
-            "expected {count} RGBA images of {side}×{side} ({} bytes), got {} bytes",
-            count * per_image,
-            rgba.len()
-        )));
+        return Err(err(format!("expected {count} RGBA images of {side}×{side} ({} bytes), got {} bytes", count * per_image, rgba.len())));
     }
-    Ok(rgba
-        .chunks_exact(per_image)
-        .map(|img| img.chunks_exact(4).flat_map(|p| p[..channels.min(3)].to_vec()).collect())
-        .collect())
+    Ok(rgba.chunks_exact(per_image).map(|img| img.chunks_exact(4).flat_map(|p| p[..channels.min(3)].to_vec()).collect()).collect())
 }
 
 /// RGBA bytes of whole side×side images → RGB images (for PNG/GIF export).

@@ -7,6 +7,7 @@ use wasm_bindgen::prelude::*;
 use super::{BusyGuard, Engine, check_labels, err, to_js};
 use crate::checkpoint::{self, Contents};
 use crate::data::{Dataset, Limits, Split};
+use crate::persistent::ChainSnapshot;
 use crate::weights::{WeightsFile, model_bytes};
 use crate::{EbmConfig, NetShape};
 
@@ -39,6 +40,7 @@ impl Engine {
             )));
         }
         let model = file.model(&s.device).map_err(err)?;
+        let chains = ChainSnapshot::from_file(&file).map_err(err)?;
         let result = to_js(&Loaded {
             iteration: file.header.iteration,
             note: &file.header.note,
@@ -50,6 +52,7 @@ impl Engine {
         s.model_iteration = file.header.iteration;
         s.config = file.header.config.clone();
         s.trainer = None;
+        s.chains = chains;
         s.loaded = Some(file);
         Ok(result)
     }
@@ -79,7 +82,7 @@ impl Engine {
     pub async fn save_checkpoint(&self) -> Result<Uint8Array, JsError> {
         let _busy = BusyGuard::take(&self.state)?;
         let trainer = self.state.borrow_mut().trainer.take().ok_or_else(|| err("training is not set up: nothing to checkpoint"))?;
-        let contents = Contents { optimizer: crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS, buffer: true };
+        let contents = Contents { optimizer: crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS, buffer: true, newest_chains: None };
         let result = checkpoint::save(&trainer, contents, "checkpoint of a run in the browser").await;
         self.state.borrow_mut().trainer = Some(trainer);
         Ok(Uint8Array::from(result.map_err(err)?.as_slice()))

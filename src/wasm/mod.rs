@@ -23,6 +23,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::data::{BatchSource, Dataset};
 use crate::device::{BackendInfo, BackendRequest, select_device};
+use crate::persistent::ChainSnapshot;
 use crate::weights::WeightsFile;
 use crate::{Device, EbmConfig, EnergyNet, NetShape, Trainer};
 
@@ -51,6 +52,9 @@ struct State {
     /// The last weights or checkpoint file loaded: training continues from its optimiser
     /// state and replay buffer when it has them.
     loaded: Option<WeightsFile>,
+    /// The persistent chains that came with the loaded file (replaced by the trainer's own
+    /// replay buffer once training runs here).
+    chains: Option<ChainSnapshot>,
     dataset: Option<Dataset>,
     source: Option<BatchSource>,
     trainer: Option<Trainer>,
@@ -96,6 +100,9 @@ struct ModelInfo<'a> {
     classes: usize,
     class_names: Vec<String>,
     config: &'a EbmConfig,
+    /// Persistent chains available to continue (`generate(…, "persistent")`): the loaded
+    /// file's, or the replay buffer of training run here.
+    persistent_chains: usize,
 }
 
 #[wasm_bindgen]
@@ -114,6 +121,7 @@ impl Engine {
                 model: None,
                 model_iteration: 0,
                 loaded: None,
+                chains: None,
                 dataset: None,
                 source: None,
                 trainer: None,
@@ -156,6 +164,7 @@ impl Engine {
         if NetShape::from(&config) != NetShape::from(&s.config) {
             s.model = None;
             s.loaded = None;
+            s.chains = None;
             s.model_iteration = 0;
         }
         s.trainer = None;
@@ -175,6 +184,10 @@ impl Engine {
             classes,
             class_names: (0..classes).map(crate::data::class_name).collect(),
             config: &s.config,
+            persistent_chains: match &s.trainer {
+                Some(t) => t.buffer().len(),
+                None => s.chains.as_ref().map_or(0, |c| c.len()),
+            },
         })
     }
 
@@ -189,7 +202,11 @@ impl Engine {
     /// the peak so far (what the benchmarks report as memory).
     #[wasm_bindgen(js_name = memoryBytes)]
     pub fn memory_bytes() -> f64 {
-        wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64
+        wasm_bindgen::memory()
+            .unchecked_into::<js_sys::WebAssembly::Memory>()
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length() as f64
     }
 
     /// Training iterations behind the current model.

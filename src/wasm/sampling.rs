@@ -9,8 +9,11 @@ use super::convert::{images_to_rgba, rgba_to_images, values_to_rgba};
 use super::{BusyGuard, Engine, class_arg, err, to_js};
 use crate::edit::{self, Edited, MaskPreset};
 use crate::inference::generate;
+use crate::persistent::{ChainSnapshot, continue_chains};
 use crate::sampler::LangevinParams;
 use crate::{Device, EnergyNet};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 
 #[derive(Serialize)]
 struct GeneratedJs {
@@ -21,6 +24,8 @@ struct GeneratedJs {
     chain: Vec<FrameJs>,
     side: usize,
     count: usize,
+    /// Where the chains started: "noise" or "persistent".
+    from: &'static str,
 }
 
 #[derive(Serialize)]
@@ -44,6 +49,9 @@ struct EditedJs {
     count: usize,
 }
 
+/// Most samples one call draws.
+const MAX_SAMPLES: usize = 256;
+
 fn check_steps(steps: usize) -> Result<(), JsError> {
     if steps == 0 || steps > 2000 {
         return Err(err(format!("steps must be between 1 and 2000 (got {steps})")));
@@ -53,26 +61,47 @@ fn check_steps(steps: usize) -> Result<(), JsError> {
 
 #[wasm_bindgen]
 impl Engine {
-    /// `count` new samples from uniform noise after `steps` Langevin steps, of `class` when the
-    /// model is class-conditional (omit it for any class), recording the chain every
-    /// `record_every` steps (0 = no chain). Returns `{samples, chain, side, count}`.
-    pub async fn generate(&self, count: usize, steps: usize, record_every: usize, class: Option<u32>) -> Result<JsValue, JsError> {
-        if count == 0 || count > 256 {
-            return Err(err(format!("count must be between 1 and 256 (got {count})")));
+    /// `count` new samples after `steps` Langevin steps, of `class` when the model is
+    /// class-conditional (omit it for any class), recording the chain every `record_every` steps
+    /// (0 = no chain). `from`: "noise" (the default) starts from uniform noise; "persistent"
+    /// continues the model's persistent chains (those of the loaded file, or the replay buffer of
+    /// training run here). Returns `{samples, chain, side, count, from}`.
+    pub async fn generate(
+        &self,
+        count: usize,
+        steps: usize,
+        record_every: usize,
+        class: Option<u32>,
+        from: Option<String>,
+    ) -> Result<JsValue, JsError> {
+        if count == 0 || count > MAX_SAMPLES {
+            return Err(err(format!("count must be between 1 and {MAX_SAMPLES} (got {count})")));
         }
         check_steps(steps)?;
+        let persistent = match from.as_deref() {
+            None | Some("noise") => false,
+            Some("persistent") => true,
+            Some(other) => return Err(err(format!("unknown start `{other}`: use \"noise\" or \"persistent\""))),
+        };
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, device) = self.model_for_use()?;
         let class = class_arg(class, &config)?;
         let params = LangevinParams { steps, ..LangevinParams::from(&config) };
         let record = (record_every > 0).then_some(record_every);
-        let out = generate(&model, count, config.image_shape(), &params, record, class, &device).await.map_err(err)?;
+        let out = if persistent {
+            let chains = self.persistent_chains().await?;
+            let mut rng = StdRng::seed_from_u64(self.state.borrow_mut().rng.random());
+            continue_chains(&model, &chains, count, &params, record, class, &mut rng, &device).await.map_err(err)?
+        } else {
+            generate(&model, count, config.image_shape(), &params, record, class, &device).await.map_err(err)?
+        };
         let shape = config.image_shape();
         to_js(&GeneratedJs {
             samples: values_to_rgba(&out.samples, shape),
             chain: out.chain.iter().map(|(step, v)| FrameJs { step: *step, rgba: values_to_rgba(v, shape) }).collect(),
             side: shape[1],
             count,
+            from: if persistent { "persistent" } else { "noise" },
         })
     }
 
@@ -114,9 +143,8 @@ impl Engine {
     /// `left_half`, `right_half`, `top_half` or `bottom_half`.
     #[wasm_bindgen(js_name = maskPreset)]
     pub fn mask_preset(name: &str, side: usize) -> Result<Uint8Array, JsError> {
-        let preset = MaskPreset::parse(name).ok_or_else(|| {
-            err(format!("unknown mask `{name}`: use centre_square, left_half, right_half, top_half or bottom_half"))
-        })?;
+        let preset = MaskPreset::parse(name)
+            .ok_or_else(|| err(format!("unknown mask `{name}`: use centre_square, left_half, right_half, top_half or bottom_half")))?;
         if !(8..=crate::config::MAX_IMAGE_SIZE).contains(&side) {
             return Err(err(format!("side must be between 8 and {} pixels (got {side})", crate::config::MAX_IMAGE_SIZE)));
         }
@@ -137,6 +165,21 @@ struct EditInputs {
 }
 
 impl Engine {
+    /// The chains to continue: the replay buffer of training run here, else the loaded file's.
+    async fn persistent_chains(&self) -> Result<ChainSnapshot, JsError> {
+        let trainer = self.state.borrow_mut().trainer.take();
+        if let Some(trainer) = trainer {
+            let chains = ChainSnapshot::of_buffer(trainer.buffer()).await;
+            self.state.borrow_mut().trainer = Some(trainer);
+            if let Some(chains) = chains.map_err(err)? {
+                return Ok(chains);
+            }
+        }
+        self.state.borrow().chains.clone().ok_or_else(|| {
+            err("these weights carry no persistent chains: sample from noise, or load weights or a checkpoint saved with them")
+        })
+    }
+
     fn edit_inputs(&self, rgba: &[u8], count: usize, steps: usize, class: Option<u32>) -> Result<EditInputs, JsError> {
         check_steps(steps)?;
         let (model, config, device) = self.model_for_use()?;

@@ -176,11 +176,8 @@ async fn sample_accuracy(model: &EnergyNet, config: &EbmConfig, device: &Device,
     for k in 0..config.classes {
         device.seed(100 + k as u64);
         let out = generate(model, per_class, config.image_shape(), &params, None, Some(k), device).await.expect("samples");
-        right += out
-            .samples
-            .chunks_exact(pixels)
-            .filter(|img| synthetic::nearest_pattern(img, config.channels, config.image_size) == k)
-            .count();
+        right +=
+            out.samples.chunks_exact(pixels).filter(|img| synthetic::nearest_pattern(img, config.channels, config.image_size) == k).count();
     }
     right as f64 / (per_class * config.classes) as f64
 }

@@ -79,7 +79,11 @@ test("the page reports its backend and shows samples from the shipped weights", 
   if (backend.includes("CPU")) assert.ok(await page.isVisible("#backend-note"), "the CPU fallback is explained");
   if (existsSync(join(root, "weights/dermamnist.debm"))) {
     assert.ok((await page.evaluate(() => document.getElementById("gen-grid").width)) > 1, "a sample grid is drawn");
-    assert.match(await page.textContent("#model-status"), /Shipped weights: \d+ iterations.*First samples [\d.]+ s after opening the page/);
+    assert.match(await page.textContent("#model-status"), /Shipped model: an energy-based model.*FID against the val split.*First samples [\d.]+ s after opening the page/);
+    assert.doesNotMatch(await page.textContent("#model-status"), /\.\.\/|\.npz/, "no file paths of the training machine");
+    // The first look continues the persistent chains the shipped weights carry (better by FID).
+    assert.equal(await page.getAttribute("#gen-kind", "data-from"), "persistent");
+    assert.match(await page.textContent("#gen-kind"), /Continued from the model's persistent chains, 40 Langevin steps/);
     const ms = Number(await page.getAttribute("#model-status", "data-first-sample-ms"));
     console.log(`first samples ${ms} ms after opening the page`);
   } else {
@@ -272,6 +276,7 @@ test("embed.html renders samples with <ebm-sampler> from pkg/ alone", async () =
   await page.waitForFunction(() => ["ready", "error"].includes(document.getElementById("sampler").getAttribute("state")), null, { timeout: 180_000 });
   const status = await page.evaluate(() => document.getElementById("sampler").shadowRoot.querySelector("p").textContent);
   assert.equal(await page.getAttribute("#sampler", "state"), "ready", status);
+  assert.match(status, /continued from the model's persistent chains, 40 steps/);
   assert.ok(await page.evaluate(() => document.getElementById("sampler").shadowRoot.querySelector("canvas").width > 1));
   const outside = requested.filter((p) => !p.startsWith("/pkg/") && !p.startsWith("/weights/") && !["/embed.html", "/favicon.ico"].includes(p));
   assert.deepEqual(outside, [], "the embed page loads nothing from the main site");

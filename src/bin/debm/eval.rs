@@ -7,8 +7,11 @@ use dermaebm::buffer::ReplayBuffer;
 use dermaebm::data::Split;
 use dermaebm::inference::{argmax_rows, class_probabilities, energies, generate, read_values};
 use dermaebm::metrics::{auroc_lower_is_positive, channel_mean_std};
+use dermaebm::persistent::{self, ChainSnapshot};
 use dermaebm::platform::{Instant, block_on};
 use dermaebm::sampler::LangevinParams;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use serde_json::json;
 
 use crate::common::{self, DEFAULT_WEIGHTS};
@@ -79,19 +82,34 @@ pub fn run(args: Args) -> Result<(), String> {
     let mut left = args.samples.max(1);
     while left > 0 {
         let n = left.min(250);
-        samples.extend(block_on(generate(&model, n, config.image_shape(), &params, None, None, &device)).map_err(|e| e.to_string())?.samples);
+        samples
+            .extend(block_on(generate(&model, n, config.image_shape(), &params, None, None, &device)).map_err(|e| e.to_string())?.samples);
         left -= n;
     }
+    let sampling_seconds = started.elapsed().as_secs_f64();
+    // The same statistics for the persistent chains continued (what the site shows first).
+    let persistent = match ChainSnapshot::from_file(&file).map_err(|e| e.to_string())? {
+        Some(chains) => {
+            let params = LangevinParams { steps: persistent::DEFAULT_STEPS, ..LangevinParams::from(&config) };
+            let mut rng = StdRng::seed_from_u64(args.seed);
+            let out = block_on(persistent::continue_chains(&model, &chains, args.samples.max(1), &params, None, None, &mut rng, &device))
+                .map_err(|e| e.to_string())?;
+            Some(out.samples)
+        }
+        None => None,
+    };
     let [c, h, w] = config.image_shape();
     // Statistics in pixel units of 0..1, as the data's README states them.
     let to_unit = |v: Vec<(f64, f64)>| v.into_iter().map(|(m, s)| ((m + 1.0) / 2.0, s / 2.0)).collect::<Vec<_>>();
     let real_stats = to_unit(channel_mean_std(&real_values, c, h * w));
+    let gap =
+        |stats: &[(f64, f64)]| real_stats.iter().zip(stats).flat_map(|(r, s)| [(r.0 - s.0).abs(), (r.1 - s.1).abs()]).fold(0.0, f64::max);
     let sample_stats = to_unit(channel_mean_std(&samples, c, h * w));
-    let max_diff = real_stats
-        .iter()
-        .zip(&sample_stats)
-        .flat_map(|(r, s)| [(r.0 - s.0).abs(), (r.1 - s.1).abs()])
-        .fold(0.0, f64::max);
+    let max_diff = gap(&sample_stats);
+    let persistent_report = persistent.map(|values| {
+        let stats = to_unit(channel_mean_std(&values, c, h * w));
+        json!({ "steps": persistent::DEFAULT_STEPS, "channel_mean_std": stats, "max_abs_difference": gap(&stats) })
+    });
     let report = json!({
         "weights": args.weights.display().to_string(),
         "iteration": file.header.iteration,
@@ -105,8 +123,10 @@ pub fn run(args: Args) -> Result<(), String> {
         "real_channel_mean_std": real_stats,
         "sample_channel_mean_std": sample_stats,
         "max_abs_difference": max_diff,
-        "sampling_seconds": started.elapsed().as_secs_f64(),
+        "sampling_seconds": sampling_seconds,
+        "persistent": persistent_report,
         "classification": classification,
+        "fid": format!("not computed here: bash scripts/fid.sh {} (FID/KID vs val with ../shared/bench/quality.py; figures in weights/fid-history.csv)", args.weights.display()),
     });
     println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     Ok(())

@@ -1,12 +1,16 @@
-//! `debm sample`: a PNG sheet of samples and an animated GIF of their Langevin chains.
+//! `debm sample`: a PNG sheet of samples (and an `.npz` of them for the quality tools) and an
+//! animated GIF of their Langevin chains, from noise or continuing the persistent chains.
 
 use std::path::PathBuf;
 
 use dermaebm::data::dataset::tensor_values_to_images;
 use dermaebm::export;
 use dermaebm::inference::generate;
+use dermaebm::persistent::{self, ChainSnapshot};
 use dermaebm::platform::block_on;
 use dermaebm::sampler::LangevinParams;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 use crate::common::{self, DEFAULT_WEIGHTS};
 
@@ -17,9 +21,10 @@ pub struct Args {
     /// Number of samples.
     #[arg(long, default_value_t = 64)]
     count: usize,
-    /// Langevin steps from uniform noise.
-    #[arg(long, default_value_t = 256)]
-    steps: usize,
+    /// Langevin steps (default: 256 from noise, 40 continuing persistent chains; 0 with
+    /// --persistent shows the chains as stored).
+    #[arg(long)]
+    steps: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Sample sheet (PNG).
@@ -36,40 +41,24 @@ pub struct Args {
     /// One row per class with `count` samples each (class-conditional weights only).
     #[arg(long)]
     by_class: bool,
-    /// Instead of sampling, draw the newest `count` replay-buffer images of a checkpoint (the
-    /// persistent chains training produced) into the PNG.
+    /// Continue the persistent chains stored in the weights file (its replay buffer) instead
+    /// of starting from uniform noise; above the number stored, starts repeat.
     #[arg(long)]
-    from_buffer: bool,
+    persistent: bool,
+    /// Also write the samples as an .npz (`images`, uint8 N×H×W×C) for ../shared/bench/quality.py.
+    #[arg(long)]
+    npz: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<(), String> {
-    if args.count == 0 || args.steps == 0 {
+    let steps = args.steps.unwrap_or(if args.persistent { persistent::DEFAULT_STEPS } else { 256 });
+    if args.count == 0 || (steps == 0 && !args.persistent) {
         return Err("--count and --steps must be at least 1".into());
     }
     let (device, _) = common::device(&args.backend)?;
     let (file, model) = common::load_model(&args.weights, &device)?;
     let config = file.header.config.clone();
     let [c, h, w] = config.image_shape();
-    if args.from_buffer {
-        let bytes = file.section("buffer").ok_or_else(|| format!("{} holds no replay buffer (only checkpoints do)", args.weights.display()))?;
-        let per = c * h * w;
-        if bytes.len() < 8 || (bytes.len() - 8) % per != 0 {
-            return Err("the buffer section does not hold whole images".into());
-        }
-        let next = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-        let n = (bytes.len() - 8) / per;
-        let values: Vec<f32> = (0..args.count.min(n))
-            .flat_map(|k| {
-                let i = (next + n - 1 - k) % n;
-                bytes[8 + i * per..8 + (i + 1) * per].iter().map(|&b| b as f32 / 127.5 - 1.0)
-            })
-            .collect();
-        let columns = (args.count.min(n) as f64).sqrt().ceil() as usize;
-        let sheet = export::grid(&tensor_values_to_images(&values, c, h, w), h, c, columns, 3);
-        common::write_atomic(&args.png, &export::png(&sheet)?)?;
-        eprintln!("wrote {}", args.png.display());
-        return Ok(());
-    }
     if let Some(k) = args.class
         && k >= config.classes
     {
@@ -79,36 +68,50 @@ pub fn run(args: Args) -> Result<(), String> {
             format!("class {k} does not exist: the weights have classes 0–{}", config.classes - 1)
         });
     }
+    let snapshot = if args.persistent {
+        let chains = ChainSnapshot::from_file(&file).map_err(|e| format!("{}: {e}", args.weights.display()))?;
+        Some(chains.ok_or_else(|| {
+            format!("{} holds no persistent chains (training checkpoints and dermamnist.state do)", args.weights.display())
+        })?)
+    } else {
+        None
+    };
     device.seed(args.seed);
-    let params = LangevinParams { steps: args.steps, ..LangevinParams::from(&config) };
-    if args.by_class {
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let params = LangevinParams { steps, ..LangevinParams::from(&config) };
+    let every = (steps / 16).max(1);
+    let record = args.gif.as_ref().map(|_| every);
+    let draw = |n: usize, class: Option<usize>, record: Option<usize>, rng: &mut StdRng| {
+        match &snapshot {
+            Some(chains) => block_on(persistent::continue_chains(&model, chains, n, &params, record, class, rng, &device)),
+            None => block_on(generate(&model, n, config.image_shape(), &params, record, class, &device)),
+        }
+        .map_err(|e| e.to_string())
+    };
+    let (images, columns, out) = if args.by_class {
         if config.classes == 0 {
             return Err(format!("{} is not class-conditional; --by-class needs class-conditional weights", args.weights.display()));
         }
         let mut images = Vec::new();
         for k in 0..config.classes {
-            let out = block_on(generate(&model, args.count, config.image_shape(), &params, None, Some(k), &device)).map_err(|e| e.to_string())?;
-            images.extend(tensor_values_to_images(&out.samples, c, h, w));
+            images.extend(tensor_values_to_images(&draw(args.count, Some(k), None, &mut rng)?.samples, c, h, w));
         }
-        let sheet = export::grid(&images, h, c, args.count, 3);
-        common::write_atomic(&args.png, &export::png(&sheet)?)?;
-        eprintln!("wrote {} (rows: {})", args.png.display(), (0..config.classes).map(dermaebm::data::class_name).collect::<Vec<_>>().join(", "));
-        return Ok(());
-    }
-    let every = (args.steps / 16).max(1);
-    let out = block_on(generate(&model, args.count, config.image_shape(), &params, args.gif.as_ref().map(|_| every), args.class, &device))
-        .map_err(|e| e.to_string())?;
-    let columns = (args.count as f64).sqrt().ceil() as usize;
-    let sheet = export::grid(&tensor_values_to_images(&out.samples, c, h, w), h, c, columns, 3);
+        eprintln!("rows: {}", (0..config.classes).map(dermaebm::data::class_name).collect::<Vec<_>>().join(", "));
+        (images, args.count, None)
+    } else {
+        let out = draw(args.count, args.class, record, &mut rng)?;
+        (tensor_values_to_images(&out.samples, c, h, w), (args.count as f64).sqrt().ceil() as usize, Some(out))
+    };
+    let sheet = export::grid(&images, h, c, columns, 3);
     common::write_atomic(&args.png, &export::png(&sheet)?)?;
     eprintln!("wrote {}", args.png.display());
-    if let Some(gif_path) = args.gif {
-        let frames: Vec<_> = out
-            .chain
-            .iter()
-            .map(|(_, v)| export::grid(&tensor_values_to_images(v, c, h, w), h, c, columns, 3))
-            .collect();
-        common::write_atomic(&gif_path, &export::gif(&frames, 15)?)?;
+    if let Some(path) = &args.npz {
+        common::write_atomic(path, &export::npz_images(&images, h, c)?)?;
+        eprintln!("wrote {} ({} images)", path.display(), images.len());
+    }
+    if let (Some(gif_path), Some(out)) = (&args.gif, out) {
+        let frames: Vec<_> = out.chain.iter().map(|(_, v)| export::grid(&tensor_values_to_images(v, c, h, w), h, c, columns, 3)).collect();
+        common::write_atomic(gif_path, &export::gif(&frames, 15)?)?;
         eprintln!("wrote {}", gif_path.display());
     }
     Ok(())

@@ -51,7 +51,13 @@ pub fn run(args: Args) -> Result<(), String> {
             if (dataset.channels, dataset.height) != (config.channels, config.image_size) {
                 return Err(format!(
                     "the weights expect {}-channel {}×{} images; {} has {}-channel {}×{}",
-                    config.channels, config.image_size, config.image_size, path.display(), dataset.channels, dataset.height, dataset.width
+                    config.channels,
+                    config.image_size,
+                    config.image_size,
+                    path.display(),
+                    dataset.channels,
+                    dataset.height,
+                    dataset.width
                 ));
             }
             dataset.batch(split, &(0..rows).collect::<Vec<_>>(), &device)

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use dermaebm::checkpoint::{self, Contents};
 use dermaebm::data::BatchSource;
+use dermaebm::persistent;
 use dermaebm::platform::{Instant, block_on};
-use dermaebm::weights::{WeightsFile, model_bytes};
-use dermaebm::{EbmConfig, NetShape, Trainer};
+use dermaebm::{EbmConfig, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::common::{self, DEFAULT_WEIGHTS};
@@ -24,7 +24,8 @@ pub struct Args {
     /// Iterations to reach (counting those of a resumed checkpoint).
     #[arg(long, default_value_t = 500)]
     iterations: u64,
-    /// Final weights file.
+    /// Final weights file (the model and its newest persistent chains; skipped when it is the
+    /// checkpoint itself).
     #[arg(long, default_value = DEFAULT_WEIGHTS)]
     out: PathBuf,
     /// Checkpoint file (default: the output with a .ckpt extension).
@@ -33,6 +34,10 @@ pub struct Args {
     /// Write a checkpoint every this many iterations.
     #[arg(long, default_value_t = 50)]
     checkpoint_every: u64,
+    /// Keep only the newest this many replay-buffer chains in checkpoints (a compact state to
+    /// commit and ship as the persistent chains); default: all.
+    #[arg(long)]
+    checkpoint_chains: Option<usize>,
     /// Continue from the checkpoint if it exists.
     #[arg(long)]
     resume: bool,
@@ -56,7 +61,12 @@ pub fn run(args: Args) -> Result<(), String> {
     let log_path = args.log.clone().unwrap_or_else(|| args.out.with_extension("csv"));
     let dataset = common::load_dataset(&args.data)?;
     let (device, info) = common::device(&args.backend)?;
-    eprintln!("backend: {} — {}{}", info.backend, info.adapter, if info.note.is_empty() { String::new() } else { format!(" ({})", info.note) });
+    eprintln!(
+        "backend: {} — {}{}",
+        info.backend,
+        info.adapter,
+        if info.note.is_empty() { String::new() } else { format!(" ({})", info.note) }
+    );
 
     let explicit_config = match &args.config {
         Some(path) => Some(
@@ -128,19 +138,18 @@ pub fn run(args: Args) -> Result<(), String> {
         .open(&log_path)
         .map_err(|e| format!("{}: {e}", log_path.display()))?;
     if fresh_log {
-        writeln!(log, "iteration,epoch,loss,cd,reg,energy_real,energy_fake,lr,fresh,seconds,class_loss,class_accuracy").map_err(|e| e.to_string())?;
+        writeln!(log, "iteration,epoch,loss,cd,reg,energy_real,energy_fake,lr,fresh,seconds,class_loss,class_accuracy")
+            .map_err(|e| e.to_string())?;
     }
 
     let start = trainer.iteration();
     let bar = ProgressBar::new(args.iterations.saturating_sub(start));
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} it  {per_sec}  ETA {eta}  {msg}")
-            .map_err(|e| e.to_string())?,
-    );
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} it  {per_sec}  ETA {eta}  {msg}").map_err(|e| e.to_string())?);
     let started = Instant::now();
     let this_run = format!(
         "trained by `debm train` on {} ({} split, {rows} images){}, backend {}",
-        dataset.files.join(", "),
+        // File names only: the note travels with the weights, the training machine's paths do not.
+        dataset.files.iter().map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f)).collect::<Vec<_>>().join(", "),
         split.name(),
         if config.is_conditional() { format!(", class-conditional over {} classes", config.classes) } else { String::new() },
         info.backend
@@ -159,28 +168,52 @@ pub fn run(args: Args) -> Result<(), String> {
         if s.rolled_back {
             bar.println(format!(
                 "diverged (loss {}, E(real) {}, E(fake) {}): rolled back to iteration {}, learning rate now {:.2e}",
-                s.loss, s.energy_real, s.energy_fake, s.iteration, trainer.current_lr()
+                s.loss,
+                s.energy_real,
+                s.energy_fake,
+                s.iteration,
+                trainer.current_lr()
             ));
             continue;
         }
         writeln!(
             log,
             "{},{},{},{},{},{},{},{},{},{:.4},{},{}",
-            s.iteration, s.epoch, s.loss, s.cd, s.reg, s.energy_real, s.energy_fake, s.lr, s.fresh, s.seconds, s.class_loss, s.class_accuracy
+            s.iteration,
+            s.epoch,
+            s.loss,
+            s.cd,
+            s.reg,
+            s.energy_real,
+            s.energy_fake,
+            s.lr,
+            s.fresh,
+            s.seconds,
+            s.class_loss,
+            s.class_accuracy
         )
         .map_err(|e| e.to_string())?;
         bar.inc(1);
         bar.set_message(format!("loss {:+.4}  E(real) {:+.3}  E(fake) {:+.3}", s.loss, s.energy_real, s.energy_fake));
         if s.iteration % args.checkpoint_every == 0 || s.iteration == args.iterations {
-            let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true }, &note)).map_err(|e| e.to_string())?;
+            let bytes = block_on(checkpoint::save(
+                &trainer,
+                Contents { optimizer: true, buffer: true, newest_chains: args.checkpoint_chains },
+                &note,
+            ))
+            .map_err(|e| e.to_string())?;
             common::write_atomic(&checkpoint_path, &bytes)?;
             log.flush().map_err(|e| e.to_string())?;
         }
     }
     bar.finish();
-    let model = block_on(model_bytes(trainer.model(), NetShape::from(&config))).map_err(|e| e.to_string())?;
-    let weights = WeightsFile::encode(&config, trainer.iteration(), &note, vec![("model".into(), model)]);
-    common::write_atomic(&args.out, &weights)?;
+    if args.out != checkpoint_path {
+        // The weights with their persistent chains (no optimiser state): what the site loads.
+        let chains = args.checkpoint_chains.unwrap_or(persistent::SNAPSHOT_CHAINS);
+        let contents = Contents { optimizer: false, buffer: true, newest_chains: Some(chains) };
+        let weights = block_on(checkpoint::save(&trainer, contents, &note)).map_err(|e| e.to_string())?;
+        common::write_atomic(&args.out, &weights)?;
+    }
     eprintln!(
         "wrote {} ({} iterations; {:.1} s this run, {:.2} s/iteration)",
         args.out.display(),

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# FID/KID of a weights or checkpoint file against the val split, for both ways of sampling:
+# fresh noise + 256 Langevin steps (the site's default from noise) and the persistent chains
+# continued for 40 steps. 1003 samples each (the val split's size). Needs ../shared (the data
+# and bench/quality.py) and a venv with quality.py's packages (FID_PYTHON, default
+# ~/fidvenv/bin/python; install commands in ../shared/bench/README.md).
+#
+#   bash scripts/fid.sh [WEIGHTS] [OUT_DIR]        # prints one JSON line per kind
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$REPO_ROOT"
+weights="${1:-weights/dermamnist.debm}"
+out="${2:-$(mktemp -d)}"
+shared="${SHARED:-$REPO_ROOT/../shared}"
+python="${FID_PYTHON:-$HOME/fidvenv/bin/python}"
+count="${FID_COUNT:-1003}"
+mkdir -p "$out"
+cargo build --quiet --bin debm
+debm="$CARGO_TARGET_DIR/debug/debm"
+quality() {
+  "$python" "$shared/bench/quality.py" --a "$1:images" \
+    --b "$shared/data/dermamnist-ham10000-28.npz:val_images" --cache "$HOME/.cache/fidcache"
+}
+"$debm" sample --weights "$weights" --count "$count" --steps "${FID_NOISE_STEPS:-256}" \
+  --png "$out/noise.png" --npz "$out/noise.npz"
+echo "{\"kind\": \"noise\", \"steps\": ${FID_NOISE_STEPS:-256}, \"weights\": \"$weights\", \"quality\": $(quality "$out/noise.npz")}"
+if "$debm" sample --weights "$weights" --persistent --count "$count" --steps "${FID_PERSISTENT_STEPS:-40}" \
+  --png "$out/persistent.png" --npz "$out/persistent.npz"; then
+  echo "{\"kind\": \"persistent\", \"steps\": ${FID_PERSISTENT_STEPS:-40}, \"weights\": \"$weights\", \"quality\": $(quality "$out/persistent.npz")}"
+fi

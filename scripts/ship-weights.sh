@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Makes a training state the shipped weights: copies it to weights/dermamnist.debm (it is both
+# what the site loads and the resumable state: model, Adam's state, 2,048 persistent chains)
+# and redraws the pictures in weights/ from it. Measure it first (scripts/fid.sh) and ship only
+# what measures better; record the figures in weights/fid-history.csv and weights/fid.json.
+#
+#   bash scripts/ship-weights.sh STATE
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$REPO_ROOT"
+state="$1"
+cargo build --quiet --bin debm
+debm="$CARGO_TARGET_DIR/debug/debm"
+cp "$state" weights/dermamnist.debm
+w=weights/dermamnist.debm
+"$debm" sample --weights "$w" --persistent --count 64 --png weights/samples.png
+"$debm" sample --weights "$w" --persistent --by-class --count 8 --png weights/samples-by-class.png
+"$debm" sample --weights "$w" --count 64 --steps 256 --png weights/samples-noise.png
+"$debm" sample --weights "$w" --persistent --count 9 --steps 48 --png /tmp/chain-sheet.png --gif weights/chain.gif
