@@ -9,6 +9,7 @@ const root = resolve(fileURLToPath(import.meta.url), "../..");
 const mounts = [
   ["/pkg/", join(root, "pkg")],
   ["/weights/", join(root, "weights")],
+  ["/data/", join(root, "data")],
   ["/vendor/uplot/", join(root, "node_modules/uplot/dist")],
   ["/", join(root, "www")],
 ];
@@ -16,7 +17,7 @@ const types = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".mjs": "text/javascript",
   ".css": "text/css", ".wasm": "application/wasm", ".json": "application/json",
   ".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml", ".bin": "application/octet-stream",
-  ".debm": "application/octet-stream", ".ts": "text/plain", ".csv": "text/csv", ".md": "text/plain",
+  ".debm": "application/octet-stream", ".npz": "application/octet-stream", ".ts": "text/plain", ".csv": "text/csv", ".md": "text/plain",
 };
 export const CSP = [
   "default-src 'self'",

@@ -79,7 +79,25 @@ async function loadPicked(files) {
   }
 }
 
+/** The bundled sample shard (data/README.md), through the same path as an upload. */
+const SAMPLE_DATA = "data/dermamnist-ham10000-28-sample.npz";
+
+async function loadSampleData() {
+  const button = $("sample-data-btn");
+  button.disabled = true;
+  try {
+    const res = await fetch(SAMPLE_DATA);
+    if (!res.ok) throw new Error(`the bundled sample could not be fetched (HTTP ${res.status})`);
+    await loadDataset([SAMPLE_DATA.split("/").pop()], [await res.arrayBuffer()]);
+  } catch (err) {
+    show($("data-error"), err.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 export function setupData() {
+  $("sample-data-btn").onclick = loadSampleData;
   $("files").onchange = (e) => loadPicked([...e.target.files]);
   const drop = $("drop");
   drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };

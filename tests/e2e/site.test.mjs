@@ -12,7 +12,8 @@ import { startServer } from "../../scripts/serve.mjs";
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "../..");
 const artifacts = join(here, "artifacts");
-const realData = join(root, "../shared/data/dermamnist-ham10000-28.npz");
+// The bundled sample (data/README.md): the suite needs nothing outside the repository.
+const realData = join(root, "data/dermamnist-ham10000-28-sample.npz");
 mkdirSync(artifacts, { recursive: true });
 
 let server, browser, origin;
@@ -105,8 +106,8 @@ test("uploading DermaMNIST shows its splits; a malformed file and foreign weight
   const context = await newContext();
   const page = await openPage(context);
   await uploadRealData(page);
-  assert.equal(await page.textContent("td[data-split=train]"), "7007");
-  assert.equal(await page.textContent("td[data-split=val]"), "1003");
+  assert.equal(await page.textContent("td[data-split=train]"), "1000");
+  assert.equal(await page.textContent("td[data-split=val]"), "200");
   await page.waitForFunction(() => document.getElementById("real-grid").width > 1);
   await page.screenshot({ path: join(artifacts, "02-dataset.png"), fullPage: true });
 
@@ -126,6 +127,20 @@ test("uploading DermaMNIST shows its splits; a malformed file and foreign weight
   await page.setInputFiles("#weights-file", { name: "other-model.bin", mimeType: "application/octet-stream", buffer: Buffer.from("not weights at all") });
   await page.waitForSelector("#train-error:not([hidden])");
   assert.match(await page.textContent("#train-error"), /other-model\.bin: not a weights file/);
+  await context.close();
+});
+
+test("two clicks: the bundled DermaMNIST sample, then Start, give live training charts", async () => {
+  const context = await newContext();
+  const page = await openPage(context);
+  assert.match(await page.textContent("#data-panel"), /HAM10000.*CC BY-NC 4\.0/s, "licence and citations beside the button");
+  await page.click("#sample-data-btn");
+  await page.waitForFunction(() => document.querySelector("td[data-split=train]")?.textContent === "1000", null, { timeout: 60_000 });
+  assert.equal(await page.textContent("td[data-split=val]"), "200");
+  await page.click("#start-btn"); // the reference recipe, as it comes
+  await waitIteration(page, 1);
+  assert.ok((await page.evaluate(() => document.querySelectorAll("#chart-loss canvas").length)) >= 1, "the loss chart is drawn");
+  await page.click("#pause-btn");
   await context.close();
 });
 
@@ -211,7 +226,7 @@ test("the engine dying mid-checkpoint keeps the previous checkpoint, and a resta
   await page.reload();
   await page.waitForFunction(() => document.body.dataset.ready === "true", null, { timeout: 180_000 });
   await page.click("#resume-saved-btn");
-  await page.waitForFunction(() => !document.getElementById("pause-btn").disabled, null, { timeout: 120_000 });
+  await page.waitForFunction(() => !document.getElementById("pause-btn").disabled, null, { timeout: 240_000 });
   await page.click("#pause-btn");
   assert.equal(await page.isVisible("#train-error"), false, await page.textContent("#train-error"));
   await context.close();
