@@ -86,6 +86,20 @@ pub enum Fault {
     ScaleWeights(f32),
 }
 
+/// The statistics an iteration reads back, in the order they are registered.
+#[derive(Clone, Copy, Debug)]
+enum Read {
+    Loss,
+    Cd,
+    Reg,
+    /// Mean net output (−E) on the real batch.
+    RealOut,
+    /// Mean net output (−E) on the negatives.
+    FakeOut,
+    ClassLoss,
+    ClassAccuracy,
+}
+
 /// The last state known to be good.
 #[derive(Clone)]
 struct Snapshot {
@@ -331,6 +345,7 @@ impl Trainer {
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.iteration += 1;
 
+        // The statistics, read back in one transaction, in the order of `Read`.
         let mut read = Transaction::default()
             .register(loss.without_autodiff())
             .register(cd.without_autodiff())
@@ -341,17 +356,22 @@ impl Trainer {
             read = read.register(class_loss.without_autodiff()).register(correct.without_autodiff());
         }
         let read = read.execute_async().await.map_err(|e| TrainError::Readback(format!("{e:?}")))?;
-        let value = |i: usize| read.get(i).and_then(|d| d.iter::<f32>().next()).unwrap_or(f32::NAN);
+        let value = |which: Read| {
+            read.get(which as usize)
+                .and_then(|d| d.iter::<f32>().next())
+                .ok_or_else(|| TrainError::Readback(format!("the device returned no value for {which:?}")))
+        };
+        let class_value = |which: Read| if classes > 0 { value(which) } else { Ok(0.0) };
         let mut stats = IterStats {
             iteration: self.iteration,
             epoch: (self.iteration - 1) / self.iters_per_epoch,
-            loss: value(0),
-            cd: value(1),
-            reg: value(2),
-            class_loss: if classes > 0 { value(5) } else { 0.0 },
-            class_accuracy: if classes > 0 { value(6) } else { 0.0 },
-            energy_real: -value(3),
-            energy_fake: -value(4),
+            loss: value(Read::Loss)?,
+            cd: value(Read::Cd)?,
+            reg: value(Read::Reg)?,
+            class_loss: class_value(Read::ClassLoss)?,
+            class_accuracy: class_value(Read::ClassAccuracy)?,
+            energy_real: -value(Read::RealOut)?,
+            energy_fake: -value(Read::FakeOut)?,
             lr,
             fresh: draw.fresh,
             seconds: started.elapsed().as_secs_f64(),
