@@ -186,6 +186,25 @@ fn label_count_differs_from_image_count() {
 }
 
 #[test]
+fn labels_without_images_or_twice_name_their_key() {
+    let (pixels, labels) = images(3);
+    let labelled = npz(
+        &[("train_images", npy("|u1", &[3, 28, 28, 3], &pixels, false, 1)), ("train_labels", npy("|u1", &[3, 1], &labels, false, 1))],
+        true,
+    );
+    // Bare .npy label files take their split from the file name.
+    let bare_labels = npy("|u1", &[3, 1], &labels, false, 1);
+    let orphan = Dataset::load(&[("a.npz", &labelled), ("val_labels.npy", &bare_labels)], Limits::default()).unwrap_err();
+    assert!(matches!(&orphan, DataError::OrphanLabels { file, key } if file == "val_labels.npy" && key == "val_labels"), "{orphan}");
+    let twice = Dataset::load(&[("a.npz", &labelled), ("train_labels.npy", &bare_labels)], Limits::default()).unwrap_err();
+    assert!(
+        matches!(&twice, DataError::DuplicateLabels { file, key, .. } if file == "train_labels.npy" && key == "train_labels"),
+        "{twice}"
+    );
+    assert!(twice.to_string().contains("already has its labels"), "{twice}");
+}
+
+#[test]
 fn images_that_are_not_uint8() {
     let floats = vec![0u8; 2 * 28 * 28 * 3 * 8];
     let e = expect_err("float.npz", &npz(&[("train_images", npy("<f8", &[2, 28, 28, 3], &floats, false, 1))], true));

@@ -106,7 +106,10 @@ impl Dataset {
                 Some(images) if images.labels.is_none() => {
                     return Err(DataError::LabelCount { file, split: split.name().into(), labels: labels.len(), images: images.count });
                 }
-                _ => return Err(DataError::OrphanLabels { file: file.clone(), key: file }),
+                Some(_) => {
+                    return Err(DataError::DuplicateLabels { file, key: format!("{}_labels", split.name()), split: split.name().into() });
+                }
+                None => return Err(DataError::OrphanLabels { file, key: format!("{}_labels", split.name()) }),
             }
         }
         if dataset.splits.values().all(|s| s.count == 0) {

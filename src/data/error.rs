@@ -31,6 +31,8 @@ pub enum DataError {
     BadLabel { file: String, key: String, label: i64 },
     #[error("{file}: labels `{key}` have no matching images; load them with their images")]
     OrphanLabels { file: String, key: String },
+    #[error("{file}: labels `{key}` come a second time: the {split} split already has its labels")]
+    DuplicateLabels { file: String, key: String, split: String },
     #[error("no images: {0}")]
     Empty(String),
 }
