@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # FID/KID of a weights or checkpoint file against the val split, for both ways of sampling:
 # fresh noise + 256 Langevin steps (the site's default from noise) and the persistent chains
-# continued for 40 steps. 1003 samples each (the val split's size). Needs ../shared (the data
+# past their burn-in (FID_BURN_IN, default 600 steps) continued for 40 steps. 1003 samples each (the val split's size). Needs ../shared (the data
 # and bench/quality.py) and a venv with quality.py's packages (FID_PYTHON, default
 # ~/fidvenv/bin/python; install commands in ../shared/bench/README.md).
 #
@@ -24,7 +24,8 @@ quality() {
 "$debm" sample --weights "$weights" --count "$count" --steps "${FID_NOISE_STEPS:-256}" \
   --png "$out/noise.png" --npz "$out/noise.npz"
 echo "{\"kind\": \"noise\", \"steps\": ${FID_NOISE_STEPS:-256}, \"weights\": \"$weights\", \"quality\": $(quality "$out/noise.npz")}"
+burn_in="${FID_BURN_IN:-600}"
 if "$debm" sample --weights "$weights" --persistent --count "$count" --steps "${FID_PERSISTENT_STEPS:-40}" \
-  --png "$out/persistent.png" --npz "$out/persistent.npz"; then
-  echo "{\"kind\": \"persistent\", \"steps\": ${FID_PERSISTENT_STEPS:-40}, \"weights\": \"$weights\", \"quality\": $(quality "$out/persistent.npz")}"
+  --burn-in "$burn_in" --png "$out/persistent.png" --npz "$out/persistent.npz"; then
+  echo "{\"kind\": \"persistent\", \"steps\": ${FID_PERSISTENT_STEPS:-40}, \"burn_in\": $burn_in, \"weights\": \"$weights\", \"quality\": $(quality "$out/persistent.npz")}"
 fi

@@ -2,7 +2,9 @@
 //!
 //! Stored on the device as one preallocated [capacity, C, H, W] tensor used as a ring, so that
 //! drawing and pushing a batch never moves images through the CPU. For a class-conditional
-//! model each entry also keeps the label its chain was sampled under (on the CPU: a few bytes).
+//! model each entry also keeps the label its chain was sampled under, and every entry its age:
+//! the Langevin steps its chain has run since it started from noise (on the CPU: a few bytes),
+//! so samples can be taken from chains past their burn-in.
 
 use burn::prelude::*;
 use burn::tensor::{Distribution, Int, TensorData};
@@ -12,6 +14,8 @@ pub struct ReplayBuffer {
     images: Tensor<4>,
     /// Label of each slot (0 for unconditional training).
     labels: Vec<i32>,
+    /// Langevin steps each slot's chain has run since it started from noise.
+    ages: Vec<u32>,
     capacity: usize,
     len: usize,
     /// Next ring slot to overwrite once the buffer is full (the oldest entry).
@@ -26,6 +30,8 @@ pub struct Draw {
     pub fresh: usize,
     /// The label each chain samples under (all 0 when unlabelled).
     pub labels: Vec<i32>,
+    /// The age of each chain (0 for the fresh starts).
+    pub ages: Vec<u32>,
 }
 
 impl ReplayBuffer {
@@ -33,7 +39,15 @@ impl ReplayBuffer {
     pub fn new(capacity: usize, shape: [usize; 3], fresh_fraction: f64, device: &Device) -> Self {
         assert!(capacity > 0, "a replay buffer needs room for at least one image");
         let [c, h, w] = shape;
-        Self { images: Tensor::zeros([capacity, c, h, w], device), labels: vec![0; capacity], capacity, len: 0, next: 0, fresh_fraction }
+        Self {
+            images: Tensor::zeros([capacity, c, h, w], device),
+            labels: vec![0; capacity],
+            ages: vec![0; capacity],
+            capacity,
+            len: 0,
+            next: 0,
+            fresh_fraction,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -68,6 +82,7 @@ impl ReplayBuffer {
         let [_, c, h, w] = self.images.dims();
         let device = self.images.device();
         let mut parts = Vec::with_capacity(2);
+        let mut ages = vec![0; fresh];
         let mut labels: Vec<i32> =
             (0..fresh).map(|_| if label_pool.is_empty() { 0 } else { label_pool[rng.random_range(0..label_pool.len())] }).collect();
         if fresh > 0 {
@@ -76,19 +91,20 @@ impl ReplayBuffer {
         if fresh < batch {
             let picks: Vec<i32> = (0..batch - fresh).map(|_| rng.random_range(0..self.len) as i32).collect();
             labels.extend(picks.iter().map(|&i| self.labels[i as usize]));
+            ages.extend(picks.iter().map(|&i| self.ages[i as usize]));
             let indices = Tensor::<1, Int>::from_data(TensorData::new(picks, [batch - fresh]), &device);
             parts.push(self.images.clone().select(0, indices));
         }
-        Draw { images: Tensor::cat(parts, 0), fresh, labels }
+        Draw { images: Tensor::cat(parts, 0), fresh, labels, ages }
     }
 
     /// Stores new samples, replacing the oldest entries once full.
     pub fn push(&mut self, samples: Tensor<4>) {
-        self.push_labelled(samples, &[]);
+        self.push_labelled(samples, &[], &[]);
     }
 
-    /// Stores new samples with their labels (`labels` empty: all 0).
-    pub fn push_labelled(&mut self, samples: Tensor<4>, labels: &[i32]) {
+    /// Stores new samples with their labels and ages (empty: all 0).
+    pub fn push_labelled(&mut self, samples: Tensor<4>, labels: &[i32], ages: &[u32]) {
         let samples = samples.without_autodiff();
         let n = samples.dims()[0];
         // Only the newest `capacity` samples of an oversized push can survive.
@@ -106,6 +122,8 @@ impl ReplayBuffer {
                 // Of an oversized push only the newest `capacity` labels line up with the images.
                 let source = written + k + labels.len().saturating_sub(n);
                 self.labels[start + k] = labels.get(source).copied().unwrap_or(0);
+                let source = written + k + ages.len().saturating_sub(n);
+                self.ages[start + k] = ages.get(source).copied().unwrap_or(0);
             }
             written += take;
             if self.len < self.capacity {
@@ -153,18 +171,26 @@ impl ReplayBuffer {
         &self.labels[..self.len]
     }
 
+    /// Ages of the filled part (Langevin steps since noise), in the order of [`Self::contents`].
+    pub fn ages(&self) -> &[u32] {
+        &self.ages[..self.len]
+    }
+
     /// Ring position of the oldest entry (for checkpoints).
     pub fn next_slot(&self) -> usize {
         self.next
     }
 
-    /// Rebuilds a buffer from saved contents (and their labels, if any).
-    pub fn restore(&mut self, contents: Tensor<4>, labels: &[i32], next: usize) {
+    /// Rebuilds a buffer from saved contents (and their labels and ages, if any).
+    pub fn restore(&mut self, contents: Tensor<4>, labels: &[i32], ages: &[u32], next: usize) {
         let n = contents.dims()[0].min(self.capacity);
         let [_, c, h, w] = self.images.dims();
         self.images = self.images.clone().slice_assign([0..n, 0..c, 0..h, 0..w], contents.narrow(0, 0, n));
         for (slot, label) in self.labels.iter_mut().take(n).enumerate() {
             *label = labels.get(slot).copied().unwrap_or(0);
+        }
+        for (slot, age) in self.ages.iter_mut().take(n).enumerate() {
+            *age = ages.get(slot).copied().unwrap_or(0);
         }
         self.len = n;
         self.next = if n < self.capacity { n } else { next % self.capacity };

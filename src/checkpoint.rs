@@ -63,7 +63,7 @@ pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result
         let [c, h, w] = config.image_shape();
         let images = Tensor::from_data(TensorData::new(chains.values(), [chains.len(), c, h, w]), &trainer.device());
         // Oldest first: the ring's oldest entry is slot 0.
-        trainer.buffer_mut().restore(images, &chains.labels, 0);
+        trainer.buffer_mut().restore(images, &chains.labels, &chains.ages, 0);
     }
     Ok(trainer)
 }

@@ -3,8 +3,14 @@
 //! steps (the IGEBM / JEM practice) instead of starting from noise.
 //!
 //! In a weights or checkpoint file the chains are the `buffer` section (u64 LE ring position of
-//! the oldest entry, then one byte per value, NCHW, (v + 1)·127.5) and, for a class-conditional
-//! model, `buffer_labels` (one byte per chain: the label it was sampled under).
+//! the oldest entry, then one byte per value, NCHW, (v + 1)·127.5), for a class-conditional
+//! model `buffer_labels` (one byte per chain: the label it was sampled under), and
+//! `buffer_ages` (u32 LE per chain: Langevin steps since it started from noise; files written
+//! before ages were kept have none, and their chains count as age 0).
+//!
+//! Like any MCMC, a chain is only a sample of the model after its burn-in: the 5 % of chains
+//! restarted from noise every iteration are noise for their first few hundred steps. Sampling
+//! continues chains past [`BURN_IN_STEPS`] when the snapshot has any.
 
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
@@ -21,6 +27,10 @@ use crate::weights::{WeightsError, WeightsFile};
 /// current weights, few enough to stay near the distribution training reached.
 pub const DEFAULT_STEPS: usize = 40;
 
+/// Steps a chain must have run since noise to be continued for samples (when the snapshot has
+/// such chains): about ten training visits of 60 steps, by which the chains look like data.
+pub const BURN_IN_STEPS: u32 = 600;
+
 /// Chains kept with shipped weights and compact checkpoints: enough distinct starts for a
 /// 2,048-image evaluation, 4.8 MB at 28×28×3.
 pub const SNAPSHOT_CHAINS: usize = 2048;
@@ -34,6 +44,8 @@ pub struct ChainSnapshot {
     pub bytes: Vec<u8>,
     /// The label each chain was sampled under (all 0 for an unconditional model).
     pub labels: Vec<i32>,
+    /// Langevin steps each chain has run since it started from noise (0 where unknown).
+    pub ages: Vec<u32>,
 }
 
 /// Encodes one value in [-1, 1] as a byte.
@@ -50,10 +62,10 @@ impl ChainSnapshot {
     /// The chains stored in `file`, or `None` when it holds none (plain weights).
     pub fn from_file(file: &WeightsFile) -> Result<Option<Self>, WeightsError> {
         let Some(bytes) = file.section("buffer") else { return Ok(None) };
-        Self::decode(&file.header.config, bytes, file.section("buffer_labels")).map(Some)
+        Self::decode(&file.header.config, bytes, file.section("buffer_labels"), file.section("buffer_ages")).map(Some)
     }
 
-    fn decode(config: &EbmConfig, bytes: &[u8], labels: Option<&[u8]>) -> Result<Self, WeightsError> {
+    fn decode(config: &EbmConfig, bytes: &[u8], labels: Option<&[u8]>, ages: Option<&[u8]>) -> Result<Self, WeightsError> {
         let shape = config.image_shape();
         let per_image: usize = shape.iter().product();
         if bytes.len() < 8 || !(bytes.len() - 8).is_multiple_of(per_image) {
@@ -69,7 +81,12 @@ impl ChainSnapshot {
         if let Some(&bad) = labels.iter().find(|&&l| config.classes > 0 && l as usize >= config.classes) {
             return Err(WeightsError::Damaged(format!("the buffer holds label {bad}, outside the model's {} classes", config.classes)));
         }
-        Ok(Self::from_ring(shape, &bytes[8..], &labels, next))
+        let ages: Vec<u32> = match ages {
+            Some(a) if a.len() == 4 * n => a.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes"))).collect(),
+            Some(_) => return Err(WeightsError::Damaged("the buffer's ages do not match its images".into())),
+            None => vec![0; n],
+        };
+        Ok(Self::from_ring(shape, &bytes[8..], &labels, &ages, next))
     }
 
     /// The chains of a training run's replay buffer (read back from the device), oldest first;
@@ -78,18 +95,19 @@ impl ChainSnapshot {
         let Some(images) = buffer.contents() else { return Ok(None) };
         let [_, c, h, w] = images.dims();
         let bytes: Vec<u8> = read_values(images).await?.iter().map(|&v| quantise(v)).collect();
-        Ok(Some(Self::from_ring([c, h, w], &bytes, buffer.labels(), buffer.next_slot())))
+        Ok(Some(Self::from_ring([c, h, w], &bytes, buffer.labels(), buffer.ages(), buffer.next_slot())))
     }
 
     /// Chains as a replay buffer holds them: a ring whose oldest entry is at slot `next`.
-    pub fn from_ring(shape: [usize; 3], bytes: &[u8], labels: &[i32], next: usize) -> Self {
+    pub fn from_ring(shape: [usize; 3], bytes: &[u8], labels: &[i32], ages: &[u32], next: usize) -> Self {
         let per_image: usize = shape.iter().product();
         let n = bytes.len() / per_image;
         let order = (0..n).map(|k| (next + k) % n);
         Self {
             shape,
             bytes: order.clone().flat_map(|i| bytes[i * per_image..(i + 1) * per_image].iter().copied()).collect(),
-            labels: order.map(|i| labels.get(i).copied().unwrap_or(0)).collect(),
+            labels: order.clone().map(|i| labels.get(i).copied().unwrap_or(0)).collect(),
+            ages: order.map(|i| ages.get(i).copied().unwrap_or(0)).collect(),
         }
     }
 
@@ -103,6 +121,7 @@ impl ChainSnapshot {
             // Labels are below MAX_CLASSES (256), so one byte each.
             sections.push(("buffer_labels".into(), self.labels.iter().map(|&l| l as u8).collect()));
         }
+        sections.push(("buffer_ages".into(), self.ages.iter().flat_map(|a| a.to_le_bytes()).collect()));
         sections
     }
 
@@ -121,7 +140,12 @@ impl ChainSnapshot {
     /// Only the newest `n` chains.
     pub fn newest(&self, n: usize) -> Self {
         let skip = self.len().saturating_sub(n);
-        Self { shape: self.shape, bytes: self.bytes[skip * self.per_image()..].to_vec(), labels: self.labels[skip..].to_vec() }
+        Self {
+            shape: self.shape,
+            bytes: self.bytes[skip * self.per_image()..].to_vec(),
+            labels: self.labels[skip..].to_vec(),
+            ages: self.ages[skip..].to_vec(),
+        }
     }
 
     /// The chains as values in [-1, 1] (NCHW), oldest first.
@@ -130,10 +154,14 @@ impl ChainSnapshot {
     }
 
     /// `n` chains to continue: distinct ones while the snapshot has enough, drawn with
-    /// replacement beyond that; chains of `class` when one is given and the snapshot has any.
-    pub fn pick(&self, n: usize, class: Option<usize>, rng: &mut impl Rng) -> Result<Vec<usize>, String> {
+    /// replacement beyond that; chains of `class` when one is given and the snapshot has any;
+    /// of those, the chains past their burn-in (`min_age` steps; usually [`BURN_IN_STEPS`]) when
+    /// there are any.
+    pub fn pick(&self, n: usize, class: Option<usize>, min_age: u32, rng: &mut impl Rng) -> Result<Vec<usize>, String> {
         let of_class: Vec<usize> = (0..self.len()).filter(|&i| class.is_some_and(|k| self.labels[i] as usize == k)).collect();
-        let pool = if of_class.is_empty() { (0..self.len()).collect() } else { of_class };
+        let pool: Vec<usize> = if of_class.is_empty() { (0..self.len()).collect() } else { of_class };
+        let burnt_in: Vec<usize> = pool.iter().copied().filter(|&i| self.ages[i] >= min_age).collect();
+        let pool = if burnt_in.is_empty() { pool } else { burnt_in };
         if pool.is_empty() {
             return Err("there are no persistent chains".into());
         }
@@ -154,7 +182,7 @@ impl ChainSnapshot {
 
 /// `n` samples continued from the persistent chains `snapshot` for `params.steps` Langevin
 /// steps under each chain's own label, or under `class` (whose chains are drawn when there are
-/// any; other chains are steered to it otherwise).
+/// any; other chains are steered to it otherwise); chains past `min_age` steps first.
 pub async fn continue_chains(
     model: &EnergyNet,
     snapshot: &ChainSnapshot,
@@ -162,10 +190,11 @@ pub async fn continue_chains(
     params: &LangevinParams,
     record_every: Option<usize>,
     class: Option<usize>,
+    min_age: u32,
     rng: &mut impl Rng,
     device: &Device,
 ) -> Result<Generated, ReadError> {
-    let picks = snapshot.pick(n, class, rng).map_err(ReadError)?;
+    let picks = snapshot.pick(n, class, min_age, rng).map_err(ReadError)?;
     let per = snapshot.per_image();
     let values: Vec<f32> = picks.iter().flat_map(|&i| snapshot.bytes[i * per..(i + 1) * per].iter().map(|&b| dequantise(b))).collect();
     let [c, h, w] = snapshot.shape;

@@ -287,8 +287,10 @@ impl Trainer {
         // Negatives: Langevin chains from the buffer (plus a few fresh starts), each under its label.
         let draw = self.buffer.draw_labelled(batch, &mut self.rng, real_labels.unwrap_or(&[]));
         let mut starts = draw.images;
+        let mut ages = draw.ages.clone();
         let extra = self.config.fresh_steps().saturating_sub(self.config.langevin_steps);
         if draw.fresh > 0 && extra > 0 {
+            ages[..draw.fresh].iter_mut().for_each(|a| *a = a.saturating_add(extra as u32));
             // Chains from noise first take the steps they need beyond the common ones.
             let labels = real_labels.map(|_| labels_tensor(&draw.labels[..draw.fresh]));
             let params = LangevinParams { steps: extra, ..LangevinParams::from(&self.config) };
@@ -298,7 +300,8 @@ impl Trainer {
         }
         let chain = ChainOptions { labels: real_labels.map(|_| labels_tensor(&draw.labels)), ..Default::default() };
         let (fake, _) = langevin(&self.model, starts, &LangevinParams::from(&self.config), &chain);
-        self.buffer.push_labelled(fake.clone(), &draw.labels);
+        ages.iter_mut().for_each(|a| *a = a.saturating_add(self.config.langevin_steps as u32));
+        self.buffer.push_labelled(fake.clone(), &draw.labels, &ages);
 
         // Positives, slightly noised so the data distribution has support everywhere.
         let real = real.without_autodiff();

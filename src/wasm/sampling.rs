@@ -9,7 +9,7 @@ use super::convert::{images_to_rgba, rgba_to_images, values_to_rgba};
 use super::{BusyGuard, Engine, class_arg, err, to_js};
 use crate::edit::{self, Edited, MaskPreset};
 use crate::inference::generate;
-use crate::persistent::{ChainSnapshot, continue_chains};
+use crate::persistent::{BURN_IN_STEPS, ChainSnapshot, continue_chains};
 use crate::sampler::LangevinParams;
 use crate::{Device, EnergyNet};
 use rand::rngs::StdRng;
@@ -91,7 +91,7 @@ impl Engine {
         let out = if persistent {
             let chains = self.persistent_chains().await?;
             let mut rng = StdRng::seed_from_u64(self.state.borrow_mut().rng.random());
-            continue_chains(&model, &chains, count, &params, record, class, &mut rng, &device).await.map_err(err)?
+            continue_chains(&model, &chains, count, &params, record, class, BURN_IN_STEPS, &mut rng, &device).await.map_err(err)?
         } else {
             generate(&model, count, config.image_shape(), &params, record, class, &device).await.map_err(err)?
         };

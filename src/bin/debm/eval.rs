@@ -92,8 +92,18 @@ pub fn run(args: Args) -> Result<(), String> {
         Some(chains) => {
             let params = LangevinParams { steps: persistent::DEFAULT_STEPS, ..LangevinParams::from(&config) };
             let mut rng = StdRng::seed_from_u64(args.seed);
-            let out = block_on(persistent::continue_chains(&model, &chains, args.samples.max(1), &params, None, None, &mut rng, &device))
-                .map_err(|e| e.to_string())?;
+            let out = block_on(persistent::continue_chains(
+                &model,
+                &chains,
+                args.samples.max(1),
+                &params,
+                None,
+                None,
+                persistent::BURN_IN_STEPS,
+                &mut rng,
+                &device,
+            ))
+            .map_err(|e| e.to_string())?;
             Some(out.samples)
         }
         None => None,

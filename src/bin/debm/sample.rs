@@ -45,6 +45,10 @@ pub struct Args {
     /// of starting from uniform noise; above the number stored, starts repeat.
     #[arg(long)]
     persistent: bool,
+    /// With --persistent: continue chains that have run at least this many Langevin steps since
+    /// noise, when the file has any (0: any chain).
+    #[arg(long, default_value_t = persistent::BURN_IN_STEPS)]
+    burn_in: u32,
     /// Also write the samples as an .npz (`images`, uint8 N×H×W×C) for ../shared/bench/quality.py.
     #[arg(long)]
     npz: Option<PathBuf>,
@@ -83,7 +87,7 @@ pub fn run(args: Args) -> Result<(), String> {
     let record = args.gif.as_ref().map(|_| every);
     let draw = |n: usize, class: Option<usize>, record: Option<usize>, rng: &mut StdRng| {
         match &snapshot {
-            Some(chains) => block_on(persistent::continue_chains(&model, chains, n, &params, record, class, rng, &device)),
+            Some(chains) => block_on(persistent::continue_chains(&model, chains, n, &params, record, class, args.burn_in, rng, &device)),
             None => block_on(generate(&model, n, config.image_shape(), &params, record, class, &device)),
         }
         .map_err(|e| e.to_string())
