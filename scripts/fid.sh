@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # FID/KID of a weights or checkpoint file against the val split, for both ways of sampling:
 # fresh noise + 256 Langevin steps (the site's default from noise) and the persistent chains
-# past their burn-in (FID_BURN_IN, default 600 steps) continued for 40 steps. 1003 samples each (the val split's size). Needs ../shared (the data
-# and bench/quality.py) and a venv with quality.py's packages (FID_PYTHON, default
+# past their burn-in (FID_BURN_IN, default 600 steps) continued for 40 steps. 1003 samples
+# each (the val split's size). Needs ../shared (the data and bench/quality.py) and a venv with quality.py's packages (FID_PYTHON, default
 # ~/fidvenv/bin/python; install commands in ../shared/bench/README.md).
 #
 #   bash scripts/fid.sh [WEIGHTS] [OUT_DIR]        # prints one JSON line per kind
