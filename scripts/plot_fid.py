@@ -4,7 +4,8 @@
     ~/fidvenv/bin/python scripts/plot_fid.py [weights/fid-history.csv] [weights/fid-over-updates.png]
 
 Needs matplotlib (pip install matplotlib). Every row of the CSV is one measurement by
-scripts/fid.sh: updates, kind (persistent | noise), steps, samples, fid, kid, note.
+scripts/fid.sh: updates, kind (persistent | persistent-burnin | noise), steps, samples, fid,
+kid, note.
 """
 import csv
 import sys
@@ -18,7 +19,11 @@ src = sys.argv[1] if len(sys.argv) > 1 else "weights/fid-history.csv"
 out = sys.argv[2] if len(sys.argv) > 2 else "weights/fid-over-updates.png"
 rows = list(csv.DictReader(open(src)))
 fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-styles = {"persistent": ("C0", "persistent chains continued 40 steps"), "noise": ("C3", "from uniform noise, 256 steps")}
+styles = {
+    "persistent": ("C0", "persistent chains (any) continued 40 steps"),
+    "persistent-burnin": ("C2", "persistent chains past a 600-step burn-in, 40 steps"),
+    "noise": ("C3", "from uniform noise, 256 steps"),
+}
 for kind, (color, label) in styles.items():
     pts = sorted((int(r["updates"]), float(r["fid"])) for r in rows if r["kind"] == kind)
     if pts:

@@ -40,9 +40,9 @@ async function loadShippedWeights() {
     await syncModel();
     fillSettings(state.config);
     $("model-status").textContent = await describeShippedModel(info);
-    // A first look within seconds even on the CPU: fewer images, with the better start
-    // (the persistent chains, by FID) and its default chain length.
-    await generate({ count: 6 });
+    // A first look within seconds even on the CPU, with the better start (the persistent
+    // chains, by FID) and its default chain length.
+    await generate(true);
     // performance.now() counts from the navigation: this is page load → first samples.
     const ms = performance.now();
     $("model-status").dataset.firstSampleMs = String(Math.round(ms));

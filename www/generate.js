@@ -22,10 +22,13 @@ function chosenStart() {
   return persistent ? "persistent" : "noise";
 }
 
-/** Generates and draws samples; `preview` overrides the form (a quick first look on load). */
-export async function generate(preview = null) {
-  const count = preview?.count ?? Number($("gen-count").value);
+/** Images in the first look on load: continuing chains is cheap (40 steps), noise is not (256). */
+const PREVIEW_COUNT = { persistent: 16, noise: 6 };
+
+/** Generates and draws samples; `preview` (a quick first look on load) overrides the form. */
+export async function generate(preview = false) {
   const from = chosenStart();
+  const count = preview ? PREVIEW_COUNT[from] : Number($("gen-count").value);
   const steps = preview ? DEFAULT_STEPS[from] : Number($("gen-steps").value);
   const recordEvery = Math.max(1, Math.floor(steps / 8));
   const button = $("gen-btn");
