@@ -6,7 +6,7 @@ use burn::prelude::*;
 use burn::tensor::{Bool, Distribution, TensorData};
 
 use crate::data::dataset::{images_to_tensor, tensor_values_to_images};
-use crate::inference::{ReadError, energies, noise_where_free, refine};
+use crate::inference::{ReadError, SampleError, class_labels, energies, noise_where_free, refine};
 use crate::model::EnergyNet;
 use crate::sampler::{ChainOptions, LangevinParams};
 
@@ -68,6 +68,8 @@ pub enum EditError {
     NoImages,
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error(transparent)]
+    Sample(#[from] SampleError),
 }
 
 fn check_images(images: &[Vec<u8>], channels: usize, side: usize) -> Result<(), EditError> {
@@ -110,7 +112,7 @@ pub async fn inpaint(
     let original = to_tensor(images, channels, side, device);
     let mask = Tensor::<4, Bool>::from_data(TensorData::new(free.to_vec(), [1, 1, side, side]), device).expand([n, channels, side, side]);
     let start = noise_where_free(original, &mask);
-    let labels = labels_for(model, class, n, device);
+    let labels = class_labels(model, class, n, device)?;
     let out = refine(model, start.clone(), params, ChainOptions { free: Some(mask), labels, record_every: None }).await?;
     let before_values = crate::inference::read_values(start.clone()).await?;
     let before = tensor_values_to_images(&before_values, channels, side, side);
@@ -149,14 +151,10 @@ pub async fn denoise(
 ) -> Result<Edited, EditError> {
     check_images(images, channels, side)?;
     let start = to_tensor(images, channels, side, device);
-    let labels = labels_for(model, class, images.len(), device);
+    let labels = class_labels(model, class, images.len(), device)?;
     let out = refine(model, start.clone(), params, ChainOptions { labels, ..Default::default() }).await?;
     let after = tensor_values_to_images(&out.samples, channels, side, side);
     let energy_before = energies(model, start, 256).await?;
     let energy_after = energies(model, to_tensor(&after, channels, side, device), 256).await?;
     Ok(Edited { before: images.to_vec(), after, energy_before, energy_after })
-}
-
-fn labels_for(model: &EnergyNet, class: Option<usize>, n: usize, device: &Device) -> Option<Tensor<1, burn::tensor::Int>> {
-    class.filter(|&k| k < model.classes()).map(|k| Tensor::from_data(TensorData::new(vec![k as i32; n], [n]), device))
 }

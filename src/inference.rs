@@ -12,6 +12,31 @@ use crate::sampler::{ChainOptions, FreeMask, LangevinParams, langevin};
 #[error("reading results back from the device failed: {0}")]
 pub struct ReadError(pub String);
 
+/// Why images could not be sampled.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SampleError {
+    #[error("class {class} does not exist: the model has classes 0–{last}")]
+    NoSuchClass { class: usize, last: usize },
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// The one rule for sampling under a class: `None` (any class) stays `None`; an unconditional
+/// net has no classes and ignores the request; a class a conditional net does not have is
+/// refused. Returns the class to condition on.
+pub fn check_class(model: &EnergyNet, class: Option<usize>) -> Result<Option<usize>, SampleError> {
+    match class {
+        Some(k) if model.classes() > 0 && k >= model.classes() => Err(SampleError::NoSuchClass { class: k, last: model.classes() - 1 }),
+        Some(_) if model.classes() == 0 => Ok(None),
+        other => Ok(other),
+    }
+}
+
+/// One label per image for sampling under `class` ([`check_class`]'s rule).
+pub fn class_labels(model: &EnergyNet, class: Option<usize>, n: usize, device: &Device) -> Result<Option<Tensor<1, Int>>, SampleError> {
+    Ok(check_class(model, class)?.map(|k| Tensor::<1, Int>::from_data(TensorData::new(vec![k as i32; n], [n]), device)))
+}
+
 /// Reads a tensor's values (async, so it works on WebGPU).
 pub async fn read_values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, ReadError> {
     let data = t.without_autodiff().into_data_async().await.map_err(|e| ReadError(format!("{e:?}")))?;
@@ -55,6 +80,7 @@ pub fn argmax_rows(rows: &[Vec<f32>]) -> Vec<usize> {
 }
 
 /// Samples and, when asked, the chain states, read back as flat [N, C, H, W] values.
+#[derive(Debug, Clone)]
 pub struct Generated {
     pub samples: Vec<f32>,
     /// (steps taken, images at that point).
@@ -62,7 +88,7 @@ pub struct Generated {
 }
 
 /// `n` new images: uniform noise refined by Langevin dynamics, under `class` when given (a
-/// class-conditional net samples E(x, y); otherwise the class is ignored).
+/// class-conditional net samples E(x, y); see [`check_class`]).
 pub async fn generate(
     model: &EnergyNet,
     n: usize,
@@ -71,11 +97,10 @@ pub async fn generate(
     record_every: Option<usize>,
     class: Option<usize>,
     device: &Device,
-) -> Result<Generated, ReadError> {
+) -> Result<Generated, SampleError> {
+    let labels = class_labels(model, class, n, device)?;
     let start = ReplayBuffer::noise(n, shape, device);
-    let labels =
-        class.filter(|_| model.classes() > 0).map(|k| Tensor::<1, Int>::from_data(TensorData::new(vec![k as i32; n], [n]), device));
-    refine(model, start, params, ChainOptions { record_every, labels, free: None }).await
+    Ok(refine(model, start, params, ChainOptions { record_every, labels, free: None }).await?)
 }
 
 /// Langevin from given images (inpainting with `options.free`, denoising without).

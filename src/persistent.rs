@@ -18,7 +18,7 @@ use rand::{Rng, RngExt};
 
 use crate::EbmConfig;
 use crate::buffer::ReplayBuffer;
-use crate::inference::{Generated, ReadError, read_values, refine};
+use crate::inference::{Generated, ReadError, SampleError, check_class, read_values, refine};
 use crate::model::EnergyNet;
 use crate::sampler::{ChainOptions, LangevinParams};
 use crate::weights::{WeightsError, WeightsFile};
@@ -193,7 +193,8 @@ pub async fn continue_chains(
     min_age: u32,
     rng: &mut impl Rng,
     device: &Device,
-) -> Result<Generated, ReadError> {
+) -> Result<Generated, SampleError> {
+    let class = check_class(model, class)?;
     let picks = snapshot.pick(n, class, min_age, rng).map_err(ReadError)?;
     let per = snapshot.per_image();
     let values: Vec<f32> = picks.iter().flat_map(|&i| snapshot.bytes[i * per..(i + 1) * per].iter().map(|&b| dequantise(b))).collect();
@@ -203,5 +204,5 @@ pub async fn continue_chains(
         let l: Vec<i32> = picks.iter().map(|&i| class.map_or(snapshot.labels[i], |k| k as i32)).collect();
         Tensor::<1, Int>::from_data(TensorData::new(l, [n]), device)
     });
-    refine(model, start, params, ChainOptions { record_every, labels, free: None }).await
+    Ok(refine(model, start, params, ChainOptions { record_every, labels, free: None }).await?)
 }

@@ -99,3 +99,32 @@ fn bad_masks_and_images_are_refused() {
     assert!(matches!(run(&short, &vec![true; s * s]), EditError::ImageSize { index: 1, got: 10, .. }));
     assert_eq!(run(&[], &vec![true; s * s]), EditError::NoImages);
 }
+
+/// One rule for a class, wherever sampling takes one: an unconditional net ignores it, a class
+/// a conditional net does not have is refused (not ignored, not an index out of bounds).
+#[test]
+fn a_class_the_model_lacks_is_refused_everywhere() {
+    use dermaebm::inference::{SampleError, generate};
+    use dermaebm::persistent::{ChainSnapshot, continue_chains};
+    use rand::SeedableRng;
+    let device = Device::flex();
+    let config = common::conditional_config(5);
+    let net = EnergyNet::new((&config).into(), &device);
+    let params = LangevinParams { steps: 2, ..LangevinParams::from(&config) };
+    let images = pattern_bytes(&config, 2, 1);
+    let (c, s) = (config.channels, config.image_size);
+    let missing = config.classes + 5;
+    let refused = |e: String| assert!(e.contains(&format!("class {missing} does not exist")), "{e}");
+    refused(block_on(generate(&net, 2, config.image_shape(), &params, None, Some(missing), &device)).unwrap_err().to_string());
+    refused(block_on(denoise(&net, &images, c, s, &params, Some(missing), &device)).unwrap_err().to_string());
+    let mask = MaskPreset::CentreSquare.mask(s);
+    refused(block_on(inpaint(&net, &images, c, s, &mask, &params, Some(missing), &device)).unwrap_err().to_string());
+    let chains = ChainSnapshot { shape: config.image_shape(), bytes: vec![128; 3 * c * s * s], labels: vec![0, 1, 2], ages: vec![0; 3] };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let err = block_on(continue_chains(&net, &chains, 2, &params, None, Some(missing), 0, &mut rng, &device)).unwrap_err();
+    assert!(matches!(err, SampleError::NoSuchClass { .. }), "{err}");
+    // A class the model has, and any class for an unconditional net, are fine.
+    assert!(block_on(generate(&net, 2, config.image_shape(), &params, None, Some(1), &device)).is_ok());
+    let plain = EnergyNet::new((&common::tiny_config(5)).into(), &device);
+    assert!(block_on(generate(&plain, 2, config.image_shape(), &params, None, Some(missing), &device)).is_ok());
+}
