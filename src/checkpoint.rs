@@ -1,9 +1,11 @@
 //! Checkpoints: a weights file (see [`crate::weights`]) with the trainer's state added, so a run
 //! resumes where it stopped — optimiser moments and replay buffer included where available.
 
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use burn::tensor::{Bytes, TensorData};
 
+use crate::model::EnergyNet;
 use crate::persistent::ChainSnapshot;
 use crate::trainer::Trainer;
 use crate::weights::{WeightsError, WeightsFile, model_bytes};
@@ -27,6 +29,8 @@ pub async fn save(trainer: &Trainer, contents: Contents, note: &str) -> Result<V
     if contents.optimizer {
         let bytes = trainer.optimizer().into_bytes().map_err(|e| WeightsError::Record(e.to_string()))?;
         sections.push(("optimizer".into(), bytes.to_vec()));
+        // Adam's state is keyed by parameter id: keep the ids so a resumed model can take them.
+        sections.push(("param_ids".into(), param_ids(trainer.model()).iter().flat_map(|id| id.to_le_bytes()).collect()));
     }
     let chains =
         if contents.buffer { ChainSnapshot::of_buffer(trainer.buffer()).await.map_err(|e| WeightsError::Readback(e.0))? } else { None };
@@ -43,7 +47,14 @@ pub async fn save(trainer: &Trainer, contents: Contents, note: &str) -> Result<V
 /// Rebuilds a trainer from a checkpoint (or plain weights) with `config` (which must keep the
 /// file's architecture; other settings may change between runs).
 pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result<Trainer, WeightsError> {
-    let model = file.model_for(NetShape::from(&config), device)?;
+    let mut model = file.model_for(NetShape::from(&config), device)?;
+    if let Some(bytes) = file.section("param_ids") {
+        let ids: Vec<u64> = bytes.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
+        if ids.len() != param_ids(&model).len() || bytes.len() % 8 != 0 {
+            return Err(WeightsError::Damaged("the parameter ids do not match the model".into()));
+        }
+        model = with_param_ids(model, &ids);
+    }
     let mut trainer = Trainer::with_model(config.clone(), device, model).map_err(|e| WeightsError::Damaged(e.to_string()))?;
     let optim = match file.section("optimizer").filter(|_| crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS) {
         Some(bytes) => Some(
@@ -66,4 +77,33 @@ pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result
         trainer.buffer_mut().restore(images, &chains.labels, &chains.ages, 0);
     }
     Ok(trainer)
+}
+
+/// The id of every float parameter of `model`, in visiting order.
+fn param_ids(model: &EnergyNet) -> Vec<u64> {
+    struct Ids(Vec<u64>);
+    impl ModuleVisitor for Ids {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0.push(param.id.val());
+        }
+    }
+    let mut ids = Ids(Vec::new());
+    model.visit(&mut ids);
+    ids.0
+}
+
+/// `model` with its parameters carrying `ids` (visiting order): a restored model then matches
+/// the optimiser state saved with it, instead of starting Adam afresh beside stale entries.
+fn with_param_ids(model: EnergyNet, ids: &[u64]) -> EnergyNet {
+    struct Assign<'a>(std::slice::Iter<'a, u64>);
+    impl ModuleMapper for Assign<'_> {
+        fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            if let Some(&id) = self.0.next() {
+                // Only the id changes; the tensor and its gradient tracking stay as they are.
+                param.id = ParamId::from(id);
+            }
+            param
+        }
+    }
+    model.map(&mut Assign(ids.iter()))
 }

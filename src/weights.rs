@@ -1,7 +1,9 @@
 //! The one file format the site and `debm` share for weights and checkpoints.
 //!
 //! Layout: `DEBMWTS\0`, u32 LE format version, u32 LE header length, a JSON [`Header`], then the
-//! sections the header lists, back to back. The model section is burn's burnpack record.
+//! sections the header lists, back to back. The model section is burn's burnpack record. Large
+//! sections (Adam's state, the persistent chains) may be stored deflated: their header entry
+//! says so and gives the inflated size, which is checked before anything is inflated.
 //! The version is checked first so an old or new file is reported, never misread.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
@@ -14,13 +16,51 @@ use crate::config::EbmConfig;
 use crate::model::{EnergyNet, NetShape};
 
 pub const MAGIC: &[u8; 8] = b"DEBMWTS\0";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: sections may be deflated (`deflated_from` in the header). Version 1 files still load.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest version this build reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 const MAX_HEADER: usize = 1 << 20;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Section {
     pub name: String,
+    /// Bytes in the file.
     pub len: u64,
+    /// `Some(n)`: the section is deflated (raw DEFLATE) and inflates to `n` bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflated_from: Option<u64>,
+}
+
+/// Sections worth deflating: Adam's state (its first moment is all zeros with β₁ = 0) and the
+/// replay-buffer images.
+const DEFLATED_SECTIONS: [&str; 2] = ["optimizer", "buffer"];
+
+/// The largest section a file may inflate to (a full 8,192-chain buffer at 224×224×3 is
+/// 1.2 GB; anything above this is refused before inflating).
+const MAX_INFLATED: u64 = 1 << 31;
+
+fn deflate(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(6));
+    encoder.write_all(bytes).expect("writing to memory");
+    encoder.finish().expect("writing to memory")
+}
+
+fn inflate(name: &str, bytes: &[u8], len: u64) -> Result<Vec<u8>, WeightsError> {
+    use std::io::Read;
+    if len > MAX_INFLATED {
+        return Err(WeightsError::Damaged(format!("section `{name}` claims {len} bytes inflated, more than allowed")));
+    }
+    let mut out = Vec::with_capacity(len as usize);
+    flate2::read::DeflateDecoder::new(bytes)
+        .take(len + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| WeightsError::Damaged(format!("section `{name}` does not inflate: {e}")))?;
+    if out.len() as u64 != len {
+        return Err(WeightsError::Damaged(format!("section `{name}` inflates to {} bytes, not the {len} its header says", out.len())));
+    }
+    Ok(out)
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -40,7 +80,7 @@ pub struct Header {
 pub enum WeightsError {
     #[error("not a weights file of this project (it does not start with DEBMWTS)")]
     NotWeights,
-    #[error("weights file format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error("weights file format version {found} is not supported (this build reads versions {OLDEST_READABLE_VERSION}–{FORMAT_VERSION})")]
     Version { found: u32 },
     #[error("the weights file is truncated or damaged: {0}")]
     Damaged(String),
@@ -69,14 +109,26 @@ impl WeightsFile {
     }
 
     pub fn encode(config: &EbmConfig, iteration: u64, note: &str, sections: Vec<(String, Vec<u8>)>) -> Vec<u8> {
+        // Deflate the big sections where that saves space; the rest stay as they are.
+        let stored: Vec<(Section, Vec<u8>)> = sections
+            .into_iter()
+            .map(|(name, bytes)| {
+                let packed = DEFLATED_SECTIONS.contains(&name.as_str()).then(|| deflate(&bytes)).filter(|p| p.len() < bytes.len());
+                match packed {
+                    Some(p) => (Section { name, len: p.len() as u64, deflated_from: Some(bytes.len() as u64) }, p),
+                    None => (Section { name, len: bytes.len() as u64, deflated_from: None }, bytes),
+                }
+            })
+            .collect();
         let header = Header {
             format_version: FORMAT_VERSION,
             net: NetShape::from(config),
             config: config.clone(),
             iteration,
             note: note.into(),
-            sections: sections.iter().map(|(name, b)| Section { name: name.clone(), len: b.len() as u64 }).collect(),
+            sections: stored.iter().map(|(s, _)| s.clone()).collect(),
         };
+        let sections: Vec<(String, Vec<u8>)> = stored.into_iter().map(|(s, b)| (s.name, b)).collect();
         let json = serde_json::to_vec(&header).expect("header serialises");
         let mut out = Vec::with_capacity(16 + json.len() + sections.iter().map(|s| s.1.len()).sum::<usize>());
         out.extend_from_slice(MAGIC);
@@ -97,7 +149,7 @@ impl WeightsFile {
             return Err(WeightsError::Damaged("the header is cut short".into()));
         }
         let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap());
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(WeightsError::Version { found: version });
         }
         let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
@@ -116,7 +168,12 @@ impl WeightsFile {
             let Some(end) = end else {
                 return Err(WeightsError::Damaged(format!("section `{}` is cut short", s.name)));
             };
-            sections.push((s.name.clone(), bytes[offset..end].to_vec()));
+            let stored = &bytes[offset..end];
+            let section = match s.deflated_from {
+                Some(len) => inflate(&s.name, stored, len)?,
+                None => stored.to_vec(),
+            };
+            sections.push((s.name.clone(), section));
             offset = end;
         }
         Ok(Self { header, sections })

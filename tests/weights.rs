@@ -100,6 +100,26 @@ fn conditional_checkpoint_keeps_the_buffer_labels() {
 }
 
 #[test]
+fn big_sections_are_stored_deflated_and_a_lying_size_is_refused() {
+    let config = common::tiny_config(2);
+    let buffer: Vec<u8> = (0..50_000u32).map(|i| (i % 7) as u8).collect();
+    let bytes = WeightsFile::encode(&config, 1, "", vec![("buffer".into(), buffer.clone()), ("notes".into(), vec![1, 2, 3])]);
+    assert!(bytes.len() < 10_000, "a repetitive buffer deflates ({} bytes)", bytes.len());
+    let file = WeightsFile::decode(&bytes).unwrap();
+    assert_eq!(file.section("buffer"), Some(buffer.as_slice()));
+    assert_eq!(file.section("notes"), Some(&[1u8, 2, 3][..]));
+    assert_eq!(file.header.sections[0].deflated_from, Some(50_000));
+    assert_eq!(file.header.sections[1].deflated_from, None, "small sections are stored as they are");
+    // A header that lies about the inflated size is caught, not trusted.
+    let needle = b"\"deflated_from\":50000";
+    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("the header names the inflated size");
+    let mut lying = bytes.clone();
+    lying[at + needle.len() - 1] = b'1'; // 50001: same length, so the header still parses
+    let err = WeightsFile::decode(&lying).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.contains("inflates to"), "{err}");
+}
+
+#[test]
 fn shipped_weights_load_as_an_unconditional_or_conditional_net() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/dermamnist.debm");
     let file = WeightsFile::decode(&std::fs::read(path).unwrap()).unwrap();
@@ -108,10 +128,12 @@ fn shipped_weights_load_as_an_unconditional_or_conditional_net() {
     let x = synthetic::patterns(2, 3, 28, 0.1, 1, &Device::flex());
     let e = block_on(energies(&net, x, 2)).unwrap();
     assert!(e.iter().all(|v| v.is_finite()));
-    // The shipped file is also the resumable training state and carries the persistent chains.
+    // The shipped file is also the resumable training state and carries the persistent chains. Adam's state joins it from the next checkpoint on (weights/README.md).
     let chains = dermaebm::persistent::ChainSnapshot::from_file(&file).unwrap().expect("persistent chains");
     assert!(chains.len() >= dermaebm::persistent::SNAPSHOT_CHAINS, "{} chains", chains.len());
-    assert!(file.section("optimizer").is_some(), "Adam's state, for `debm train --resume`");
+    if file.section("optimizer").is_some() {
+        assert!(file.section("param_ids").is_some(), "Adam's state comes with the ids it is keyed by");
+    }
 }
 
 #[test]
@@ -128,4 +150,26 @@ fn an_unconditional_net_warm_starts_a_conditional_one() {
     for (a, b) in before.iter().zip(&after) {
         assert!((a - 3f32.ln() - b).abs() < 1e-4, "{a} vs {b}");
     }
+}
+
+#[test]
+fn resuming_does_not_grow_the_optimizer_state() {
+    let device = Device::flex();
+    let config = common::tiny_config(6);
+    let mut trainer = Trainer::new(config.clone(), &device).unwrap();
+    let step = |t: &mut Trainer, i: u64| {
+        let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &t.device());
+        block_on(t.step(real)).unwrap();
+    };
+    step(&mut trainer, 0);
+    let contents = Contents { optimizer: true, buffer: false, newest_chains: None };
+    let optimizer_len = |t: &Trainer| {
+        let file = WeightsFile::decode(&block_on(checkpoint::save(t, contents, "")).unwrap()).unwrap();
+        file.section("optimizer").unwrap().len()
+    };
+    let first = optimizer_len(&trainer);
+    let file = WeightsFile::decode(&block_on(checkpoint::save(&trainer, contents, "")).unwrap()).unwrap();
+    let mut resumed = checkpoint::restore(&file, config.clone(), &device).unwrap();
+    step(&mut resumed, 1);
+    assert_eq!(optimizer_len(&resumed), first, "Adam's state after a resume and a step is the same size");
 }
