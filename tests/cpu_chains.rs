@@ -3,7 +3,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use dermaebm::burn_reexports::{Int, TensorData};
-use dermaebm::cpu_chains::Target;
+use dermaebm::cpu_chains::{Target, swap_inner_axes};
 use dermaebm::{Device, EbmConfig, EnergyNet, NetShape, Tensor};
 
 /// burn's ∇ₓE (NCHW values) for `x`, with labels or the marginal energy.
@@ -21,18 +21,6 @@ fn autodiff_grad(net: &EnergyNet, x: &Tensor<4>, labels: Option<&[i32]>) -> Vec<
     leaf.grad(&grads).expect("gradient of the input").into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
 }
 
-fn nchw_to_nhwc(values: &[f32], n: usize, c: usize, pixels: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for b in 0..n {
-        for ch in 0..c {
-            for p in 0..pixels {
-                out[(b * pixels + p) * c + ch] = values[(b * c + ch) * pixels + p];
-            }
-        }
-    }
-    out
-}
-
 fn check(config: &EbmConfig, labels: Option<&[i32]>) {
     // Net and images on the autodiff device, so burn can differentiate the same values.
     let device = Device::flex().autodiff();
@@ -41,10 +29,10 @@ fn check(config: &EbmConfig, labels: Option<&[i32]>) {
     let n = 5;
     let [c, h, w] = config.image_shape();
     let x = Tensor::<4>::random([n, c, h, w], dermaebm::burn_reexports::Distribution::Uniform(-1.0, 1.0), &device);
-    let expected = nchw_to_nhwc(&autodiff_grad(&net, &x, labels), n, c, h * w);
+    let expected = swap_inner_axes(&autodiff_grad(&net, &x, labels), n, c, h * w);
 
     let frozen = net.frozen(h);
-    let values = nchw_to_nhwc(&x.into_data().convert::<f32>().try_into_vec::<f32>().unwrap(), n, c, h * w);
+    let values = swap_inner_axes(&x.into_data().convert::<f32>().try_into_vec::<f32>().unwrap(), n, c, h * w);
     let mut ws = frozen.workspace(n);
     let mut got = vec![0.0; values.len()];
     frozen.energy_grad(n, &values, labels.map_or(Target::Marginal, Target::Class), &mut ws, &mut got);

@@ -54,13 +54,13 @@ pub fn langevin(
         return Some((start.clone(), Vec::new()));
     }
     let frozen = net.frozen(h);
-    let to_nhwc = |values: Vec<f32>| nchw_to_nhwc(&values, n, c, h * w);
+    let to_nhwc = |values: Vec<f32>| swap_inner_axes(&values, n, c, h * w);
     let images = to_nhwc(start.clone().into_data().convert::<f32>().try_into_vec::<f32>().ok()?);
     let labels: Option<Vec<i32>> =
         options.labels.clone().map(|l| l.into_data().convert::<i32>().try_into_vec::<i32>().expect("labels are integers"));
     let free: Option<Vec<bool>> = options.free.clone().map(|m| {
         let values: Vec<f32> = m.float().into_data().convert::<f32>().try_into_vec::<f32>().expect("a mask converts to floats");
-        nchw_to_nhwc(&values, n, c, h * w).into_iter().map(|v| v > 0.5).collect()
+        swap_inner_axes(&values, n, c, h * w).into_iter().map(|v| v > 0.5).collect()
     });
     // The run's seed from the device's generator, so a seeded run stays repeatable.
     let seed_parts = Tensor::<1>::random([2], burn::tensor::Distribution::Uniform(0.0, 16_777_216.0), &device).into_data();
@@ -68,7 +68,7 @@ pub fn langevin(
     let record_every = options.record_every.filter(|&k| k > 0);
     let spec = Spec { params: *params, target_labels: labels.as_deref(), free: free.as_deref(), record_every, seed, first_chain: 0 };
     let (finals, frames) = run_chains(&frozen, &images, &spec);
-    let to_tensor = |nhwc: &[f32]| Tensor::<4>::from_data(TensorData::new(nhwc_to_nchw(nhwc, n, c, h * w), [n, c, h, w]), &device);
+    let to_tensor = |nhwc: &[f32]| Tensor::<4>::from_data(TensorData::new(swap_inner_axes(nhwc, n, h * w, c), [n, c, h, w]), &device);
     let frames = frames.iter().map(|(step, values)| ChainFrame { step: *step, images: to_tensor(values) }).collect();
     Some((to_tensor(&finals), frames))
 }
@@ -175,26 +175,14 @@ fn run_tile(net: &FrozenNet, start: &[f32], first: usize, spec: &Spec) -> (Vec<f
     (x, frames)
 }
 
-/// [N, C, P] → [N, P, C] (P pixels per channel).
-fn nchw_to_nhwc(values: &[f32], n: usize, c: usize, pixels: usize) -> Vec<f32> {
+/// Swaps the two inner axes of `n` blocks of `rows × cols` values: [N, C, P] → [N, P, C] with
+/// (C, P) as (rows, cols) turns NCHW into channels-last, and (P, C) turns it back.
+pub fn swap_inner_axes(values: &[f32], n: usize, rows: usize, cols: usize) -> Vec<f32> {
     let mut out = vec![0.0; values.len()];
     for b in 0..n {
-        for ch in 0..c {
-            for p in 0..pixels {
-                out[(b * pixels + p) * c + ch] = values[(b * c + ch) * pixels + p];
-            }
-        }
-    }
-    out
-}
-
-/// [N, P, C] → [N, C, P].
-fn nhwc_to_nchw(values: &[f32], n: usize, c: usize, pixels: usize) -> Vec<f32> {
-    let mut out = vec![0.0; values.len()];
-    for b in 0..n {
-        for ch in 0..c {
-            for p in 0..pixels {
-                out[(b * c + ch) * pixels + p] = values[(b * pixels + p) * c + ch];
+        for r in 0..rows {
+            for c in 0..cols {
+                out[(b * cols + c) * rows + r] = values[(b * rows + r) * cols + c];
             }
         }
     }
