@@ -90,8 +90,33 @@ impl RawArray<'_> {
     }
 }
 
-/// Parses `bytes` as one .npy array. `file`/`key` name it in errors.
-pub fn parse<'a>(bytes: &'a [u8], file: &str, key: &str) -> Result<RawArray<'a>, DataError> {
+/// What a .npy header says: the array's shape and type, and where its data lies.
+pub struct Header {
+    pub shape: Vec<u64>,
+    pub descr: String,
+    /// Offset of the first data byte.
+    pub data_start: usize,
+    /// Data bytes the header promises (element size × elements).
+    pub data_len: u64,
+}
+
+/// Where the header of a .npy that starts with `prefix` ends (magic, version, length and the
+/// header dict), once at least 12 bytes are known; `None` when `prefix` cannot be a .npy with
+/// a header of acceptable size (then [`parse_header`] says why).
+pub fn header_end(prefix: &[u8]) -> Option<usize> {
+    if !is_npy(prefix) || prefix.len() < 12 {
+        return None;
+    }
+    let (start, len) = match prefix[6] {
+        1 => (10, u16::from_le_bytes([prefix[8], prefix[9]]) as usize),
+        2 | 3 => (12, u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]) as usize),
+        _ => return None,
+    };
+    (len <= MAX_HEADER_BYTES).then_some(start + len)
+}
+
+/// Reads the header at the start of `bytes` (the data need not follow yet).
+pub fn parse_header(bytes: &[u8], file: &str, key: &str) -> Result<Header, DataError> {
     let bad = |detail: String| DataError::BadNpy { file: file.into(), key: key.into(), detail };
     let truncated = |detail: &str| DataError::Truncated { file: file.into(), detail: format!("{key}: {detail}") };
     if !is_npy(bytes) {
@@ -138,11 +163,21 @@ pub fn parse<'a>(bytes: &'a [u8], file: &str, key: &str) -> Result<RawArray<'a>,
         key: key.into(),
         dtype: descr.clone(),
     })?;
-    let expected =
+    let data_len =
         shape.iter().try_fold(item as u64, |acc, &d| acc.checked_mul(d)).ok_or_else(|| bad(format!("shape {shape:?} is too large")))?;
-    let data = &bytes[prefix + header_len..];
-    if (data.len() as u64) < expected {
-        return Err(truncated(&format!("{} data bytes where the header promises {expected}", data.len())));
+    Ok(Header { shape, descr, data_start: prefix + header_len, data_len })
+}
+
+/// Parses `bytes` as one .npy array. `file`/`key` name it in errors. Bytes after the promised
+/// data are ignored, as numpy ignores them.
+pub fn parse<'a>(bytes: &'a [u8], file: &str, key: &str) -> Result<RawArray<'a>, DataError> {
+    let Header { shape, descr, data_start, data_len } = parse_header(bytes, file, key)?;
+    let data = &bytes[data_start..];
+    if (data.len() as u64) < data_len {
+        return Err(DataError::Truncated {
+            file: file.into(),
+            detail: format!("{key}: {} data bytes where the header promises {data_len}", data.len()),
+        });
     }
-    Ok(RawArray { shape, descr, data: &data[..expected as usize] })
+    Ok(RawArray { shape, descr, data: &data[..data_len as usize] })
 }
