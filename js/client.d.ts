@@ -28,6 +28,8 @@ export interface ModelInfo {
   classes: number;
   class_names: string[];
   config: EbmConfig;
+  /** Persistent chains to continue (`sample({ from: "persistent" })`). */
+  persistent_chains: number;
 }
 
 export interface IterStats {

@@ -2,13 +2,21 @@
 // Protocol: {id, op, args: [...]} in → {id, ok, result | error} out, plus {event, ...} pushes:
 //   training {running, iteration}, stats {stats}, samples {rgba, labels, count, side},
 //   checkpoint {reason, iteration, bytes}, error {message}, lost {message}.
-// Any Engine method is an op (called with `args`); the ops below add what a worker needs.
+// Any Engine method, instance or static, is an op (called with `args`); the ops below add what
+// a worker needs, and translate the training ops to the run `startTraining` returns.
 import init, { Engine } from "./dermaebm.js";
 
-const STATIC = new Set(["auroc", "defaultConfig", "encodePng", "encodeGif", "maskPreset", "memoryBytes"]);
 let engine = null;
+/** The current run (Engine.startTraining's `Training`); the engine discards it when its
+ * configuration, weights or data change, and it then says so. */
+let training = null;
 let lostReason = null;
 let loop = null;
+
+function currentTraining() {
+  if (!training) throw new Error("training is not set up; call startTraining first");
+  return training;
+}
 
 const post = (message) => postMessage(message, transferables(message));
 
@@ -34,8 +42,9 @@ function checkLost(e) {
 }
 
 async function checkpoint(reason) {
-  const bytes = await engine.saveCheckpoint();
-  post({ event: "checkpoint", reason, iteration: engine.iteration(), bytes });
+  const run = currentTraining();
+  const bytes = await run.saveCheckpoint();
+  post({ event: "checkpoint", reason, iteration: run.iteration(), bytes });
 }
 
 async function runLoop({ sampleEvery = 5, checkpointEvery = 25, iterations = Infinity } = {}) {
@@ -44,10 +53,10 @@ async function runLoop({ sampleEvery = 5, checkpointEvery = 25, iterations = Inf
   let done = 0;
   try {
     while (!loop.stop && done < iterations) {
-      const stats = await engine.trainStep();
+      const stats = await currentTraining().step();
       done += 1;
       post({ event: "stats", stats });
-      if (done === 1 || stats.iteration % sampleEvery === 0) post({ event: "samples", ...(await engine.bufferSamples(64)) });
+      if (done === 1 || stats.iteration % sampleEvery === 0) post({ event: "samples", ...(await currentTraining().bufferSamples(64)) });
       if (checkpointEvery > 0 && stats.iteration % checkpointEvery === 0 && !stats.rolled_back) await checkpoint("periodic");
       // Let pause messages in between iterations.
       await new Promise((resolve) => setTimeout(resolve, 0));
@@ -66,6 +75,7 @@ const ops = {
   async create(backend = "auto") {
     await init();
     engine = await Engine.create(backend);
+    training = null;
     lostReason = null;
     return { backend: engine.backend(), config: engine.config(), model: engine.modelInfo() };
   },
@@ -74,6 +84,15 @@ const ops = {
     if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);
     return engine.loadWeights(new Uint8Array(await response.arrayBuffer()));
   },
+  startTraining(continueModel = false) {
+    const run = engine.startTraining(continueModel);
+    training?.free();
+    training = run;
+    return true;
+  },
+  trainStep: () => currentTraining().step(),
+  bufferSamples: (count) => currentTraining().bufferSamples(count),
+  saveCheckpoint: () => currentTraining().saveCheckpoint(),
   trainLoop(options) {
     if (loop) throw new Error("training is already running");
     runLoop(options);
@@ -92,12 +111,15 @@ onmessage = async ({ data: { id, op, args = [] } }) => {
     if (ops[op]) {
       if (op !== "create" && !engine) throw new Error(lostReason ?? "the engine is not started yet");
       result = await ops[op](...args);
-    } else if (STATIC.has(op)) {
+    } else if (op === "free" || op === "create" || op.startsWith("_")) {
+      throw new Error(`unknown operation ${op}`);
+    } else if (typeof Engine[op] === "function") {
+      // Static methods need no engine, only the module.
       await init();
       result = Engine[op](...args);
     } else if (!engine) {
       throw new Error(lostReason ?? "the engine is not started yet");
-    } else if (typeof engine[op] === "function" && op !== "free" && !op.startsWith("_")) {
+    } else if (typeof engine[op] === "function") {
       result = await engine[op](...args);
     } else {
       throw new Error(`unknown operation ${op}`);

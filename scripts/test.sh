@@ -9,6 +9,8 @@ bash scripts/setup.sh
 echo "== format and lints"
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+# The wasm shell (src/wasm/) and the browser tests only exist for the wasm target.
+cargo clippy --target wasm32-unknown-unknown --lib --tests --quiet -- -D warnings
 
 echo "== native tests"
 if [ ! -f "$REPO_ROOT/../shared/data/dermamnist-ham10000-28.npz" ]; then

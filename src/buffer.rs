@@ -58,10 +58,6 @@ impl ReplayBuffer {
         self.len == 0
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// `n` uniform-noise images in [-1, 1].
     pub fn noise(n: usize, shape: [usize; 3], device: &Device) -> Tensor<4> {
         let [c, h, w] = shape;
@@ -69,15 +65,11 @@ impl ReplayBuffer {
     }
 
     /// `batch` starting points: each is fresh noise with probability `fresh_fraction`
-    /// (always, while the buffer is empty), otherwise a uniformly chosen buffer entry.
-    pub fn draw(&self, batch: usize, rng: &mut impl Rng) -> Draw {
-        self.draw_labelled(batch, rng, &[])
-    }
-
-    /// Like [`Self::draw`]; fresh starts take labels drawn uniformly from `label_pool` (e.g. the
-    /// real batch's labels, so negatives follow the data's class balance), buffer entries keep
-    /// their own. An empty pool labels fresh starts 0.
-    pub fn draw_labelled(&self, batch: usize, rng: &mut impl Rng, label_pool: &[i32]) -> Draw {
+    /// (always, while the buffer is empty), otherwise a uniformly chosen buffer entry. Fresh
+    /// starts take labels drawn uniformly from `label_pool` (e.g. the real batch's labels, so
+    /// negatives follow the data's class balance), buffer entries keep their own. An empty pool
+    /// labels fresh starts 0.
+    pub fn draw(&self, batch: usize, rng: &mut impl Rng, label_pool: &[i32]) -> Draw {
         let fresh = if self.len == 0 { batch } else { (0..batch).filter(|_| rng.random::<f64>() < self.fresh_fraction).count() };
         let [_, c, h, w] = self.images.dims();
         let device = self.images.device();
@@ -98,13 +90,9 @@ impl ReplayBuffer {
         Draw { images: Tensor::cat(parts, 0), fresh, labels, ages }
     }
 
-    /// Stores new samples, replacing the oldest entries once full.
-    pub fn push(&mut self, samples: Tensor<4>) {
-        self.push_labelled(samples, &[], &[]);
-    }
-
-    /// Stores new samples with their labels and ages (empty: all 0).
-    pub fn push_labelled(&mut self, samples: Tensor<4>, labels: &[i32], ages: &[u32]) {
+    /// Stores new samples with their labels and ages (empty: all 0), replacing the oldest
+    /// entries once full.
+    pub fn push(&mut self, samples: Tensor<4>, labels: &[i32], ages: &[u32]) {
         let samples = samples.without_autodiff();
         let n = samples.dims()[0];
         // Only the newest `capacity` samples of an oversized push can survive.
@@ -142,13 +130,9 @@ impl ReplayBuffer {
         self.images = self.images.clone().mask_where(bad, noise);
     }
 
-    /// The `n` most recently pushed images (for showing the current samples).
-    pub fn latest(&self, n: usize) -> Option<Tensor<4>> {
-        self.latest_labelled(n).map(|(images, _)| images)
-    }
-
-    /// The `n` most recently pushed images and their labels, oldest first.
-    pub fn latest_labelled(&self, n: usize) -> Option<(Tensor<4>, Vec<i32>)> {
+    /// The `n` most recently pushed images and their labels, oldest first (for showing the
+    /// current samples).
+    pub fn latest(&self, n: usize) -> Option<(Tensor<4>, Vec<i32>)> {
         if self.len == 0 {
             return None;
         }

@@ -114,6 +114,12 @@ fn err(field: &'static str, message: impl Into<String>) -> ConfigError {
 pub const MAX_IMAGE_SIZE: usize = crate::data::shard::MAX_SIDE;
 /// Most classes a conditional energy may have (labels are stored as bytes).
 pub const MAX_CLASSES: usize = 256;
+/// Largest batch of one CD iteration.
+pub const MAX_BATCH: usize = 4096;
+/// Most images the replay buffer may hold.
+pub const MAX_BUFFER_IMAGES: usize = 1 << 20;
+/// Most memory the replay buffer (f32 values) may take: a browser tab has a few GB at best.
+pub const MAX_BUFFER_BYTES: usize = 1 << 30;
 
 impl EbmConfig {
     /// Parses JSON and validates it. Missing fields take their defaults.
@@ -147,8 +153,8 @@ impl EbmConfig {
         if self.classes == 1 || self.classes > MAX_CLASSES {
             return Err(err("classes", format!("must be 0 (unconditional) or 2–{MAX_CLASSES} (got {})", self.classes)));
         }
-        if self.batch_size == 0 || self.batch_size > 4096 {
-            return Err(err("batch_size", format!("must be between 1 and 4096 (got {})", self.batch_size)));
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH {
+            return Err(err("batch_size", format!("must be between 1 and {MAX_BATCH} (got {})", self.batch_size)));
         }
         if self.buffer_size < self.batch_size {
             return Err(err(
@@ -156,8 +162,19 @@ impl EbmConfig {
                 format!("must hold at least one batch ({} images) (got {})", self.batch_size, self.buffer_size),
             ));
         }
-        if self.buffer_size > 1 << 20 {
-            return Err(err("buffer_size", format!("must be at most {} images (got {})", 1 << 20, self.buffer_size)));
+        if self.buffer_size > MAX_BUFFER_IMAGES {
+            return Err(err("buffer_size", format!("must be at most {MAX_BUFFER_IMAGES} images (got {})", self.buffer_size)));
+        }
+        if self.buffer_bytes() > MAX_BUFFER_BYTES {
+            return Err(err(
+                "buffer_size",
+                format!(
+                    "{} images of this size need {} MB, over the {} MB limit; lower buffer_size",
+                    self.buffer_size,
+                    self.buffer_bytes() >> 20,
+                    MAX_BUFFER_BYTES >> 20
+                ),
+            ));
         }
         if !(0.0..=1.0).contains(&self.fresh_fraction) {
             return Err(err("fresh_fraction", format!("must be between 0 and 1 (got {})", self.fresh_fraction)));

@@ -44,10 +44,6 @@ pub struct BackendInfo {
 }
 
 impl BackendInfo {
-    pub fn is_gpu(&self) -> bool {
-        self.backend != "cpu"
-    }
-
     fn cpu(note: impl Into<String>) -> Self {
         Self { backend: "cpu".into(), adapter: "CPU (burn flex, pure Rust)".into(), software_adapter: false, note: note.into() }
     }

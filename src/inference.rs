@@ -17,17 +17,24 @@ pub struct ReadError(pub String);
 pub enum SampleError {
     #[error("class {class} does not exist: the model has classes 0–{last}")]
     NoSuchClass { class: usize, last: usize },
+    #[error("this model is not class-conditional; sample without a class")]
+    NotConditional,
     #[error(transparent)]
     Read(#[from] ReadError),
 }
 
-/// The one rule for sampling under a class: `None` (any class) stays `None`; an unconditional
-/// net has no classes and ignores the request; a class a conditional net does not have is
-/// refused. Returns the class to condition on.
+/// The one rule for sampling under a class: `None` (any class) stays `None`; a class is refused
+/// by an unconditional net (it has none) and by a conditional net that lacks it. Returns the
+/// class to condition on.
 pub fn check_class(model: &EnergyNet, class: Option<usize>) -> Result<Option<usize>, SampleError> {
+    check_class_of(model.classes(), class)
+}
+
+/// [`check_class`] for a model of `classes` classes (0 = unconditional), before it is loaded.
+pub fn check_class_of(classes: usize, class: Option<usize>) -> Result<Option<usize>, SampleError> {
     match class {
-        Some(k) if model.classes() > 0 && k >= model.classes() => Err(SampleError::NoSuchClass { class: k, last: model.classes() - 1 }),
-        Some(_) if model.classes() == 0 => Ok(None),
+        Some(_) if classes == 0 => Err(SampleError::NotConditional),
+        Some(k) if k >= classes => Err(SampleError::NoSuchClass { class: k, last: classes - 1 }),
         other => Ok(other),
     }
 }

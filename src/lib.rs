@@ -23,6 +23,7 @@ pub mod device;
 pub mod edit;
 pub mod export;
 pub mod inference;
+pub mod limits;
 pub mod metrics;
 pub mod model;
 pub mod persistent;
@@ -30,6 +31,7 @@ pub mod platform;
 pub mod sampler;
 pub mod synthetic;
 pub mod trainer;
+pub mod training_run;
 pub mod weights;
 
 pub use burn::prelude::{Device, Tensor};
@@ -37,9 +39,6 @@ pub use config::{ConfigError, EbmConfig};
 pub use device::{BackendInfo, BackendRequest, select_device};
 pub use model::{EnergyNet, NetShape};
 pub use trainer::{IterStats, TrainError, Trainer};
-pub mod burn_reexports {
-    pub use burn::tensor::{Bool, Distribution, Int, TensorData};
-}
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

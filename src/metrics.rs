@@ -46,15 +46,35 @@ pub fn channel_mean_std(values: &[f32], channels: usize, pixels_per_channel: usi
         .collect()
 }
 
-/// Histogram of `values` over [lo, hi] in `bins` equal bins (values outside are clamped in).
-pub fn histogram(values: &[f32], lo: f32, hi: f32, bins: usize) -> Vec<u32> {
-    let mut counts = vec![0u32; bins.max(1)];
-    let width = (hi - lo).max(f32::EPSILON) / counts.len() as f32;
-    for &v in values.iter().filter(|v| v.is_finite()) {
-        let b = (((v - lo) / width).floor().max(0.0) as usize).min(counts.len() - 1);
-        counts[b] += 1;
+/// How a classifier did on labelled rows, beside the baseline of always answering the most
+/// common label.
+#[derive(serde::Serialize, Clone, Debug, PartialEq)]
+pub struct Classification {
+    pub rows: usize,
+    /// Share of rows whose predicted class is their label.
+    pub accuracy: f64,
+    /// Accuracy of always answering the most common label of these rows.
+    pub majority_baseline: f64,
+    pub majority_class: usize,
+    /// confusion[true][predicted] counts, over `classes` classes.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+impl Classification {
+    /// Compares `predicted` classes with the `truth` labels (row by row; `classes` at least).
+    pub fn of(truth: &[u8], predicted: &[usize], classes: usize) -> Self {
+        let classes = truth.iter().map(|&l| l as usize + 1).chain(predicted.iter().map(|&p| p + 1)).fold(classes, usize::max);
+        let mut confusion = vec![vec![0usize; classes]; classes];
+        for (&t, &p) in truth.iter().zip(predicted) {
+            confusion[t as usize][p] += 1;
+        }
+        let rows = truth.len().min(predicted.len());
+        let right: usize = (0..classes).map(|k| confusion[k][k]).sum();
+        let per_class: Vec<usize> = confusion.iter().map(|row| row.iter().sum()).collect();
+        let (majority_class, &majority) = per_class.iter().enumerate().max_by_key(|(k, n)| (**n, std::cmp::Reverse(*k))).unwrap_or((0, &0));
+        let share = |n: usize| if rows == 0 { 0.0 } else { n as f64 / rows as f64 };
+        Self { rows, accuracy: share(right), majority_baseline: share(majority), majority_class, confusion }
     }
-    counts
 }
 
 #[cfg(test)]
@@ -91,12 +111,22 @@ mod tests {
     }
 
     #[test]
-    fn channel_stats_and_histogram() {
+    fn classification_counts_the_confusion_and_the_majority_baseline() {
+        let c = Classification::of(&[0, 0, 0, 1], &[0, 1, 0, 1], 3);
+        assert_eq!(c.rows, 4);
+        assert_eq!(c.accuracy, 0.75);
+        assert_eq!((c.majority_class, c.majority_baseline), (0, 0.75));
+        assert_eq!(c.confusion, vec![vec![2, 1, 0], vec![0, 1, 0], vec![0, 0, 0]]);
+        // A prediction beyond `classes` widens the table instead of panicking.
+        assert_eq!(Classification::of(&[0], &[4], 2).confusion.len(), 5);
+    }
+
+    #[test]
+    fn channel_stats() {
         // Two images, two channels of two pixels: channel 0 holds 1,3,1,3; channel 1 holds 0s.
         let v = [1.0, 3.0, 0.0, 0.0, 1.0, 3.0, 0.0, 0.0];
         let s = channel_mean_std(&v, 2, 2);
         assert!((s[0].0 - 2.0).abs() < 1e-9 && (s[0].1 - 1.0).abs() < 1e-9);
         assert!(s[1].0.abs() < 1e-9 && s[1].1.abs() < 1e-9);
-        assert_eq!(histogram(&[-5.0, 0.1, 0.9, 5.0], 0.0, 1.0, 2), vec![2, 2]);
     }
 }

@@ -30,6 +30,8 @@ fn bad_values_are_rejected_with_the_field_named() {
         (r#"{"lr": 0}"#, "lr"),
         (r#"{"noise_std": -0.1}"#, "noise_std"),
         (r#"{"buffer_size": 8}"#, "buffer_size"),
+        // 65,536 RGB images of 64×64 as f32: 3 GB, over the buffer's memory limit.
+        (r#"{"buffer_size": 65536, "image_size": 64}"#, "buffer_size"),
         (r#"{"channels": 2}"#, "channels"),
         (r#"{"image_size": 4}"#, "image_size"),
         (r#"{"fresh_fraction": 1.5}"#, "fresh_fraction"),

@@ -2,7 +2,7 @@
 //! unconditional energy, a class-conditional E(x, y) and the conditional marginal E(x).
 #![cfg(not(target_arch = "wasm32"))]
 
-use dermaebm::burn_reexports::{Int, TensorData};
+use burn::tensor::{Int, TensorData};
 use dermaebm::cpu_chains::{Target, swap_inner_axes};
 use dermaebm::{Device, EbmConfig, EnergyNet, NetShape, Tensor};
 
@@ -28,7 +28,7 @@ fn check(config: &EbmConfig, labels: Option<&[i32]>) {
     let net = EnergyNet::new(NetShape::from(config), &device);
     let n = 5;
     let [c, h, w] = config.image_shape();
-    let x = Tensor::<4>::random([n, c, h, w], dermaebm::burn_reexports::Distribution::Uniform(-1.0, 1.0), &device);
+    let x = Tensor::<4>::random([n, c, h, w], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
     let expected = swap_inner_axes(&autodiff_grad(&net, &x, labels), n, c, h * w);
 
     let frozen = net.frozen(h);
@@ -73,7 +73,7 @@ fn chains_do_not_depend_on_how_the_run_is_split() {
     let net = EnergyNet::new(NetShape::from(&config), &device).frozen(config.image_size);
     let len = net.image_len();
     let n = 37;
-    let x = Tensor::<4>::random([n, 3, 28, 28], dermaebm::burn_reexports::Distribution::Uniform(-1.0, 1.0), &device);
+    let x = Tensor::<4>::random([n, 3, 28, 28], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
     let start = x.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
     let spec = |first_chain| Spec {
         params: LangevinParams { steps: 5, ..LangevinParams::from(&config) },

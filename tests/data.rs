@@ -92,7 +92,8 @@ fn real_dermamnist_file_loads_with_its_documented_counts() {
     assert_eq!(dataset.rgba(Split::Val, 0).unwrap().len(), 28 * 28 * 4);
     let device = Device::flex();
     let source = BatchSource::new(&dataset, Split::Train, &device, BatchSource::DEFAULT_DEVICE_BYTES);
-    let batch = source.draw(&dataset, 8, &mut rand::rngs::StdRng::seed_from_u64(1), &device);
+    let (batch, labels) = source.draw(&dataset, 8, &mut rand::rngs::StdRng::seed_from_u64(1), &device);
+    assert_eq!(labels.map(|l| l.len()), Some(8), "the train split is labelled");
     assert_eq!(batch.dims(), [8, 3, 28, 28]);
     let values = block_on(read_values(batch)).unwrap();
     assert!(values.iter().all(|v| (-1.0..=1.0).contains(v)));
@@ -275,15 +276,8 @@ fn bracket_heavy_header_is_refused_without_parsing() {
 #[test]
 fn fuzz_found_slow_header_is_refused() {
     // libFuzzer's timeout input: a version-3 header of 28 nested braces.
-    const INPUT: &[u8] = &[
-        147, 78, 85, 77, 80, 89, 3, 0, 116, 0, 0, 0, 123, 39, 100, 101, 115, 99, 15, 0, 0, 0, 0, 0, 0, 0, 39, 44, 32, 32, 32, 32, 32, 32,
-        32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 91, 32, 32, 32, 32, 32, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123,
-        123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 123, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32,
-        32, 32, 32, 32, 32, 32, 39, 60, 105, 54, 39, 44, 32, 39, 102, 111, 114, 116, 114, 97, 110, 95, 111, 114, 100, 101, 0, 0, 0, 0, 0,
-        39, 44, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 91, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32,
-        32, 32, 0, 0, 0, 39, 44, 32, 32, 32, 92, 92, 92, 92, 32, 32, 114, 39, 32, 32, 32, 40, 0, 0, 0, 32, 0, 0, 189, 0, 0, 10, 4, 0, 0, 0,
-        0, 0, 0, 0,
-    ];
+    // (tests/fixtures/README.md says where each fixture comes from.)
+    const INPUT: &[u8] = include_bytes!("fixtures/fuzz-slow-header.npy");
     let e = expect_err("fuzz.npy", INPUT);
     assert!(matches!(e, DataError::BadNpy { .. } | DataError::Truncated { .. }), "{e}");
 }

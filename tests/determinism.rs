@@ -14,7 +14,7 @@ fn first_two_iterations(seed: u64) -> Vec<IterStats> {
     (0..2)
         .map(|i| {
             let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
-            let mut s = block_on(trainer.step(real)).unwrap();
+            let mut s = block_on(trainer.step(real, None)).unwrap();
             s.seconds = 0.0;
             s
         })

@@ -100,8 +100,8 @@ fn bad_masks_and_images_are_refused() {
     assert_eq!(run(&[], &vec![true; s * s]), EditError::NoImages);
 }
 
-/// One rule for a class, wherever sampling takes one: an unconditional net ignores it, a class
-/// a conditional net does not have is refused (not ignored, not an index out of bounds).
+/// One rule for a class, wherever sampling takes one: an unconditional net refuses any class, a
+/// class a conditional net does not have is refused (not ignored, not an index out of bounds).
 #[test]
 fn a_class_the_model_lacks_is_refused_everywhere() {
     use dermaebm::inference::{SampleError, generate};
@@ -123,8 +123,10 @@ fn a_class_the_model_lacks_is_refused_everywhere() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let err = block_on(continue_chains(&net, &chains, 2, &params, None, Some(missing), 0, &mut rng, &device)).unwrap_err();
     assert!(matches!(err, SampleError::NoSuchClass { .. }), "{err}");
-    // A class the model has, and any class for an unconditional net, are fine.
+    // A class the model has is fine; an unconditional net has no classes to choose from.
     assert!(block_on(generate(&net, 2, config.image_shape(), &params, None, Some(1), &device)).is_ok());
     let plain = EnergyNet::new((&common::tiny_config(5)).into(), &device);
-    assert!(block_on(generate(&plain, 2, config.image_shape(), &params, None, Some(missing), &device)).is_ok());
+    let err = block_on(generate(&plain, 2, config.image_shape(), &params, None, Some(0), &device)).unwrap_err();
+    assert!(matches!(err, SampleError::NotConditional), "{err}");
+    assert!(block_on(generate(&plain, 2, config.image_shape(), &params, None, None, &device)).is_ok());
 }

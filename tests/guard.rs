@@ -11,7 +11,7 @@ use dermaebm::{Device, EbmConfig, IterStats, Trainer, synthetic};
 
 fn step(trainer: &mut Trainer, config: &EbmConfig, i: u64) -> Result<IterStats, TrainError> {
     let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
-    block_on(trainer.step(real))
+    block_on(trainer.step(real, None))
 }
 
 /// Trains to iteration 8 with `fault` injected after iteration 3; returns the rollbacks seen.

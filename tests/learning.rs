@@ -26,7 +26,7 @@ fn noise_started_negatives_take_their_own_chain_length() {
         let config = EbmConfig { fresh_fraction: 1.0, langevin_steps: 1, fresh_langevin_steps, lr: 1e-12, ..common::tiny_config(4) };
         let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
         let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, 0, &trainer.device());
-        let stats = block_on(trainer.step(real)).unwrap();
+        let stats = block_on(trainer.step(real, None)).unwrap();
         assert_eq!(stats.fresh, config.batch_size);
         let negatives = trainer.buffer().contents().unwrap();
         let e = block_on(energies(trainer.model(), negatives, 64)).unwrap();

@@ -21,7 +21,7 @@ fn trained(iterations: u64) -> (Trainer, dermaebm::EbmConfig) {
     let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
     for i in 0..iterations {
         let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
-        block_on(trainer.step(real)).unwrap();
+        block_on(trainer.step(real, None)).unwrap();
     }
     (trainer, config)
 }
@@ -34,14 +34,14 @@ fn a_compact_checkpoint_keeps_the_newest_chains_and_resumes() {
     let chains = ChainSnapshot::from_file(&file).unwrap().expect("the checkpoint holds chains");
     assert_eq!(chains.len(), 20);
     // The newest 20 of the buffer, oldest first, as bytes.
-    let newest = block_on(read_values(trainer.buffer().latest(20).unwrap())).unwrap();
+    let newest = block_on(read_values(trainer.buffer().latest(20).unwrap().0)).unwrap();
     let expected: Vec<u8> = newest.iter().map(|&v| quantise(v)).collect();
     assert_eq!(chains.bytes, expected);
 
     let mut resumed = checkpoint::restore(&file, config.clone(), &Device::flex()).unwrap();
     assert_eq!((resumed.iteration(), resumed.buffer().len()), (3, 20));
     let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, 7, &resumed.device());
-    let stats = block_on(resumed.step(real)).unwrap();
+    let stats = block_on(resumed.step(real, None)).unwrap();
     assert!(stats.is_finite() && stats.iteration == 4);
     assert_eq!(resumed.buffer().len(), 20 + config.batch_size, "the restored buffer fills up again");
 }
@@ -81,12 +81,12 @@ fn training_counts_each_chains_steps_and_checkpoints_keep_them() {
     let config = dermaebm::EbmConfig { fresh_langevin_steps: 40, ..common::tiny_config(12) };
     let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
     let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, 0, &trainer.device());
-    block_on(trainer.step(real)).unwrap();
+    block_on(trainer.step(real, None)).unwrap();
     // The first iteration starts every chain from noise: 40 steps each.
     assert!(trainer.buffer().ages().iter().all(|&a| a == 40), "{:?}", trainer.buffer().ages());
     for i in 1..6 {
         let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
-        block_on(trainer.step(real)).unwrap();
+        block_on(trainer.step(real, None)).unwrap();
     }
     let steps = config.langevin_steps as u32;
     assert!(trainer.buffer().ages().iter().all(|&a| a >= 40 && (a - 40) % steps == 0), "{:?}", trainer.buffer().ages());

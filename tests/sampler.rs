@@ -38,8 +38,8 @@ fn chain_is_recorded_every_k_steps_and_stays_in_range() {
 
 #[test]
 fn masked_langevin_changes_only_free_pixels() {
+    use burn::tensor::{Bool, TensorData};
     use dermaebm::Tensor;
-    use dermaebm::burn_reexports::{Bool, TensorData};
     let device = Device::flex();
     let config = common::tiny_config(9);
     let net = EnergyNet::new((&config).into(), &device);

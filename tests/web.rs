@@ -42,10 +42,17 @@ async fn webgpu_cd_training_separates_data_from_noise() {
 
 #[wasm_bindgen_test]
 async fn auto_backend_skips_a_software_adapter() {
-    let (_, info) = select_device(BackendRequest::Auto).await;
-    if info.software_adapter || info.backend == "cpu" {
-        assert_eq!(info.backend, "cpu", "a software adapter must not be picked automatically: {info:?}");
-        assert!(!info.note.is_empty(), "the fallback is explained");
+    // What a GPU request finds decides what "auto" must pick: a hardware adapter is used, a
+    // software one (SwiftShader here) or none falls back to the CPU, saying why.
+    let (_, gpu) = select_device(BackendRequest::Gpu).await;
+    let (_, auto) = select_device(BackendRequest::Auto).await;
+    if gpu.backend == "cpu" {
+        assert_eq!(auto.backend, "cpu", "no WebGPU at all: {auto:?}");
+    } else if gpu.software_adapter {
+        assert_eq!(auto.backend, "cpu", "a software adapter must not be picked automatically: {auto:?}");
+        assert!(auto.note.contains("software"), "the fallback is explained: {auto:?}");
+    } else {
+        assert_eq!((auto.backend.as_str(), auto.adapter.as_str()), (gpu.backend.as_str(), gpu.adapter.as_str()), "a hardware GPU is used");
     }
 }
 
@@ -129,7 +136,6 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     check("loadWeights", message(engine.load_weights(b"PK\x03\x04 not weights")), "not a weights file of this project");
     check("loadWeights", message(engine.load_weights(b"DEBMWTS\0\x01\0\0\0")), "truncated or damaged");
     check("saveWeights", message(engine.save_weights().await), "there is no model to save yet");
-    check("saveCheckpoint", message(engine.save_checkpoint().await), "training is not set up");
     check("generate", message(engine.generate(4, 10, 0, None, None).await), "no model yet");
     check("scoreNoise", message(engine.score_noise(0).await), "count must be between 1 and 4096");
     check("loadDataset", message(engine.load_dataset(vec!["a.npz".into()], vec![])), "one name per file");
@@ -141,9 +147,6 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     check("datasetImages", message(engine.dataset_images("train", 0, 4)), "no dataset is loaded");
     check("datasetLabels", message(engine.dataset_labels("train", 0, 4)), "no dataset is loaded");
     check("startTraining", message(engine.start_training(false)), "load a dataset before training");
-    check("trainStep", message(engine.train_step().await), "training is not set up");
-    check("train", message(engine.train(0, None).await), "iterations must be at least 1");
-    check("bufferSamples", message(engine.buffer_samples(4).await), "training is not set up");
     check("scoreSplit", message(engine.score_split("holdout", 4).await), "unknown split `holdout`");
     check("maskPreset", message(Engine::mask_preset("circle", 28)), "unknown mask `circle`");
     check("maskPreset", message(Engine::mask_preset("left_half", 3)), "side must be between 8 and 224");
@@ -199,9 +202,60 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
 
     // Still healthy: a tiny training run and a sample work after all those refusals.
     assert_eq!(message(engine.set_config(&config.to_json())), "<no error>");
-    assert_eq!(message(engine.start_training(false)), "<no error>");
-    assert_eq!(message(engine.train_step().await), "<no error>");
+    let Ok(training) = engine.start_training(false) else { panic!("a training run starts") };
+    let mut check = |name: &'static str, got: String, want: &'static str| table.push((name, got, want));
+    check("Training.run", message(training.run(0, None).await), "iterations must be at least 1");
+    assert_eq!(message(training.step().await), "<no error>");
+    assert_eq!(training.iteration().ok(), Some(1.0));
+    assert_eq!(message(training.buffer_samples(4).await), "<no error>");
+    assert_eq!(message(training.save_checkpoint().await), "<no error>");
     assert_eq!(message(engine.generate(2, 3, 0, None, None).await), "<no error>");
     // Training here gives persistent chains of its own (the replay buffer) to continue.
     assert_eq!(message(engine.generate(2, 3, 0, None, Some("persistent".into())).await), "<no error>");
+    // A run whose engine changed configuration is discarded, and says so instead of training on.
+    assert_eq!(message(engine.set_config(&config.to_json())), "<no error>");
+    check("Training.step", message(training.step().await), "this training run was discarded");
+    check("Training.saveCheckpoint", message(training.save_checkpoint().await), "this training run was discarded");
+    let failures: Vec<String> = table
+        .iter()
+        .filter(|(_, got, want)| !got.contains(want))
+        .map(|(name, got, want)| format!("{name}: expected an error containing {want:?}, got {got:?}"))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The engine's answers have exactly the fields js/client.d.ts declares for them (the native
+/// test tests/js_types.rs checks the structs shared with the core).
+#[wasm_bindgen_test]
+async fn engine_answers_match_client_dts() {
+    use dermaebm::EbmConfig;
+    use dermaebm::wasm::Engine;
+    use dermaebm::weights::{WeightsFile, model_bytes};
+    use js_sys::Uint8Array;
+    const CLIENT_DTS: &str = include_str!("../js/client.d.ts");
+    let keys = |value: &wasm_bindgen::JsValue| -> std::collections::BTreeSet<String> {
+        js_sys::Reflect::own_keys(value).expect("an object").iter().filter_map(|k| k.as_string()).collect()
+    };
+    let declared = |name| common::ts_interface_fields(CLIENT_DTS, name);
+
+    let engine = Engine::create("cpu".into()).await.unwrap();
+    let config =
+        EbmConfig { channels: 1, image_size: 12, width: 8, batch_size: 4, buffer_size: 16, langevin_steps: 2, ..EbmConfig::default() };
+    let net = dermaebm::EnergyNet::new((&config).into(), &Device::flex());
+    let weights = WeightsFile::encode(&config, 3, "test", vec![("model".into(), model_bytes(&net, (&config).into()).await.unwrap())]);
+    let Ok(loaded) = engine.load_weights(&weights) else { panic!("the weights load") };
+    assert_eq!(keys(&loaded), declared("LoadedWeights"), "loadWeights");
+    let Ok(info) = engine.model_info() else { panic!("modelInfo") };
+    assert_eq!(keys(&info), declared("ModelInfo"), "modelInfo");
+    let Ok(backend) = engine.backend() else { panic!("backend") };
+    assert_eq!(keys(&backend), declared("BackendInfo"), "backend");
+    let Ok(samples) = engine.generate(2, 2, 1, None, None).await else { panic!("generate") };
+    assert_eq!(keys(&samples), declared("Samples"), "generate");
+
+    let pixels: Vec<u8> = (0..6 * 144).map(|i| (i % 251) as u8).collect();
+    let images = common::npy("|u1", &[6, 12, 12], &pixels, false, 1);
+    let Ok(_) = engine.load_dataset(vec!["train_images.npy".into()], vec![Uint8Array::from(images.as_slice())]) else { panic!("data") };
+    let Ok(training) = engine.start_training(true) else { panic!("a training run starts") };
+    let Ok(stats) = training.step().await else { panic!("a step") };
+    assert_eq!(keys(&stats), declared("IterStats"), "Training.step");
 }

@@ -63,7 +63,7 @@ fn checkpoint_restores_iteration_optimizer_and_buffer() {
     let mut trainer = Trainer::new(config.clone(), &device).unwrap();
     for i in 0..3 {
         let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
-        block_on(trainer.step(real)).unwrap();
+        block_on(trainer.step(real, None)).unwrap();
     }
     let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true, newest_chains: None }, "ckpt")).unwrap();
     let file = WeightsFile::decode(&bytes).unwrap();
@@ -72,7 +72,7 @@ fn checkpoint_restores_iteration_optimizer_and_buffer() {
     assert_eq!(resumed.iteration(), 3);
     assert_eq!(resumed.buffer().len(), trainer.buffer().len());
     let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, 9, &resumed.device());
-    let stats = block_on(resumed.step(real)).unwrap();
+    let stats = block_on(resumed.step(real, None)).unwrap();
     assert_eq!(stats.iteration, 4);
     assert!(stats.is_finite());
 }
@@ -84,7 +84,7 @@ fn conditional_checkpoint_keeps_the_buffer_labels() {
     let mut trainer = Trainer::new(config.clone(), &device).unwrap();
     for i in 0..2 {
         let (real, labels) = common::labelled_patterns(&config, i, &trainer.device());
-        block_on(trainer.step_labelled(real, Some(&labels))).unwrap();
+        block_on(trainer.step(real, Some(&labels))).unwrap();
     }
     let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true, newest_chains: None }, "ckpt")).unwrap();
     let file = WeightsFile::decode(&bytes).unwrap();
@@ -159,7 +159,7 @@ fn resuming_does_not_grow_the_optimizer_state() {
     let mut trainer = Trainer::new(config.clone(), &device).unwrap();
     let step = |t: &mut Trainer, i: u64| {
         let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &t.device());
-        block_on(t.step(real)).unwrap();
+        block_on(t.step(real, None)).unwrap();
     };
     step(&mut trainer, 0);
     let contents = Contents { optimizer: true, buffer: false, newest_chains: None };

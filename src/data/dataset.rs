@@ -281,17 +281,8 @@ impl BatchSource {
         Self { split, rows, on_device }
     }
 
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
-
-    /// `n` rows chosen uniformly with replacement.
-    pub fn draw(&self, dataset: &Dataset, n: usize, rng: &mut impl Rng, device: &Device) -> Tensor<4> {
-        self.draw_labelled(dataset, n, rng, device).0
-    }
-
-    /// Like [`Self::draw`], with the rows' labels when the split is labelled.
-    pub fn draw_labelled(&self, dataset: &Dataset, n: usize, rng: &mut impl Rng, device: &Device) -> (Tensor<4>, Option<Vec<i32>>) {
+    /// `n` rows chosen uniformly with replacement, with their labels when the split is labelled.
+    pub fn draw(&self, dataset: &Dataset, n: usize, rng: &mut impl Rng, device: &Device) -> (Tensor<4>, Option<Vec<i32>>) {
         let picks: Vec<usize> = (0..n).map(|_| rng.random_range(0..self.rows)).collect();
         let labels = dataset.split(self.split).and_then(|s| s.labels.as_ref()).map(|l| picks.iter().map(|&i| l[i] as i32).collect());
         let images = match &self.on_device {
@@ -302,9 +293,5 @@ impl BatchSource {
             None => dataset.batch(self.split, &picks, device),
         };
         (images, labels)
-    }
-
-    pub fn split(&self) -> Split {
-        self.split
     }
 }

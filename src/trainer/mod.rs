@@ -8,56 +8,27 @@
 //! keep theirs, negatives are sampled under theirs), plus the classifier's cross-entropy on the
 //! real images weighted by `class_loss_weight` — JEM's p(x, y) = p(x) p(y | x) split.
 
-use burn::module::{ModuleVisitor, Param};
+mod clip;
+mod guard;
+mod stats;
+
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::{Distribution, Int, TensorData, Transaction};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "fault-injection")]
+pub use guard::Fault;
+use guard::Snapshot;
+pub use stats::IterStats;
+use stats::Read;
 
 use crate::buffer::ReplayBuffer;
 use crate::config::{ConfigError, EbmConfig};
 use crate::model::{EnergyNet, NetShape};
 use crate::platform::Instant;
 use crate::sampler::{ChainOptions, LangevinParams, langevin};
-
-/// What one CD iteration did, read back after it finished.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct IterStats {
-    /// 1-based count of completed iterations.
-    pub iteration: u64,
-    pub epoch: u64,
-    pub loss: f32,
-    /// Contrastive-divergence term: mean f(fake) − mean f(real) = mean E(real) − mean E(fake).
-    pub cd: f32,
-    /// Regulariser α·mean(f(real)² + f(fake)²).
-    pub reg: f32,
-    /// Classifier cross-entropy on the real batch, before weighting (class-conditional only).
-    #[serde(default)]
-    pub class_loss: f32,
-    /// Share of the real batch the classifier labels correctly (class-conditional only).
-    #[serde(default)]
-    pub class_accuracy: f32,
-    pub energy_real: f32,
-    pub energy_fake: f32,
-    /// Learning rate used for this iteration's update.
-    pub lr: f64,
-    /// Negatives started from fresh noise in this iteration.
-    pub fresh: usize,
-    /// Wall time of the iteration, readback included.
-    pub seconds: f64,
-    /// The iteration diverged and was undone: weights and optimiser went back to the last good
-    /// state and the learning rate was lowered. `iteration` is then the restored count.
-    #[serde(default)]
-    pub rolled_back: bool,
-}
-
-impl IterStats {
-    pub fn is_finite(&self) -> bool {
-        [self.loss, self.cd, self.reg, self.energy_real, self.energy_fake].iter().all(|v| v.is_finite())
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -75,37 +46,6 @@ pub enum TrainError {
         "training diverged {rollbacks} times in a row even after lowering the learning rate to {lr:.2e}; stopped (the last good weights are kept)"
     )]
     Diverged { rollbacks: usize, lr: f64 },
-}
-
-/// Faults a test or a fault drill can inject to exercise the divergence guard.
-#[derive(Clone, Copy, Debug)]
-pub enum Fault {
-    /// Every weight becomes NaN.
-    NanWeights,
-    /// Multiplies the weights by this factor (an exploding update).
-    ScaleWeights(f32),
-}
-
-/// The statistics an iteration reads back, in the order they are registered.
-#[derive(Clone, Copy, Debug)]
-enum Read {
-    Loss,
-    Cd,
-    Reg,
-    /// Mean net output (−E) on the real batch.
-    RealOut,
-    /// Mean net output (−E) on the negatives.
-    FakeOut,
-    ClassLoss,
-    ClassAccuracy,
-}
-
-/// The last state known to be good.
-#[derive(Clone)]
-struct Snapshot {
-    model: EnergyNet,
-    optim: ModuleOptimizer,
-    iteration: u64,
 }
 
 pub struct Trainer {
@@ -232,36 +172,10 @@ impl Trainer {
         self.rollbacks_total
     }
 
-    /// Injects a fault into the current weights (tests and fault drills).
-    pub fn inject_fault(&mut self, fault: Fault) {
-        struct Corrupt(Fault);
-        impl burn::module::ModuleMapper for Corrupt {
-            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-                let id = param.id;
-                let t = param.val();
-                let t = match self.0 {
-                    Fault::NanWeights => t * f32::NAN,
-                    Fault::ScaleWeights(f) => t * f,
-                };
-                Param::initialized(id, t.detach().require_grad())
-            }
-        }
-        self.model = self.model.clone().map(&mut Corrupt(fault));
-    }
-
-    /// A statistic beyond the guard's bound, or not a number at all.
-    fn diverged(&self, s: &IterStats) -> bool {
-        let bound = self.config.guard_energy_bound as f32;
-        !s.is_finite() || (bound > 0.0 && [s.energy_real, s.energy_fake, s.cd].iter().any(|v| v.abs() > bound))
-    }
-
-    /// One CD iteration on a batch of real images in [-1, 1], shape [N, C, H, W].
-    pub async fn step(&mut self, real: Tensor<4>) -> Result<IterStats, TrainError> {
-        self.step_labelled(real, None).await
-    }
-
-    /// One CD iteration; a class-conditional model needs `labels`, one per real image.
-    pub async fn step_labelled(&mut self, real: Tensor<4>, labels: Option<&[i32]>) -> Result<IterStats, TrainError> {
+    /// One CD iteration on a batch of real images in [-1, 1], shape [N, C, H, W]; a
+    /// class-conditional model needs `labels`, one per real image (an unconditional one ignores
+    /// them).
+    pub async fn step(&mut self, real: Tensor<4>, labels: Option<&[i32]>) -> Result<IterStats, TrainError> {
         let started = Instant::now();
         let dims = real.dims();
         let expected = self.config.image_shape();
@@ -285,7 +199,7 @@ impl Trainer {
         let labels_tensor = |l: &[i32]| Tensor::<1, Int>::from_data(TensorData::new(l.to_vec(), [l.len()]), &data_device);
 
         // Negatives: Langevin chains from the buffer (plus a few fresh starts), each under its label.
-        let draw = self.buffer.draw_labelled(batch, &mut self.rng, real_labels.unwrap_or(&[]));
+        let draw = self.buffer.draw(batch, &mut self.rng, real_labels.unwrap_or(&[]));
         let mut starts = draw.images;
         let mut ages = draw.ages.clone();
         let extra = self.config.fresh_steps().saturating_sub(self.config.langevin_steps);
@@ -301,7 +215,7 @@ impl Trainer {
         let chain = ChainOptions { labels: real_labels.map(|_| labels_tensor(&draw.labels)), ..Default::default() };
         let (fake, _) = langevin(&self.model, starts, &LangevinParams::from(&self.config), &chain);
         ages.iter_mut().for_each(|a| *a = a.saturating_add(self.config.langevin_steps as u32));
-        self.buffer.push_labelled(fake.clone(), &draw.labels, &ages);
+        self.buffer.push(fake.clone(), &draw.labels, &ages);
 
         // Positives, slightly noised so the data distribution has support everywhere.
         let real = real.without_autodiff();
@@ -342,7 +256,7 @@ impl Trainer {
 
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
         if self.config.grad_clip_norm > 0.0 {
-            clip_global_norm(&self.model, &mut grads, self.config.grad_clip_norm);
+            clip::clip_global_norm(&self.model, &mut grads, self.config.grad_clip_norm);
         }
         let lr = self.current_lr();
         self.model = self.optim.step(lr, self.model.clone(), grads);
@@ -380,68 +294,13 @@ impl Trainer {
             seconds: started.elapsed().as_secs_f64(),
             rolled_back: false,
         };
-        if self.diverged(&stats) {
+        if guard::diverged(&self.config, &stats) {
             self.roll_back()?;
             stats.rolled_back = true;
             stats.iteration = self.iteration;
         } else {
-            self.rollbacks_in_a_row = 0;
-            self.good = Snapshot { model: self.model.clone(), optim: self.optim.clone(), iteration: self.iteration };
+            self.keep_as_good();
         }
         Ok(stats)
     }
-
-    /// Back to the last good weights and optimiser, with a lower learning rate and a buffer
-    /// cleaned of non-finite samples.
-    fn roll_back(&mut self) -> Result<(), TrainError> {
-        self.rollbacks_in_a_row += 1;
-        self.rollbacks_total += 1;
-        let good = self.good.clone();
-        self.model = good.model;
-        self.optim = good.optim;
-        self.iteration = good.iteration;
-        self.config.lr *= self.config.guard_lr_factor;
-        self.buffer.sanitize();
-        if self.rollbacks_in_a_row >= self.config.guard_max_rollbacks {
-            return Err(TrainError::Diverged { rollbacks: self.rollbacks_in_a_row, lr: self.current_lr() });
-        }
-        Ok(())
-    }
-}
-
-/// Scales all gradients together so that their joint L2 norm is at most `max_norm`
-/// (what PyTorch Lightning's `gradient_clip_val` does), without reading anything back.
-fn clip_global_norm(model: &EnergyNet, grads: &mut GradientsParams, max_norm: f64) {
-    struct SquaredNorm<'a> {
-        grads: &'a GradientsParams,
-        total: Option<Tensor<1>>,
-    }
-    impl ModuleVisitor for SquaredNorm<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.get::<D>(param.id) {
-                let s = g.square().sum();
-                self.total = Some(match self.total.take() {
-                    Some(t) => t + s,
-                    None => s,
-                });
-            }
-        }
-    }
-    struct Rescale<'a> {
-        grads: &'a mut GradientsParams,
-        factor: Tensor<1>,
-    }
-    impl ModuleVisitor for Rescale<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.remove::<D>(param.id) {
-                let factor = self.factor.clone().reshape([1; D]);
-                self.grads.register(param.id, g * factor);
-            }
-        }
-    }
-    let mut norm = SquaredNorm { grads, total: None };
-    model.visit(&mut norm);
-    let Some(total) = norm.total else { return };
-    let factor = (total.sqrt().add_scalar(1e-6).recip() * max_norm).clamp_max(1.0);
-    model.visit(&mut Rescale { grads, factor });
 }

@@ -4,9 +4,9 @@ use js_sys::Uint8Array;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use super::{BusyGuard, Engine, check_labels, err, to_js};
-use crate::checkpoint::{self, Contents};
+use super::{BusyGuard, Engine, err, to_js};
 use crate::data::{Dataset, Limits, Split};
+use crate::limits::MAX_IMAGES_PER_CALL;
 use crate::persistent::ChainSnapshot;
 use crate::weights::{WeightsFile, model_bytes};
 use crate::{EbmConfig, NetShape};
@@ -51,7 +51,7 @@ impl Engine {
         s.model = Some(model);
         s.model_iteration = file.header.iteration;
         s.config = file.header.config.clone();
-        s.trainer = None;
+        s.training = None;
         s.chains = chains;
         s.loaded = Some(file);
         Ok(result)
@@ -63,29 +63,11 @@ impl Engine {
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, iteration) = {
             let s = self.state.borrow();
-            let model = match &s.trainer {
-                Some(t) => t.model().clone(),
-                None => s.model.clone().ok_or_else(|| err("there is no model to save yet"))?,
-            };
-            let iteration = s.trainer.as_ref().map_or(s.model_iteration, |t| t.iteration());
-            (model, s.config.clone(), iteration)
+            (self.current_model(&s, "there is no model to save yet")?, s.config.clone(), s.model_iteration)
         };
         let bytes = model_bytes(&model, NetShape::from(&config)).await.map_err(err)?;
         let file = WeightsFile::encode(&config, iteration, "trained in the browser", vec![("model".into(), bytes)]);
         Ok(Uint8Array::from(file.as_slice()))
-    }
-
-    /// The training run as a checkpoint file: weights, configuration and replay buffer (Adam's
-    /// state stays out in the browser, see `OPTIMIZER_STATE_IN_CHECKPOINTS`).
-    /// `loadWeights` + `startTraining(true)` continue from it.
-    #[wasm_bindgen(js_name = saveCheckpoint)]
-    pub async fn save_checkpoint(&self) -> Result<Uint8Array, JsError> {
-        let _busy = BusyGuard::take(&self.state)?;
-        let trainer = self.state.borrow_mut().trainer.take().ok_or_else(|| err("training is not set up: nothing to checkpoint"))?;
-        let contents = Contents { optimizer: crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS, buffer: true, newest_chains: None };
-        let result = checkpoint::save(&trainer, contents, "checkpoint of a run in the browser").await;
-        self.state.borrow_mut().trainer = Some(trainer);
-        Ok(Uint8Array::from(result.map_err(err)?.as_slice()))
     }
 
     /// Parses and merges uploaded `.npz`/`.npy` files; returns the dataset summary.
@@ -108,14 +90,13 @@ impl Engine {
             s.loaded = None;
         }
         // A conditional configuration that the new labels do not fit becomes unconditional.
-        if check_labels(&dataset, &s.config).is_err() {
+        if crate::training_run::check_data(&dataset, &s.config).is_err() {
             s.config.classes = 0;
             s.model = None;
             s.loaded = None;
         }
-        s.trainer = None;
-        s.source = None;
-        s.dataset = Some(dataset);
+        s.training = None;
+        s.dataset = Some(std::sync::Arc::new(dataset));
         to_js(&summary)
     }
 
@@ -129,7 +110,7 @@ impl Engine {
         if start >= rows {
             return Err(err(format!("row {start} is past the end of the {} split ({rows} rows)", split.name())));
         }
-        let end = start.saturating_add(count.min(4096)).min(rows);
+        let end = start.saturating_add(count.min(MAX_IMAGES_PER_CALL)).min(rows);
         let mut out = Vec::new();
         for i in start..end {
             out.extend(dataset.rgba(split, i).unwrap_or_default());

@@ -14,6 +14,7 @@ mod training;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use burn::module::Module;
 use rand::rngs::StdRng;
@@ -21,11 +22,13 @@ use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::data::{BatchSource, Dataset};
+use crate::data::Dataset;
 use crate::device::{BackendInfo, BackendRequest, select_device};
 use crate::persistent::ChainSnapshot;
 use crate::weights::WeightsFile;
-use crate::{Device, EbmConfig, EnergyNet, NetShape, Trainer};
+use crate::{Device, EbmConfig, EnergyNet, NetShape};
+use training::SharedRun;
+pub use training::Training;
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -46,8 +49,9 @@ struct State {
     device: Device,
     info: BackendInfo,
     config: EbmConfig,
-    /// The model used for sampling and scoring (the trainer's, while training).
+    /// The model used for sampling and scoring when no training run is set up.
     model: Option<EnergyNet>,
+    /// Iterations behind the current model (the training run's, once it has stepped).
     model_iteration: u64,
     /// The last weights or checkpoint file loaded: training continues from its optimiser
     /// state and replay buffer when it has them.
@@ -55,9 +59,10 @@ struct State {
     /// The persistent chains that came with the loaded file (replaced by the trainer's own
     /// replay buffer once training runs here).
     chains: Option<ChainSnapshot>,
-    dataset: Option<Dataset>,
-    source: Option<BatchSource>,
-    trainer: Option<Trainer>,
+    dataset: Option<Arc<Dataset>>,
+    /// The current training run, shared with the `Training` handle that owns it: sampling and
+    /// scoring use its model while it exists.
+    training: Option<SharedRun>,
     /// Set while an async call holds the trainer or model, so overlapping calls are refused.
     busy: bool,
     rng: StdRng,
@@ -123,8 +128,7 @@ impl Engine {
                 loaded: None,
                 chains: None,
                 dataset: None,
-                source: None,
-                trainer: None,
+                training: None,
                 busy: false,
             })),
         })
@@ -159,7 +163,7 @@ impl Engine {
                     d.channels, d.height, d.width, d.channels, d.height
                 )));
             }
-            check_labels(d, &config)?;
+            crate::training_run::check_data(d, &config).map_err(err)?;
         }
         if NetShape::from(&config) != NetShape::from(&s.config) {
             s.model = None;
@@ -167,7 +171,7 @@ impl Engine {
             s.chains = None;
             s.model_iteration = 0;
         }
-        s.trainer = None;
+        s.training = None;
         s.rng = StdRng::seed_from_u64(config.seed);
         s.config = config;
         Ok(())
@@ -179,23 +183,16 @@ impl Engine {
         let s = self.state.borrow();
         let classes = s.config.classes;
         to_js(&ModelInfo {
-            ready: s.model.is_some() || s.trainer.is_some(),
-            iteration: s.trainer.as_ref().map_or(s.model_iteration, |t| t.iteration()),
+            ready: s.model.is_some() || s.training.is_some(),
+            iteration: s.model_iteration,
             classes,
             class_names: (0..classes).map(crate::data::class_name).collect(),
             config: &s.config,
-            persistent_chains: match &s.trainer {
-                Some(t) => t.buffer().len(),
+            persistent_chains: match s.training.as_ref().and_then(|t| t.try_lock()) {
+                Some(run) => run.trainer().buffer().len(),
                 None => s.chains.as_ref().map_or(0, |c| c.len()),
             },
         })
-    }
-
-    /// Whether a model is ready for sampling.
-    #[wasm_bindgen(js_name = hasModel)]
-    pub fn has_model(&self) -> bool {
-        let s = self.state.borrow();
-        s.model.is_some() || s.trainer.is_some()
     }
 
     /// Bytes of WebAssembly memory the engine holds. Wasm memory only grows, so this is also
@@ -211,8 +208,7 @@ impl Engine {
 
     /// Training iterations behind the current model.
     pub fn iteration(&self) -> f64 {
-        let s = self.state.borrow();
-        s.trainer.as_ref().map_or(s.model_iteration, |t| t.iteration()) as f64
+        self.state.borrow().model_iteration as f64
     }
 }
 
@@ -226,14 +222,23 @@ impl Engine {
         Ok(s)
     }
 
+    /// The training run's model while one is set up, else the loaded or trained one; `missing`
+    /// says what to do when there is none.
+    fn current_model(&self, s: &State, missing: &str) -> Result<EnergyNet, JsError> {
+        match &s.training {
+            Some(run) => {
+                let run = run.try_lock().ok_or_else(|| err("the engine is busy with another call; wait for it to finish"))?;
+                Ok(run.trainer().model().valid())
+            }
+            None => s.model.clone().ok_or_else(|| err(missing)),
+        }
+    }
+
     /// The model to sample or score with, its configuration, and the device (freshly seeded
     /// from the engine's random stream so repeated calls differ but a session is repeatable).
     fn model_for_use(&self) -> Result<(EnergyNet, EbmConfig, Device), JsError> {
         let mut s = self.state.borrow_mut();
-        let model = match &s.trainer {
-            Some(t) => t.model().valid(),
-            None => s.model.clone().ok_or_else(|| err("no model yet: load weights or train first"))?,
-        };
+        let model = self.current_model(&s, "no model yet: load weights or train first")?;
         let seed = s.rng.random();
         let device = s.device.clone();
         device.seed(seed);
@@ -241,30 +246,8 @@ impl Engine {
     }
 }
 
-/// A class index from JavaScript, checked against the model (`None` = any class).
+/// A class index from JavaScript, checked against the model (`None` = any class) by the core's
+/// one rule.
 fn class_arg(class: Option<u32>, config: &EbmConfig) -> Result<Option<usize>, JsError> {
-    match class {
-        None => Ok(None),
-        Some(_) if config.classes == 0 => Err(err("this model is not class-conditional; generate without a class")),
-        Some(k) if k as usize >= config.classes => {
-            Err(err(format!("class {k} does not exist: the model has classes 0–{}", config.classes - 1)))
-        }
-        Some(k) => Ok(Some(k as usize)),
-    }
-}
-
-/// A class-conditional configuration needs labels that fit it.
-fn check_labels(dataset: &Dataset, config: &EbmConfig) -> Result<(), JsError> {
-    if config.classes == 0 {
-        return Ok(());
-    }
-    let split = dataset.training_split();
-    if !dataset.is_labelled(split) {
-        return Err(err(format!("class-conditional training needs labels, and the {} split has none", split.name())));
-    }
-    let needed = dataset.label_classes();
-    if needed > config.classes {
-        return Err(err(format!("the data has labels up to {}; set classes to at least {needed}", needed - 1)));
-    }
-    Ok(())
+    crate::inference::check_class_of(config.classes, class.map(|k| k as usize)).map_err(err)
 }

@@ -9,6 +9,7 @@ use super::convert::{images_to_rgba, rgba_to_images, values_to_rgba};
 use super::{BusyGuard, Engine, class_arg, err, to_js};
 use crate::edit::{self, Edited, MaskPreset};
 use crate::inference::generate;
+use crate::limits::{MAX_SAMPLES_PER_CALL, MAX_STEPS_PER_CALL, check_count};
 use crate::persistent::{BURN_IN_STEPS, ChainSnapshot, continue_chains};
 use crate::sampler::LangevinParams;
 use crate::{Device, EnergyNet};
@@ -49,14 +50,8 @@ struct EditedJs {
     count: usize,
 }
 
-/// Most samples one call draws.
-const MAX_SAMPLES: usize = 256;
-
 fn check_steps(steps: usize) -> Result<(), JsError> {
-    if steps == 0 || steps > 2000 {
-        return Err(err(format!("steps must be between 1 and 2000 (got {steps})")));
-    }
-    Ok(())
+    check_count("steps", steps, MAX_STEPS_PER_CALL).map_err(err).map(drop)
 }
 
 #[wasm_bindgen]
@@ -74,9 +69,7 @@ impl Engine {
         class: Option<u32>,
         from: Option<String>,
     ) -> Result<JsValue, JsError> {
-        if count == 0 || count > MAX_SAMPLES {
-            return Err(err(format!("count must be between 1 and {MAX_SAMPLES} (got {count})")));
-        }
+        check_count("count", count, MAX_SAMPLES_PER_CALL).map_err(err)?;
         check_steps(steps)?;
         let persistent = match from.as_deref() {
             None | Some("noise") => false,
@@ -167,11 +160,10 @@ struct EditInputs {
 impl Engine {
     /// The chains to continue: the replay buffer of training run here, else the loaded file's.
     async fn persistent_chains(&self) -> Result<ChainSnapshot, JsError> {
-        let trainer = self.state.borrow_mut().trainer.take();
-        if let Some(trainer) = trainer {
-            let chains = ChainSnapshot::of_buffer(trainer.buffer()).await;
-            self.state.borrow_mut().trainer = Some(trainer);
-            if let Some(chains) = chains.map_err(err)? {
+        let training = self.state.borrow().training.clone();
+        if let Some(run) = training {
+            let run = run.try_lock().ok_or_else(|| err("the engine is busy with another call; wait for it to finish"))?;
+            if let Some(chains) = ChainSnapshot::of_buffer(run.trainer().buffer()).await.map_err(err)? {
                 return Ok(chains);
             }
         }

@@ -10,20 +10,15 @@ use super::{BusyGuard, Engine, err, to_js};
 use crate::buffer::ReplayBuffer;
 use crate::data::{Split, images_to_tensor};
 use crate::inference::{argmax_rows, class_probabilities, energies};
-use crate::metrics::auroc_lower_is_positive;
+use crate::limits::{MAX_IMAGES_PER_CALL, SCORING_CHUNK, check_count};
+use crate::metrics::{Classification, auroc_lower_is_positive};
 use crate::{Device, Tensor};
 
 #[derive(Serialize)]
 struct SplitClassification {
     split: Split,
-    rows: usize,
-    /// Share of rows whose most probable class is their label.
-    accuracy: f64,
-    /// Accuracy of always answering the most common label of these rows.
-    majority_baseline: f64,
-    majority_class: usize,
-    /// confusion[true][predicted] counts.
-    confusion: Vec<Vec<usize>>,
+    #[serde(flatten)]
+    result: Classification,
 }
 
 #[wasm_bindgen]
@@ -41,7 +36,7 @@ impl Engine {
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, device) = self.model_for_use()?;
         let images = rgba_tensor(rgba, count, config.image_size, config.channels, &device)?;
-        energies(&model, images, 256).await.map_err(err)
+        energies(&model, images, SCORING_CHUNK).await.map_err(err)
     }
 
     /// Energies of the first `limit` rows of a dataset split.
@@ -51,21 +46,19 @@ impl Engine {
         let _busy = BusyGuard::take(&self.state)?;
         let (model, _, device) = self.model_for_use()?;
         let (images, _) = self.split_rows(split, limit, &device)?;
-        energies(&model, images, 256).await.map_err(err)
+        energies(&model, images, SCORING_CHUNK).await.map_err(err)
     }
 
     /// Energies of `count` uniform-noise images.
     #[wasm_bindgen(js_name = scoreNoise)]
     pub async fn score_noise(&self, count: usize) -> Result<Vec<f32>, JsError> {
-        if count == 0 || count > 4096 {
-            return Err(err(format!("count must be between 1 and 4096 (got {count})")));
-        }
+        check_count("count", count, MAX_IMAGES_PER_CALL).map_err(err)?;
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, device) = self.model_for_use()?;
         let seed = self.state.borrow_mut().rng.random();
         device.seed(seed);
         let noise = ReplayBuffer::noise(count, config.image_shape(), &device);
-        energies(&model, noise, 256).await.map_err(err)
+        energies(&model, noise, SCORING_CHUNK).await.map_err(err)
     }
 
     /// Class probabilities p(y | x) of `count` RGBA images under a class-conditional model:
@@ -75,7 +68,7 @@ impl Engine {
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, device) = self.model_for_use()?;
         let images = rgba_tensor(rgba, count, config.image_size, config.channels, &device)?;
-        let rows = class_probabilities(&model, images, 256).await.map_err(err)?;
+        let rows = class_probabilities(&model, images, SCORING_CHUNK).await.map_err(err)?;
         Ok(rows.concat())
     }
 
@@ -91,24 +84,8 @@ impl Engine {
         }
         let (images, labels) = self.split_rows(split, limit, &device)?;
         let labels = labels.ok_or_else(|| err(format!("the {} split has no labels to compare with", split.name())))?;
-        let predicted = argmax_rows(&class_probabilities(&model, images, 256).await.map_err(err)?);
-        let classes = config.classes.max(labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0));
-        let mut confusion = vec![vec![0usize; classes]; classes];
-        for (&truth, &guess) in labels.iter().zip(&predicted) {
-            confusion[truth as usize][guess] += 1;
-        }
-        let right: usize = (0..classes).map(|k| confusion[k][k]).sum();
-        let per_class: Vec<usize> = confusion.iter().map(|row| row.iter().sum()).collect();
-        let (majority_class, &majority) = per_class.iter().enumerate().max_by_key(|(_, n)| **n).unwrap_or((0, &0));
-        let rows = labels.len();
-        to_js(&SplitClassification {
-            split,
-            rows,
-            accuracy: right as f64 / rows as f64,
-            majority_baseline: majority as f64 / rows as f64,
-            majority_class,
-            confusion,
-        })
+        let predicted = argmax_rows(&class_probabilities(&model, images, SCORING_CHUNK).await.map_err(err)?);
+        to_js(&SplitClassification { split, result: Classification::of(&labels, &predicted, config.classes) })
     }
 }
 

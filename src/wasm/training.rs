@@ -1,16 +1,25 @@
-//! Training in the browser: set up, one iteration at a time (the worker's loop), or a run of
-//! iterations with a progress callback (the embedding API).
+//! Training in the browser: `Engine.startTraining` returns a `Training` handle that owns its
+//! run (the core's [`TrainingRun`]); the worker's loop and the embedding API drive it one
+//! iteration at a time. The engine keeps a share of the run only to sample from its model.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use async_lock::Mutex;
 use js_sys::{Function, Reflect};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::convert::values_to_rgba;
-use super::{BusyGuard, Engine, State, check_labels, err, to_js};
-use crate::checkpoint;
-use crate::data::BatchSource;
+use super::{Engine, State, err, to_js};
+use crate::checkpoint::Contents;
 use crate::inference::read_values;
-use crate::{IterStats, Trainer};
+use crate::limits::MAX_BUFFER_IMAGES_SHOWN;
+use crate::training_run::{Origin, TrainingRun};
+
+/// The run a `Training` handle owns, shared with the engine that started it.
+pub(super) type SharedRun = Rc<Mutex<TrainingRun>>;
 
 #[derive(Serialize)]
 struct BufferSamples {
@@ -23,59 +32,54 @@ struct BufferSamples {
     side: usize,
 }
 
+/// One training run started by `Engine.startTraining`. It stays valid until the engine's
+/// configuration, weights or data change, or another run starts.
+#[wasm_bindgen]
+pub struct Training {
+    run: SharedRun,
+    state: Rc<RefCell<State>>,
+}
+
 #[wasm_bindgen]
 impl Engine {
-    /// Sets up training with the current configuration and dataset. With `continue_model`, it
-    /// continues from the current model — and from the optimiser state and replay buffer of the
-    /// last loaded checkpoint, when it has them.
+    /// Starts a training run with the current configuration and dataset. With
+    /// `continue_model`, it continues from the current model — and from the optimiser state and
+    /// replay buffer of the last loaded checkpoint, when it has them. A run started before is
+    /// discarded.
     #[wasm_bindgen(js_name = startTraining)]
-    pub fn start_training(&self, continue_model: bool) -> Result<(), JsError> {
+    pub fn start_training(&self, continue_model: bool) -> Result<Training, JsError> {
         let mut s = self.idle_state()?;
-        let dataset = s.dataset.as_ref().ok_or_else(|| err("load a dataset before training"))?;
-        check_labels(dataset, &s.config)?;
-        let split = dataset.training_split();
-        let rows = dataset.rows(split);
-        let bytes = s.config.buffer_bytes();
-        if bytes > 1 << 30 {
-            return Err(err(format!("a replay buffer of {} images needs {} MB; lower buffer_size", s.config.buffer_size, bytes >> 20)));
-        }
-        let mut trainer = match (&s.model, &s.loaded, continue_model) {
-            (_, Some(file), true) => checkpoint::restore(file, s.config.clone(), &s.device).map_err(err)?,
-            (Some(model), None, true) => {
-                let mut t = Trainer::with_model(s.config.clone(), &s.device, model.clone()).map_err(err)?;
-                t.resume_from(s.model_iteration, None);
-                t
-            }
-            _ => Trainer::new(s.config.clone(), &s.device).map_err(err)?,
+        let data = s.dataset.clone().ok_or_else(|| err("load a dataset before training"))?;
+        let origin = match (&s.model, &s.loaded, continue_model) {
+            (_, Some(file), true) => Origin::Checkpoint(file),
+            (Some(model), None, true) => Origin::Model { model: Box::new(model.clone()), iteration: s.model_iteration },
+            _ => Origin::Fresh,
         };
-        trainer.set_iters_per_epoch(rows.div_ceil(s.config.batch_size) as u64);
-        let source = BatchSource::new(dataset, split, &s.device, BatchSource::DEFAULT_DEVICE_BYTES);
-        s.source = Some(source);
-        s.trainer = Some(trainer);
-        Ok(())
+        let run = TrainingRun::start(s.config.clone(), origin, Arc::clone(&data), &s.device).map_err(err)?;
+        let run: SharedRun = Rc::new(Mutex::new(run));
+        s.training = Some(Rc::clone(&run));
+        Ok(Training { run, state: Rc::clone(&self.state) })
     }
+}
 
+#[wasm_bindgen]
+impl Training {
     /// One CD iteration; returns its statistics.
-    #[wasm_bindgen(js_name = trainStep)]
-    pub async fn train_step(&self) -> Result<JsValue, JsError> {
-        let _busy = BusyGuard::take(&self.state)?;
-        to_js(&self.one_iteration().await?)
+    pub async fn step(&self) -> Result<JsValue, JsError> {
+        to_js(&self.next().await?)
     }
 
     /// Runs `iterations` CD iterations, calling `on_progress(stats)` after each; a callback that
     /// returns `false` stops the run early. Returns the last iteration's statistics.
-    pub async fn train(&self, iterations: u32, on_progress: Option<Function>) -> Result<JsValue, JsError> {
+    pub async fn run(&self, iterations: u32, on_progress: Option<Function>) -> Result<JsValue, JsError> {
         if iterations == 0 {
             return Err(err("iterations must be at least 1"));
         }
-        let _busy = BusyGuard::take(&self.state)?;
-        let mut last = None;
+        let mut last = JsValue::NULL;
         for _ in 0..iterations {
-            let stats = self.one_iteration().await?;
-            let js = to_js(&stats)?;
-            last = Some(js.clone());
+            last = to_js(&self.next().await?)?;
             if let Some(callback) = &on_progress {
-                let answer = callback.call1(&JsValue::NULL, &js).map_err(|e| err(format!("the progress callback threw: {e:?}")))?;
+                let answer = callback.call1(&JsValue::NULL, &last).map_err(|e| err(format!("the progress callback threw: {e:?}")))?;
                 if answer == JsValue::FALSE {
                     break;
                 }
@@ -83,54 +87,55 @@ impl Engine {
             // Give the event loop a turn so the page (or worker) can react between iterations.
             yield_now().await;
         }
-        Ok(last.unwrap_or(JsValue::NULL))
+        Ok(last)
     }
 
     /// The `count` newest replay-buffer samples: `{rgba, labels, count, side}`.
     #[wasm_bindgen(js_name = bufferSamples)]
     pub async fn buffer_samples(&self, count: usize) -> Result<JsValue, JsError> {
-        let _busy = BusyGuard::take(&self.state)?;
-        let (latest, shape) = {
-            let s = self.state.borrow();
-            let trainer = s.trainer.as_ref().ok_or_else(|| err("training is not set up"))?;
-            (trainer.buffer().latest_labelled(count.clamp(1, 1024)), s.config.image_shape())
-        };
-        let Some((images, labels)) = latest else {
+        let run = self.lock()?;
+        let shape = run.trainer().config().image_shape();
+        let Some((images, labels)) = run.trainer().buffer().latest(count.clamp(1, MAX_BUFFER_IMAGES_SHOWN)) else {
             return to_js(&BufferSamples { rgba: Vec::new(), labels: Vec::new(), count: 0, side: shape[1] });
         };
         let values = read_values(images).await.map_err(err)?;
         to_js(&BufferSamples { rgba: values_to_rgba(&values, shape), count: labels.len(), labels, side: shape[1] })
     }
 
-    /// Images in the training run's replay buffer.
-    #[wasm_bindgen(js_name = bufferLength)]
-    pub fn buffer_length(&self) -> usize {
-        self.state.borrow().trainer.as_ref().map_or(0, |t| t.buffer().len())
+    /// The run as a checkpoint file: weights, configuration and replay buffer (Adam's state
+    /// stays out in the browser, see `OPTIMIZER_STATE_IN_CHECKPOINTS`). `loadWeights` +
+    /// `startTraining(true)` continue from it.
+    #[wasm_bindgen(js_name = saveCheckpoint)]
+    pub async fn save_checkpoint(&self) -> Result<js_sys::Uint8Array, JsError> {
+        let run = self.lock()?;
+        let contents = Contents { optimizer: crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS, buffer: true, newest_chains: None };
+        let bytes = run.checkpoint(contents, "checkpoint of a run in the browser").await.map_err(err)?;
+        Ok(js_sys::Uint8Array::from(bytes.as_slice()))
+    }
+
+    /// Iterations behind the run's model.
+    pub fn iteration(&self) -> Result<f64, JsError> {
+        Ok(self.lock()?.iteration() as f64)
     }
 }
 
-impl Engine {
-    /// One iteration on a batch drawn from the loaded data. The trainer is held outside the
-    /// state while it awaits the device, and put back whatever the outcome.
-    async fn one_iteration(&self) -> Result<IterStats, JsError> {
-        let (mut trainer, real, labels) = {
-            let mut s = self.state.borrow_mut();
-            let State { trainer, dataset, source, .. } = &mut *s;
-            let (Some(dataset), Some(source)) = (dataset.as_ref(), source.as_ref()) else {
-                return Err(err("training is not set up; call startTraining first"));
-            };
-            let mut trainer = trainer.take().ok_or_else(|| err("training is not set up; call startTraining first"))?;
-            let device = trainer.device();
-            let batch = trainer.config().batch_size;
-            let (real, labels) = source.draw_labelled(dataset, batch, trainer.rng(), &device);
-            (trainer, real, labels)
-        };
-        let labels = labels.filter(|_| trainer.config().is_conditional());
-        let result = trainer.step_labelled(real, labels.as_deref()).await;
-        let mut s = self.state.borrow_mut();
-        s.model_iteration = trainer.iteration();
-        s.trainer = Some(trainer);
-        result.map_err(err)
+impl Training {
+    /// The run, if it is still the engine's current one and no other call holds it.
+    fn lock(&self) -> Result<async_lock::MutexGuard<'_, TrainingRun>, JsError> {
+        let current = self.state.try_borrow().ok().and_then(|s| s.training.clone());
+        if !current.is_some_and(|c| Rc::ptr_eq(&c, &self.run)) {
+            return Err(err("this training run was discarded (the configuration, weights or data changed, or a new run started)"));
+        }
+        self.run.try_lock().ok_or_else(|| err("the training run is busy with another call; wait for it to finish"))
+    }
+
+    async fn next(&self) -> Result<crate::IterStats, JsError> {
+        let mut run = self.lock()?;
+        let step = run.next().await.map_err(err)?;
+        if let Ok(mut s) = self.state.try_borrow_mut() {
+            s.model_iteration = run.iteration();
+        }
+        Ok(step.stats)
     }
 }
 

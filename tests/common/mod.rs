@@ -42,7 +42,7 @@ pub async fn trained_tiny(device: &Device, iterations: usize) -> (Trainer, EbmCo
     let mut trainer = Trainer::new(config.clone(), device).expect("valid config");
     for i in 0..iterations {
         let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i as u64, &trainer.device());
-        let stats = trainer.step(real).await.expect("training step");
+        let stats = trainer.step(real, None).await.expect("training step");
         assert!(stats.is_finite(), "iteration {i} produced non-finite statistics: {stats:?}");
     }
     (trainer, config)
@@ -81,8 +81,8 @@ pub async fn langevin_energy_drop(device: &Device) -> (f32, f32) {
 /// backend and again on `device` (same weights, same images): the numbers Langevin runs on.
 /// Returns (CPU energies, CPU gradient, `device` energies, `device` gradient).
 pub async fn energy_and_gradient_on_both(device: &Device) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    use burn::tensor::TensorData;
     use dermaebm::Tensor;
-    use dermaebm::burn_reexports::TensorData;
     use dermaebm::inference::read_values;
     use dermaebm::weights::{load_model, model_bytes};
     let config = tiny_config(7);
@@ -135,7 +135,7 @@ pub async fn guard_recovers(device: &Device) -> (u64, bool) {
             trainer.inject_fault(Fault::NanWeights);
         }
         let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
-        let s = trainer.step(real).await.expect("one fault must not stop training");
+        let s = trainer.step(real, None).await.expect("one fault must not stop training");
         finite = s.is_finite() && !s.rolled_back;
     }
     (trainer.rollbacks(), finite && trainer.iteration() >= 5)
@@ -152,7 +152,7 @@ pub fn conditional_config(seed: u64) -> EbmConfig {
 
 /// A labelled batch of the synthetic patterns (label = pattern index).
 pub fn labelled_patterns(config: &EbmConfig, seed: u64, device: &Device) -> (dermaebm::Tensor<4>, Vec<i32>) {
-    use dermaebm::burn_reexports::TensorData;
+    use burn::tensor::TensorData;
     let (n, c, s) = (config.batch_size, config.channels, config.image_size);
     let (values, labels) = synthetic::labelled_pattern_values(n, c, s, 0.05, seed);
     (dermaebm::Tensor::from_data(TensorData::new(values, [n, c, s, s]), device), labels)
@@ -190,14 +190,15 @@ pub async fn conditional_run(device: &Device, iterations: usize) -> ConditionalR
     let untrained_sample_accuracy = sample_accuracy(trainer.model(), &config, &trainer.device(), 16).await;
     for i in 0..iterations {
         let (real, labels) = labelled_patterns(&config, i as u64, &trainer.device());
-        let stats = trainer.step_labelled(real, Some(&labels)).await.expect("training step");
+        let stats = trainer.step(real, Some(&labels)).await.expect("training step");
         assert!(stats.is_finite(), "iteration {i}: {stats:?}");
     }
     let sample_accuracy = sample_accuracy(trainer.model(), &config, &trainer.device(), 16).await;
     let (test, truth) = labelled_patterns(&config, 9999, &trainer.device());
     let predicted = argmax_rows(&class_probabilities(trainer.model(), test, 64).await.expect("probabilities"));
-    let right = predicted.iter().zip(&truth).filter(|(p, t)| **p as i32 == **t).count();
-    ConditionalReport { untrained_sample_accuracy, sample_accuracy, classifier_accuracy: right as f64 / truth.len() as f64 }
+    let truth: Vec<u8> = truth.iter().map(|&t| t as u8).collect();
+    let classifier_accuracy = dermaebm::metrics::Classification::of(&truth, &predicted, config.classes).accuracy;
+    ConditionalReport { untrained_sample_accuracy, sample_accuracy, classifier_accuracy }
 }
 
 /// A .npy file: version `major`, dtype `descr`, `shape`, raw `data`.
@@ -220,4 +221,44 @@ pub fn npy(descr: &str, shape: &[usize], data: &[u8], fortran: bool, major: u8) 
     out.extend(header.as_bytes());
     out.extend(data);
     out
+}
+
+/// The field names of `export interface {name} { … }` in a TypeScript declaration file (nested
+/// object types and comments skipped), to compare the JS boundary's types with the Rust structs.
+pub fn ts_interface_fields(dts: &str, name: &str) -> std::collections::BTreeSet<String> {
+    let start = dts.find(&format!("export interface {name} {{")).unwrap_or_else(|| panic!("client.d.ts declares no interface {name}"));
+    let body = &dts[dts[start..].find('{').unwrap() + start + 1..];
+    let (mut depth, mut top, mut chars) = (0usize, String::new(), body.chars().peekable());
+    while let Some(c) = chars.next() {
+        match c {
+            '/' if chars.peek() == Some(&'*') => {
+                // A doc comment: skip to its end.
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '{' => depth += 1,
+            '}' if depth == 0 => break,
+            '}' => depth -= 1,
+            c if depth == 0 => top.push(c),
+            _ => {}
+        }
+    }
+    top.split([';', '\n']).filter_map(|f| f.split_once(':')).map(|(n, _)| n.trim().trim_end_matches('?').to_string()).collect()
+}
+
+/// The keys of a JSON object.
+pub fn json_keys(value: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    value.as_object().expect("a JSON object").keys().cloned().collect()
 }

@@ -1,6 +1,7 @@
 //! `debm bench`: seconds per CD iteration (the reference recipe by default), Langevin
 //! throughput, sampling time and peak memory, as one JSON object.
 
+use anyhow::{Result, bail};
 use dermaebm::buffer::ReplayBuffer;
 use dermaebm::inference::read_values;
 use dermaebm::platform::{Instant, block_on};
@@ -38,20 +39,20 @@ fn peak_rss() -> Option<u64> {
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
-pub fn run(args: Args) -> Result<(), String> {
+pub fn run(args: Args) -> Result<()> {
     if args.iterations == 0 {
-        return Err("--iterations must be at least 1".into());
+        bail!("--iterations must be at least 1");
     }
     let (device, info) = common::device(&args.backend)?;
     let config = EbmConfig { batch_size: args.batch, langevin_steps: args.steps, ..EbmConfig::default() };
-    config.validate().map_err(|e| e.to_string())?;
-    let mut trainer = Trainer::new(config.clone(), &device).map_err(|e| e.to_string())?;
+    config.validate()?;
+    let mut trainer = Trainer::new(config.clone(), &device)?;
     let shape = config.image_shape();
     let mut times = Vec::new();
     for i in 0..args.warmup + args.iterations {
         let real = synthetic::patterns(config.batch_size, shape[0], shape[1], 0.05, i as u64, &trainer.device());
         let t = Instant::now();
-        block_on(trainer.step(real)).map_err(|e| e.to_string())?;
+        block_on(trainer.step(real, None))?;
         if i >= args.warmup {
             times.push(t.elapsed().as_secs_f64());
         }
@@ -67,9 +68,9 @@ pub fn run(args: Args) -> Result<(), String> {
         let (x, _) = langevin(&net, start, &params, &Default::default());
         block_on(read_values(x)).map(|_| ())
     };
-    run_sampling().map_err(|e| e.to_string())?;
+    run_sampling()?;
     let t = Instant::now();
-    run_sampling().map_err(|e| e.to_string())?;
+    run_sampling()?;
     let sample_seconds = t.elapsed().as_secs_f64();
 
     let report = json!({

@@ -1,5 +1,6 @@
 //! Arguments and helpers shared by the subcommands.
 
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
@@ -37,43 +38,43 @@ pub enum Command {
     Eval(crate::eval::Args),
 }
 
-pub fn load_dataset(files: &[PathBuf]) -> Result<Dataset, String> {
+pub fn load_dataset(files: &[PathBuf]) -> Result<Dataset> {
     let contents = files
         .iter()
-        .map(|p| std::fs::read(p).map(|b| (p.display().to_string(), b)).map_err(|e| format!("{}: {e}", p.display())))
+        .map(|p| std::fs::read(p).map(|b| (p.display().to_string(), b)).with_context(|| p.display().to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let borrowed: Vec<(&str, &[u8])> = contents.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
-    Dataset::load(&borrowed, Limits::default()).map_err(|e| e.to_string())
+    Ok(Dataset::load(&borrowed, Limits::default())?)
 }
 
-pub fn info(files: &[PathBuf]) -> Result<(), String> {
+pub fn info(files: &[PathBuf]) -> Result<()> {
     let summary = load_dataset(files)?.summary();
-    println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?);
+    println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
 }
 
-pub fn read_weights(path: &Path) -> Result<WeightsFile, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    WeightsFile::decode(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read_weights(path: &Path) -> Result<WeightsFile> {
+    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    WeightsFile::decode(&bytes).with_context(|| path.display().to_string())
 }
 
-pub fn load_model(path: &Path, device: &Device) -> Result<(WeightsFile, EnergyNet), String> {
+pub fn load_model(path: &Path, device: &Device) -> Result<(WeightsFile, EnergyNet)> {
     let file = read_weights(path)?;
-    let model = file.model(device).map_err(|e| format!("{}: {e}", path.display()))?;
+    let model = file.model(device).with_context(|| path.display().to_string())?;
     Ok((file, model))
 }
 
-pub fn device(request: &str) -> Result<(Device, BackendInfo), String> {
-    let request: BackendRequest = request.parse()?;
+pub fn device(request: &str) -> Result<(Device, BackendInfo)> {
+    let request: BackendRequest = request.parse().map_err(anyhow::Error::msg)?;
     Ok(block_on(select_device(request)))
 }
 
 /// Writes `bytes` to `path` atomically: a reader sees the old file or the new one, never half.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     }
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::write(&tmp, bytes).with_context(|| tmp.display().to_string())?;
+    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())
 }

@@ -1,12 +1,13 @@
 //! `debm eval`: the weights' quality figures as JSON — energy AUROC of real images against
 //! uniform noise, and per-channel mean/std of fresh samples against the real images'.
 
+use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 
 use dermaebm::buffer::ReplayBuffer;
 use dermaebm::data::Split;
 use dermaebm::inference::{argmax_rows, class_probabilities, energies, generate, read_values};
-use dermaebm::metrics::{auroc_lower_is_positive, channel_mean_std};
+use dermaebm::metrics::{Classification, auroc_lower_is_positive, channel_mean_std};
 use dermaebm::persistent::{self, ChainSnapshot};
 use dermaebm::platform::{Instant, block_on};
 use dermaebm::sampler::LangevinParams;
@@ -40,39 +41,30 @@ pub struct Args {
     backend: String,
 }
 
-pub fn run(args: Args) -> Result<(), String> {
+pub fn run(args: Args) -> Result<()> {
     let (device, _) = common::device(&args.backend)?;
     let (file, model) = common::load_model(&args.weights, &device)?;
     let config = file.header.config.clone();
     let dataset = common::load_dataset(&args.data)?;
-    let split = Split::parse(&args.split).ok_or_else(|| format!("unknown split `{}`", args.split))?;
+    let split = Split::parse(&args.split).with_context(|| format!("unknown split `{}`", args.split))?;
     let rows = dataset.rows(split);
     if rows == 0 {
-        return Err(format!("the data has no `{}` split", split.name()));
+        bail!("the data has no `{}` split", split.name());
     }
     let real = dataset.batch(split, &(0..rows).collect::<Vec<_>>(), &device);
-    let real_values = block_on(read_values(real.clone())).map_err(|e| e.to_string())?;
-    let e_real = block_on(energies(&model, real.clone(), 512)).map_err(|e| e.to_string())?;
+    let real_values = block_on(read_values(real.clone()))?;
+    let e_real = block_on(energies(&model, real.clone(), 512))?;
     device.seed(args.seed);
     let noise = ReplayBuffer::noise(args.noise.max(1), config.image_shape(), &device);
-    let e_noise = block_on(energies(&model, noise, 512)).map_err(|e| e.to_string())?;
-    let auroc = auroc_lower_is_positive(&e_real, &e_noise).ok_or("non-finite energies")?;
+    let e_noise = block_on(energies(&model, noise, 512))?;
+    let auroc = auroc_lower_is_positive(&e_real, &e_noise).context("non-finite energies")?;
 
     // A class-conditional model is also a classifier: its accuracy against always answering
     // the most common class.
     let classification = match dataset.split(split).and_then(|s| s.labels.clone()) {
         Some(labels) if model.classes() > 0 => {
-            let predicted = argmax_rows(&block_on(class_probabilities(&model, real.clone(), 512)).map_err(|e| e.to_string())?);
-            let right = predicted.iter().zip(&labels).filter(|(p, l)| **p == **l as usize).count();
-            let mut counts = vec![0usize; 256];
-            for &l in &labels {
-                counts[l as usize] += 1;
-            }
-            let majority = counts.iter().max().copied().unwrap_or(0);
-            Some(json!({
-                "accuracy": right as f64 / labels.len() as f64,
-                "majority_baseline": majority as f64 / labels.len() as f64,
-            }))
+            let predicted = argmax_rows(&block_on(class_probabilities(&model, real.clone(), 512))?);
+            Some(Classification::of(&labels, &predicted, model.classes()))
         }
         _ => None,
     };
@@ -82,13 +74,12 @@ pub fn run(args: Args) -> Result<(), String> {
     let mut left = args.samples.max(1);
     while left > 0 {
         let n = left.min(250);
-        samples
-            .extend(block_on(generate(&model, n, config.image_shape(), &params, None, None, &device)).map_err(|e| e.to_string())?.samples);
+        samples.extend(block_on(generate(&model, n, config.image_shape(), &params, None, None, &device))?.samples);
         left -= n;
     }
     let sampling_seconds = started.elapsed().as_secs_f64();
     // The same statistics for the persistent chains continued (what the site shows first).
-    let persistent = match ChainSnapshot::from_file(&file).map_err(|e| e.to_string())? {
+    let persistent = match ChainSnapshot::from_file(&file)? {
         Some(chains) => {
             let params = LangevinParams { steps: persistent::DEFAULT_STEPS, ..LangevinParams::from(&config) };
             let mut rng = StdRng::seed_from_u64(args.seed);
@@ -102,8 +93,7 @@ pub fn run(args: Args) -> Result<(), String> {
                 persistent::BURN_IN_STEPS,
                 &mut rng,
                 &device,
-            ))
-            .map_err(|e| e.to_string())?;
+            ))?;
             Some(out.samples)
         }
         None => None,
@@ -138,6 +128,6 @@ pub fn run(args: Args) -> Result<(), String> {
         "classification": classification,
         "fid": format!("not computed here: bash scripts/fid.sh {} (FID/KID vs val with ../shared/bench/quality.py; figures in weights/fid-history.csv)", args.weights.display()),
     });
-    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -38,8 +38,9 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("debm: {message}");
+        Err(error) => {
+            // `{:#}` prints the whole chain: "path: what went wrong".
+            eprintln!("debm: {error:#}");
             std::process::ExitCode::FAILURE
         }
     }

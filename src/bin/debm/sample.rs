@@ -1,6 +1,8 @@
 //! `debm sample`: a PNG sheet of samples (and an `.npz` of them for the quality tools) and an
 //! animated GIF of their Langevin chains, from noise or continuing the persistent chains.
 
+use anyhow::{Context, Result, bail};
+use dermaebm::limits::{MAX_IMAGES_PER_CALL, check_count};
 use std::path::PathBuf;
 
 use dermaebm::data::dataset::tensor_values_to_images;
@@ -54,27 +56,20 @@ pub struct Args {
     npz: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> Result<(), String> {
+pub fn run(args: Args) -> Result<()> {
     let steps = args.steps.unwrap_or(if args.persistent { persistent::DEFAULT_STEPS } else { 256 });
-    if args.count == 0 || (steps == 0 && !args.persistent) {
-        return Err("--count and --steps must be at least 1".into());
+    check_count("--count", args.count, MAX_IMAGES_PER_CALL).map_err(anyhow::Error::msg)?;
+    if steps == 0 && !args.persistent {
+        bail!("--steps must be at least 1 when sampling from noise");
     }
     let (device, _) = common::device(&args.backend)?;
     let (file, model) = common::load_model(&args.weights, &device)?;
     let config = file.header.config.clone();
     let [c, h, w] = config.image_shape();
-    if let Some(k) = args.class
-        && k >= config.classes
-    {
-        return Err(if config.classes == 0 {
-            format!("{} is not class-conditional; sample without --class", args.weights.display())
-        } else {
-            format!("class {k} does not exist: the weights have classes 0–{}", config.classes - 1)
-        });
-    }
+    dermaebm::inference::check_class_of(config.classes, args.class).with_context(|| args.weights.display().to_string())?;
     let snapshot = if args.persistent {
-        let chains = ChainSnapshot::from_file(&file).map_err(|e| format!("{}: {e}", args.weights.display()))?;
-        Some(chains.ok_or_else(|| {
+        let chains = ChainSnapshot::from_file(&file).with_context(|| args.weights.display().to_string())?;
+        Some(chains.with_context(|| {
             format!("{} holds no persistent chains (training checkpoints and dermamnist.state do)", args.weights.display())
         })?)
     } else {
@@ -85,16 +80,13 @@ pub fn run(args: Args) -> Result<(), String> {
     let params = LangevinParams { steps, ..LangevinParams::from(&config) };
     let every = (steps / 16).max(1);
     let record = args.gif.as_ref().map(|_| every);
-    let draw = |n: usize, class: Option<usize>, record: Option<usize>, rng: &mut StdRng| {
-        match &snapshot {
-            Some(chains) => block_on(persistent::continue_chains(&model, chains, n, &params, record, class, args.burn_in, rng, &device)),
-            None => block_on(generate(&model, n, config.image_shape(), &params, record, class, &device)),
-        }
-        .map_err(|e| e.to_string())
+    let draw = |n: usize, class: Option<usize>, record: Option<usize>, rng: &mut StdRng| match &snapshot {
+        Some(chains) => block_on(persistent::continue_chains(&model, chains, n, &params, record, class, args.burn_in, rng, &device)),
+        None => block_on(generate(&model, n, config.image_shape(), &params, record, class, &device)),
     };
     let (images, columns, out) = if args.by_class {
         if config.classes == 0 {
-            return Err(format!("{} is not class-conditional; --by-class needs class-conditional weights", args.weights.display()));
+            bail!("{} is not class-conditional; --by-class needs class-conditional weights", args.weights.display());
         }
         let mut images = Vec::new();
         for k in 0..config.classes {
@@ -107,15 +99,15 @@ pub fn run(args: Args) -> Result<(), String> {
         (tensor_values_to_images(&out.samples, c, h, w), (args.count as f64).sqrt().ceil() as usize, Some(out))
     };
     let sheet = export::grid(&images, h, c, columns, 3);
-    common::write_atomic(&args.png, &export::png(&sheet)?)?;
+    common::write_atomic(&args.png, &export::png(&sheet).map_err(anyhow::Error::msg)?)?;
     eprintln!("wrote {}", args.png.display());
     if let Some(path) = &args.npz {
-        common::write_atomic(path, &export::npz_images(&images, h, c)?)?;
+        common::write_atomic(path, &export::npz_images(&images, h, c).map_err(anyhow::Error::msg)?)?;
         eprintln!("wrote {} ({} images)", path.display(), images.len());
     }
     if let (Some(gif_path), Some(out)) = (&args.gif, out) {
         let frames: Vec<_> = out.chain.iter().map(|(_, v)| export::grid(&tensor_values_to_images(v, c, h, w), h, c, columns, 3)).collect();
-        common::write_atomic(gif_path, &export::gif(&frames, 15)?)?;
+        common::write_atomic(gif_path, &export::gif(&frames, 15).map_err(anyhow::Error::msg)?)?;
         eprintln!("wrote {}", gif_path.display());
     }
     Ok(())

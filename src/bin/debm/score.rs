@@ -1,5 +1,7 @@
 //! `debm score`: energies, one per line, in row order (lower = more likely).
 
+use anyhow::{Context, Result, bail};
+use dermaebm::limits::{MAX_IMAGES_PER_CALL, check_count};
 use std::path::PathBuf;
 
 use dermaebm::buffer::ReplayBuffer;
@@ -28,28 +30,26 @@ pub struct Args {
     backend: String,
 }
 
-pub fn run(args: Args) -> Result<(), String> {
+pub fn run(args: Args) -> Result<()> {
     let (device, _) = common::device(&args.backend)?;
     let (file, model) = common::load_model(&args.weights, &device)?;
     let config = file.header.config;
     let images = match (&args.file, args.noise) {
         (_, Some(n)) => {
-            if n == 0 {
-                return Err("--noise needs at least 1 image".into());
-            }
+            check_count("--noise", n, MAX_IMAGES_PER_CALL).map_err(anyhow::Error::msg)?;
             device.seed(args.seed);
             ReplayBuffer::noise(n, config.image_shape(), &device)
         }
         (Some(path), None) => {
             let dataset = common::load_dataset(std::slice::from_ref(path))?;
-            let split = Split::parse(&args.split).ok_or_else(|| format!("unknown split `{}`: use train, val or test", args.split))?;
+            let split = Split::parse(&args.split).with_context(|| format!("unknown split `{}`: use train, val or test", args.split))?;
             let rows = dataset.rows(split);
             if rows == 0 {
                 let present: Vec<&str> = dataset.splits().map(|s| s.name()).collect();
-                return Err(format!("{} has no `{}` split (it has: {})", path.display(), split.name(), present.join(", ")));
+                bail!("{} has no `{}` split (it has: {})", path.display(), split.name(), present.join(", "));
             }
             if (dataset.channels, dataset.height) != (config.channels, config.image_size) {
-                return Err(format!(
+                bail!(
                     "the weights expect {}-channel {}×{} images; {} has {}-channel {}×{}",
                     config.channels,
                     config.image_size,
@@ -58,13 +58,13 @@ pub fn run(args: Args) -> Result<(), String> {
                     dataset.channels,
                     dataset.height,
                     dataset.width
-                ));
+                );
             }
             dataset.batch(split, &(0..rows).collect::<Vec<_>>(), &device)
         }
-        (None, None) => return Err("give a FILE to score, or --noise N".into()),
+        (None, None) => bail!("give a FILE to score, or --noise N"),
     };
-    let energies = block_on(energies(&model, images, 512)).map_err(|e| e.to_string())?;
+    let energies = block_on(energies(&model, images, 512))?;
     let mut out = String::with_capacity(energies.len() * 12);
     for e in energies {
         out.push_str(&format!("{e}\n"));

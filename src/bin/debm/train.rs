@@ -1,13 +1,15 @@
 //! `debm train`: CD training from shards, with checkpoints, a CSV log and resume.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use dermaebm::checkpoint::{self, Contents};
-use dermaebm::data::BatchSource;
+use anyhow::{Context, Result, bail};
+use dermaebm::checkpoint::Contents;
 use dermaebm::persistent;
 use dermaebm::platform::{Instant, block_on};
-use dermaebm::{EbmConfig, Trainer};
+use dermaebm::training_run::{CheckpointPolicy, Origin, TrainingRun};
+use dermaebm::{EbmConfig, IterStats};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::common::{self, DEFAULT_WEIGHTS};
@@ -56,10 +58,10 @@ pub struct Args {
     init_from: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> Result<(), String> {
+pub fn run(args: Args) -> Result<()> {
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| args.out.with_extension("ckpt"));
     let log_path = args.log.clone().unwrap_or_else(|| args.out.with_extension("csv"));
-    let dataset = common::load_dataset(&args.data)?;
+    let dataset = Arc::new(common::load_dataset(&args.data)?);
     let (device, info) = common::device(&args.backend)?;
     eprintln!(
         "backend: {} — {}{}",
@@ -69,83 +71,57 @@ pub fn run(args: Args) -> Result<(), String> {
     );
 
     let explicit_config = match &args.config {
-        Some(path) => Some(
-            EbmConfig::from_json(&std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?)
-                .map_err(|e| format!("{}: {e}", path.display()))?,
-        ),
+        Some(path) => {
+            let json = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+            Some(EbmConfig::from_json(&json).with_context(|| path.display().to_string())?)
+        }
         None => None,
     };
     // Where these weights come from, kept across resumes and warm starts.
     let mut provenance: Option<String> = None;
-    let mut trainer = if args.resume && checkpoint_path.exists() {
-        let file = common::read_weights(&checkpoint_path)?;
-        provenance = Some(file.header.note.clone()).filter(|n| !n.is_empty());
-        let config = explicit_config.unwrap_or_else(|| file.header.config.clone());
-        let t = checkpoint::restore(&file, config, &device).map_err(|e| format!("{}: {e}", checkpoint_path.display()))?;
-        eprintln!("resuming from {} at iteration {}", checkpoint_path.display(), t.iteration());
-        t
-    } else {
-        let mut config = explicit_config.unwrap_or_default();
-        config.channels = dataset.channels;
-        config.image_size = dataset.height;
-        if args.conditional {
-            config.classes = dataset.label_classes().max(2);
-            if !dataset.is_labelled(dataset.training_split()) {
-                return Err("--conditional needs labelled data, and the training split has no labels".into());
-            }
+    let resumed = if args.resume && checkpoint_path.exists() { Some(common::read_weights(&checkpoint_path)?) } else { None };
+    let (config, origin) = match &resumed {
+        Some(file) => {
+            provenance = Some(file.header.note.clone()).filter(|n| !n.is_empty());
+            (explicit_config.unwrap_or_else(|| file.header.config.clone()), Origin::Checkpoint(file))
         }
-        match &args.init_from {
-            None => Trainer::new(config, &device).map_err(|e| e.to_string())?,
-            Some(path) => {
-                let (file, model) = common::load_model(path, &device)?;
-                config.width = file.header.config.width;
-                let model = if config.classes > 0 && model.classes() == 0 { model.into_conditional(config.classes) } else { model };
-                if model.classes() != config.classes {
-                    return Err(format!("{} has {} classes; the data needs {}", path.display(), model.classes(), config.classes));
+        None => {
+            let mut config = explicit_config.unwrap_or_default();
+            config.channels = dataset.channels;
+            config.image_size = dataset.height;
+            if args.conditional {
+                config.classes = dataset.label_classes().max(2);
+            }
+            match &args.init_from {
+                None => (config, Origin::Fresh),
+                Some(path) => {
+                    let (file, model) = common::load_model(path, &device)?;
+                    config.width = file.header.config.width;
+                    let model = if config.classes > 0 && model.classes() == 0 { model.into_conditional(config.classes) } else { model };
+                    if model.classes() != config.classes {
+                        bail!("{} has {} classes; the data needs {}", path.display(), model.classes(), config.classes);
+                    }
+                    eprintln!("starting from {} ({} iterations)", path.display(), file.header.iteration);
+                    provenance = Some(format!(
+                        "{{this run}}; it started from {} ({} iterations: {})",
+                        path.display(),
+                        file.header.iteration,
+                        file.header.note
+                    ));
+                    (config, Origin::Model { model: Box::new(model), iteration: 0 })
                 }
-                eprintln!("starting from {} ({} iterations)", path.display(), file.header.iteration);
-                provenance = Some(format!(
-                    "{{this run}}; it started from {} ({} iterations: {})",
-                    path.display(),
-                    file.header.iteration,
-                    file.header.note
-                ));
-                Trainer::with_model(config, &device, model).map_err(|e| e.to_string())?
             }
         }
     };
-    let config = trainer.config().clone();
-    if (config.channels, config.image_size) != (dataset.channels, dataset.height) {
-        return Err(format!(
-            "the data has {}-channel {}×{} images but the configuration expects {}-channel {}×{}",
-            dataset.channels, dataset.height, dataset.width, config.channels, config.image_size, config.image_size
-        ));
+    let run = TrainingRun::start(config, origin, dataset.clone(), &device).with_context(|| match &resumed {
+        Some(_) => checkpoint_path.display().to_string(),
+        None => "cannot start training".to_string(),
+    })?;
+    if resumed.is_some() {
+        eprintln!("resuming from {} at iteration {}", checkpoint_path.display(), run.iteration());
     }
-    let split = dataset.training_split();
-    let rows = dataset.rows(split);
-    trainer.set_iters_per_epoch(rows.div_ceil(config.batch_size) as u64);
-    let source = BatchSource::new(&dataset, split, &trainer.device(), BatchSource::DEFAULT_DEVICE_BYTES);
-
-    if let Some(dir) = log_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    let fresh_log = !(args.resume && log_path.exists());
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(!fresh_log)
-        .write(true)
-        .truncate(fresh_log)
-        .open(&log_path)
-        .map_err(|e| format!("{}: {e}", log_path.display()))?;
-    if fresh_log {
-        writeln!(log, "iteration,epoch,loss,cd,reg,energy_real,energy_fake,lr,fresh,seconds,class_loss,class_accuracy")
-            .map_err(|e| e.to_string())?;
-    }
-
-    let start = trainer.iteration();
-    let bar = ProgressBar::new(args.iterations.saturating_sub(start));
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} it  {per_sec}  ETA {eta}  {msg}").map_err(|e| e.to_string())?);
-    let started = Instant::now();
+    let config = run.trainer().config().clone();
+    let (split, rows) = (run.split(), run.rows());
     let this_run = format!(
         "trained by `debm train` on {} ({} split, {rows} images){}, backend {}",
         // File names only: the note travels with the weights, the training machine's paths do not.
@@ -159,12 +135,17 @@ pub fn run(args: Args) -> Result<(), String> {
         Some(p) => p,
         None => this_run,
     };
-    while trainer.iteration() < args.iterations {
-        let device = trainer.device();
-        let batch = config.batch_size;
-        let (real, labels) = source.draw_labelled(&dataset, batch, trainer.rng(), &device);
-        let labels = labels.filter(|_| config.is_conditional());
-        let s = block_on(trainer.step_labelled(real, labels.as_deref())).map_err(|e| e.to_string())?;
+    let contents = Contents { optimizer: true, buffer: true, newest_chains: args.checkpoint_chains };
+    let mut run = run.with_checkpoints(CheckpointPolicy { every: args.checkpoint_every, contents, note: note.clone() });
+
+    let mut log = CsvLog::open(&log_path, args.resume)?;
+    let start = run.iteration();
+    let bar = ProgressBar::new(args.iterations.saturating_sub(start));
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} it  {per_sec}  ETA {eta}  {msg}")?);
+    let started = Instant::now();
+    while run.iteration() < args.iterations {
+        let step = block_on(run.next())?;
+        let s = &step.stats;
         if s.rolled_back {
             bar.println(format!(
                 "diverged (loss {}, E(real) {}, E(fake) {}): rolled back to iteration {}, learning rate now {:.2e}",
@@ -172,12 +153,70 @@ pub fn run(args: Args) -> Result<(), String> {
                 s.energy_real,
                 s.energy_fake,
                 s.iteration,
-                trainer.current_lr()
+                run.trainer().current_lr()
             ));
             continue;
         }
+        log.write(s)?;
+        bar.inc(1);
+        bar.set_message(format!("loss {:+.4}  E(real) {:+.3}  E(fake) {:+.3}", s.loss, s.energy_real, s.energy_fake));
+        // The last iteration always leaves a checkpoint, due or not.
+        let checkpoint = match step.checkpoint {
+            Some(bytes) => Some(bytes),
+            None if s.iteration == args.iterations => Some(block_on(run.checkpoint(contents, &note))?),
+            None => None,
+        };
+        if let Some(bytes) = checkpoint {
+            common::write_atomic(&checkpoint_path, &bytes)?;
+            log.flush()?;
+        }
+    }
+    bar.finish();
+    if args.out != checkpoint_path {
+        // The weights with their persistent chains (no optimiser state): what the site loads.
+        let chains = args.checkpoint_chains.unwrap_or(persistent::SNAPSHOT_CHAINS);
+        let contents = Contents { optimizer: false, buffer: true, newest_chains: Some(chains) };
+        common::write_atomic(&args.out, &block_on(run.checkpoint(contents, &note))?)?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "wrote {} ({} iterations; {seconds:.1} s this run, {:.2} s/iteration)",
+        args.out.display(),
+        run.iteration(),
+        seconds / (run.iteration() - start).max(1) as f64
+    );
+    Ok(())
+}
+
+/// The per-iteration CSV log, appended to when a run resumes.
+struct CsvLog {
+    file: std::fs::File,
+}
+
+impl CsvLog {
+    const HEADER: &str = "iteration,epoch,loss,cd,reg,energy_real,energy_fake,lr,fresh,seconds,class_loss,class_accuracy";
+
+    fn open(path: &Path, resume: bool) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+        }
+        let fresh = !(resume && path.exists());
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(!fresh)
+            .write(true)
+            .truncate(fresh)
+            .open(path)
+            .with_context(|| path.display().to_string())?;
+        if fresh {
+            writeln!(file, "{}", Self::HEADER)?;
+        }
+        Ok(Self { file })
+    }
+
+    fn write(&mut self, s: &IterStats) -> Result<()> {
         writeln!(
-            log,
+            self.file,
             "{},{},{},{},{},{},{},{},{},{:.4},{},{}",
             s.iteration,
             s.epoch,
@@ -191,35 +230,11 @@ pub fn run(args: Args) -> Result<(), String> {
             s.seconds,
             s.class_loss,
             s.class_accuracy
-        )
-        .map_err(|e| e.to_string())?;
-        bar.inc(1);
-        bar.set_message(format!("loss {:+.4}  E(real) {:+.3}  E(fake) {:+.3}", s.loss, s.energy_real, s.energy_fake));
-        if s.iteration % args.checkpoint_every == 0 || s.iteration == args.iterations {
-            let bytes = block_on(checkpoint::save(
-                &trainer,
-                Contents { optimizer: true, buffer: true, newest_chains: args.checkpoint_chains },
-                &note,
-            ))
-            .map_err(|e| e.to_string())?;
-            common::write_atomic(&checkpoint_path, &bytes)?;
-            log.flush().map_err(|e| e.to_string())?;
-        }
+        )?;
+        Ok(())
     }
-    bar.finish();
-    if args.out != checkpoint_path {
-        // The weights with their persistent chains (no optimiser state): what the site loads.
-        let chains = args.checkpoint_chains.unwrap_or(persistent::SNAPSHOT_CHAINS);
-        let contents = Contents { optimizer: false, buffer: true, newest_chains: Some(chains) };
-        let weights = block_on(checkpoint::save(&trainer, contents, &note)).map_err(|e| e.to_string())?;
-        common::write_atomic(&args.out, &weights)?;
+
+    fn flush(&mut self) -> Result<()> {
+        Ok(self.file.flush()?)
     }
-    eprintln!(
-        "wrote {} ({} iterations; {:.1} s this run, {:.2} s/iteration)",
-        args.out.display(),
-        trainer.iteration(),
-        started.elapsed().as_secs_f64(),
-        started.elapsed().as_secs_f64() / (trainer.iteration() - start).max(1) as f64
-    );
-    Ok(())
 }

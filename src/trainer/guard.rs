@@ -1,0 +1,81 @@
+//! The divergence guard: the last state known to be good, the test of a diverged iteration,
+//! and the roll-back to it (lower learning rate, buffer cleaned of non-finite samples). Fault
+//! injection, for the tests and fault drills that exercise it, exists only with the
+//! `fault-injection` feature.
+
+use burn::optim::ModuleOptimizer;
+
+use super::{IterStats, TrainError, Trainer};
+use crate::config::EbmConfig;
+use crate::model::EnergyNet;
+
+/// The last state known to be good.
+#[derive(Clone)]
+pub(super) struct Snapshot {
+    pub model: EnergyNet,
+    pub optim: ModuleOptimizer,
+    pub iteration: u64,
+}
+
+/// A statistic beyond the guard's bound, or not a number at all.
+pub(super) fn diverged(config: &EbmConfig, s: &IterStats) -> bool {
+    let bound = config.guard_energy_bound as f32;
+    !s.is_finite() || (bound > 0.0 && [s.energy_real, s.energy_fake, s.cd].iter().any(|v| v.abs() > bound))
+}
+
+impl Trainer {
+    /// Remembers the current state as the last good one.
+    pub(super) fn keep_as_good(&mut self) {
+        self.rollbacks_in_a_row = 0;
+        self.good = Snapshot { model: self.model.clone(), optim: self.optim.clone(), iteration: self.iteration };
+    }
+
+    /// Back to the last good weights and optimiser, with a lower learning rate and a buffer
+    /// cleaned of non-finite samples.
+    pub(super) fn roll_back(&mut self) -> Result<(), TrainError> {
+        self.rollbacks_in_a_row += 1;
+        self.rollbacks_total += 1;
+        let good = self.good.clone();
+        self.model = good.model;
+        self.optim = good.optim;
+        self.iteration = good.iteration;
+        self.config.lr *= self.config.guard_lr_factor;
+        self.buffer.sanitize();
+        if self.rollbacks_in_a_row >= self.config.guard_max_rollbacks {
+            return Err(TrainError::Diverged { rollbacks: self.rollbacks_in_a_row, lr: self.current_lr() });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "fault-injection")]
+/// Faults a test or a fault drill can inject to exercise the divergence guard.
+#[derive(Clone, Copy, Debug)]
+pub enum Fault {
+    /// Every weight becomes NaN.
+    NanWeights,
+    /// Multiplies the weights by this factor (an exploding update).
+    ScaleWeights(f32),
+}
+
+#[cfg(feature = "fault-injection")]
+impl Trainer {
+    /// Injects a fault into the current weights (tests and fault drills).
+    pub fn inject_fault(&mut self, fault: Fault) {
+        use burn::module::{Module, ModuleMapper, Param};
+        use burn::prelude::*;
+        struct Corrupt(Fault);
+        impl ModuleMapper for Corrupt {
+            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                let id = param.id;
+                let t = param.val();
+                let t = match self.0 {
+                    Fault::NanWeights => t * f32::NAN,
+                    Fault::ScaleWeights(f) => t * f,
+                };
+                Param::initialized(id, t.detach().require_grad())
+            }
+        }
+        self.model = self.model.clone().map(&mut Corrupt(fault));
+    }
+}

@@ -1,0 +1,153 @@
+//! A training run: the trainer, the data it learns from, where it started and when it
+//! checkpoints — the one loop that `debm train`, the browser engine and the tests all drive,
+//! one `next().await` at a time (as brush's training process is driven by its front ends).
+//!
+//! Every rule that decides whether a dataset can train a configuration, how a run starts
+//! (fresh, from a model, from a checkpoint) and how a batch is drawn lives here, once.
+
+use std::sync::Arc;
+
+use crate::checkpoint::{self, Contents};
+use crate::data::{BatchSource, Dataset, Split};
+use crate::model::EnergyNet;
+use crate::trainer::{IterStats, TrainError, Trainer};
+use crate::weights::{WeightsError, WeightsFile};
+use crate::{Device, EbmConfig};
+
+/// Why a run could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The data does not fit the configuration (image shape, labels).
+    #[error("{0}")]
+    Data(String),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+}
+
+/// Where a run's weights come from.
+pub enum Origin<'a> {
+    /// A new random net.
+    Fresh,
+    /// Continue this model (e.g. loaded weights) after `iteration` updates, with a new optimiser
+    /// and an empty replay buffer.
+    Model { model: Box<EnergyNet>, iteration: u64 },
+    /// Resume a checkpoint: its model, Adam state and replay buffer where it has them.
+    Checkpoint(&'a WeightsFile),
+}
+
+/// Write a checkpoint every `every` iterations, holding `contents`, noted with `note`.
+#[derive(Clone, Debug)]
+pub struct CheckpointPolicy {
+    pub every: u64,
+    pub contents: Contents,
+    pub note: String,
+}
+
+/// What one `next()` did: the iteration's statistics, and the checkpoint it was due to write.
+pub struct Step {
+    pub stats: IterStats,
+    pub checkpoint: Option<Vec<u8>>,
+}
+
+pub struct TrainingRun {
+    trainer: Trainer,
+    data: Arc<Dataset>,
+    split: Split,
+    source: BatchSource,
+    checkpoints: Option<CheckpointPolicy>,
+}
+
+impl TrainingRun {
+    /// Starts a run of `config` on the training split of `data` (train, else the largest).
+    pub fn start(config: EbmConfig, origin: Origin<'_>, data: Arc<Dataset>, device: &Device) -> Result<Self, RunError> {
+        check_data(&data, &config)?;
+        let trainer = match origin {
+            Origin::Fresh => Trainer::new(config, device).map_err(TrainError::from)?,
+            Origin::Model { model, iteration } => {
+                let mut t = Trainer::with_model(config, device, *model).map_err(TrainError::from)?;
+                t.resume_from(iteration, None);
+                t
+            }
+            Origin::Checkpoint(file) => checkpoint::restore(file, config, device)?,
+        };
+        Ok(Self::of(trainer, data))
+    }
+
+    fn of(mut trainer: Trainer, data: Arc<Dataset>) -> Self {
+        let split = data.training_split();
+        trainer.set_iters_per_epoch(data.rows(split).div_ceil(trainer.config().batch_size) as u64);
+        let source = BatchSource::new(&data, split, &trainer.device(), BatchSource::DEFAULT_DEVICE_BYTES);
+        Self { trainer, data, split, source, checkpoints: None }
+    }
+
+    /// Checkpoints are due every `policy.every` iterations (and never after a roll-back).
+    pub fn with_checkpoints(mut self, policy: CheckpointPolicy) -> Self {
+        self.checkpoints = Some(policy).filter(|p| p.every > 0);
+        self
+    }
+
+    /// One CD iteration on a batch drawn from the training split, plus the checkpoint if one
+    /// is due.
+    pub async fn next(&mut self) -> Result<Step, RunError> {
+        let device = self.trainer.device();
+        let batch = self.trainer.config().batch_size;
+        let (real, labels) = self.source.draw(&self.data, batch, self.trainer.rng(), &device);
+        let labels = labels.filter(|_| self.trainer.config().is_conditional());
+        let stats = self.trainer.step(real, labels.as_deref()).await?;
+        let checkpoint = match &self.checkpoints {
+            Some(p) if !stats.rolled_back && stats.iteration.is_multiple_of(p.every) => {
+                Some(checkpoint::save(&self.trainer, p.contents, &p.note).await?)
+            }
+            _ => None,
+        };
+        Ok(Step { stats, checkpoint })
+    }
+
+    /// The run's state as a checkpoint file, now.
+    pub async fn checkpoint(&self, contents: Contents, note: &str) -> Result<Vec<u8>, WeightsError> {
+        checkpoint::save(&self.trainer, contents, note).await
+    }
+
+    pub fn trainer(&self) -> &Trainer {
+        &self.trainer
+    }
+
+    pub fn iteration(&self) -> u64 {
+        self.trainer.iteration()
+    }
+
+    /// The split batches come from.
+    pub fn split(&self) -> Split {
+        self.split
+    }
+
+    /// Rows in the training split.
+    pub fn rows(&self) -> usize {
+        self.data.rows(self.split)
+    }
+}
+
+/// Whether `data` can train `config`: the same image shape, and labels that fit a
+/// class-conditional model.
+pub fn check_data(data: &Dataset, config: &EbmConfig) -> Result<(), RunError> {
+    if (config.channels, config.image_size) != (data.channels, data.height) {
+        return Err(RunError::Data(format!(
+            "the loaded dataset has {}-channel {}×{} images; set channels={} and image_size={}",
+            data.channels, data.height, data.width, data.channels, data.height
+        )));
+    }
+    if config.classes == 0 {
+        return Ok(());
+    }
+    let split = data.training_split();
+    if !data.is_labelled(split) {
+        return Err(RunError::Data(format!("class-conditional training needs labels, and the {} split has none", split.name())));
+    }
+    let needed = data.label_classes();
+    if needed > config.classes {
+        return Err(RunError::Data(format!("the data has labels up to {}; set classes to at least {needed}", needed - 1)));
+    }
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The training-run layer every front end drives (`debm train`, the browser's `Training`):
+//! batches drawn from the data's training split, checkpoints when due, resume from one, and
+//! data that does not fit the configuration refused before anything trains.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::sync::Arc;
+
+use dermaebm::checkpoint::Contents;
+use dermaebm::data::{Dataset, Limits};
+use dermaebm::platform::block_on;
+use dermaebm::training_run::{CheckpointPolicy, Origin, RunError, TrainingRun};
+use dermaebm::weights::WeightsFile;
+use dermaebm::{Device, EbmConfig, synthetic};
+
+/// `n` 12×12 grayscale pattern images as a loaded shard, labelled by pattern when asked.
+fn patterns(n: usize, labelled: bool) -> Arc<Dataset> {
+    let (values, labels) = synthetic::labelled_pattern_values(n, 1, 12, 0.05, 7);
+    let pixels: Vec<u8> = values.iter().map(|v| ((v + 1.0) * 127.5).round() as u8).collect();
+    let images = common::npy("|u1", &[n, 12, 12], &pixels, false, 1);
+    let labels = common::npy("|u1", &[n], &labels.iter().map(|&l| l as u8).collect::<Vec<_>>(), false, 1);
+    let mut files = vec![("train_images.npy", images.as_slice())];
+    if labelled {
+        files.push(("train_labels.npy", labels.as_slice()));
+    }
+    Arc::new(Dataset::load(&files, Limits::default()).expect("the patterns load"))
+}
+
+fn config() -> EbmConfig {
+    EbmConfig { batch_size: 8, buffer_size: 64, langevin_steps: 3, ..common::tiny_config(3) }
+}
+
+#[test]
+fn a_run_steps_checkpoints_when_due_and_resumes() {
+    let device = Device::flex();
+    let data = patterns(20, false);
+    let contents = Contents { optimizer: true, buffer: true, newest_chains: None };
+    let mut run = TrainingRun::start(config(), Origin::Fresh, data.clone(), &device)
+        .expect("the data fits")
+        .with_checkpoints(CheckpointPolicy { every: 2, contents, note: "test".into() });
+    let mut last_checkpoint = None;
+    for i in 1..=4u64 {
+        let step = block_on(run.next()).expect("a step");
+        assert_eq!(step.stats.iteration, i);
+        assert_eq!(step.checkpoint.is_some(), i % 2 == 0, "a checkpoint is due every 2 iterations (iteration {i})");
+        last_checkpoint = step.checkpoint.or(last_checkpoint);
+    }
+    // 20 rows in batches of 8: an epoch is 3 iterations, so iteration 4 is in epoch 1.
+    assert_eq!(run.trainer().iters_per_epoch(), 3);
+    assert_eq!(run.trainer().buffer().len(), 32, "every negative went into the replay buffer");
+
+    let file = WeightsFile::decode(&last_checkpoint.expect("a checkpoint")).expect("it decodes");
+    let mut resumed = TrainingRun::start(config(), Origin::Checkpoint(&file), data, &device).expect("it resumes");
+    assert_eq!(resumed.iteration(), 4);
+    assert_eq!(resumed.trainer().buffer().len(), 32, "the replay buffer came back");
+    let step = block_on(resumed.next()).expect("a step after resuming");
+    assert_eq!((step.stats.iteration, step.stats.epoch), (5, 1));
+    assert!(step.checkpoint.is_none(), "no policy, no checkpoint");
+}
+
+#[test]
+fn data_that_does_not_fit_the_configuration_is_refused_before_training() {
+    let device = Device::flex();
+    let refused = |config: EbmConfig, data: Arc<Dataset>| match TrainingRun::start(config, Origin::Fresh, data, &device) {
+        Err(RunError::Data(message)) => message,
+        Err(other) => panic!("refused for another reason: {other}"),
+        Ok(_) => panic!("a run started on data that does not fit"),
+    };
+    let rgb = EbmConfig { channels: 3, ..config() };
+    assert!(refused(rgb, patterns(8, false)).contains("set channels=1 and image_size=12"));
+    let conditional = EbmConfig { classes: 2, ..config() };
+    assert!(refused(conditional.clone(), patterns(8, false)).contains("needs labels, and the train split has none"));
+    let message = refused(conditional, patterns(16, true));
+    assert!(message.contains("set classes to at least"), "{message}");
+}
