@@ -67,8 +67,10 @@ export interface ShardFile {
 export class EngineClient extends EventTarget {
   /** Why the engine stopped, once it has. */
   lost: string | null;
-  info: { backend: BackendInfo; config: string; model: ModelInfo } | null;
-  static start(options?: { backend?: Backend; workerUrl?: URL | string }): Promise<EngineClient>;
+  info: { backend: BackendInfo; config: string; model: ModelInfo; helpers: number } | null;
+  /** `helpers`: chain helper workers for Langevin on the CPU (default `defaultHelpers()`; 0 =
+   * the engine's thread only; ignored on WebGPU). */
+  static start(options?: { backend?: Backend; helpers?: number; workerUrl?: URL | string }): Promise<EngineClient>;
   constructor(worker: Worker);
   /** Any Engine method (see dermaebm.d.ts) or worker op, by name. */
   call(op: string, ...args: unknown[]): Promise<any>;
@@ -95,3 +97,6 @@ export class EngineClient extends EventTarget {
   saveCheckpoint(): Promise<Uint8Array>;
   saveWeights(): Promise<Uint8Array>;
 }
+
+/** One chain helper per core beyond the engine's own thread, at least one. */
+export function defaultHelpers(): number;

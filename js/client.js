@@ -18,10 +18,12 @@ export class EngineClient extends EventTarget {
   /** What `create` reported: `{backend, config, model}`. */
   info = null;
 
-  /** Starts a worker and an engine in it. `backend`: "auto" (a hardware GPU, else the CPU), "gpu" or "cpu". */
-  static async start({ backend = "auto", workerUrl = new URL("./worker.js", import.meta.url) } = {}) {
+  /** Starts a worker and an engine in it. `backend`: "auto" (a hardware GPU, else the CPU), "gpu"
+   * or "cpu". `helpers`: chain helper workers for Langevin on the CPU (default: one per core
+   * beyond the engine's own; 0 = the engine's thread only). */
+  static async start({ backend = "auto", helpers = defaultHelpers(), workerUrl = new URL("./worker.js", import.meta.url) } = {}) {
     const client = new EngineClient(new Worker(workerUrl, { type: "module" }));
-    client.info = await client.call("create", backend);
+    client.info = await client.call("create", backend, { helpers });
     return client;
   }
 
@@ -124,6 +126,11 @@ export class EngineClient extends EventTarget {
   saveWeights() {
     return this.call("saveWeights");
   }
+}
+
+/** One helper per core beyond the engine's own thread, at least one. */
+export function defaultHelpers() {
+  return Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 2) - 1);
 }
 
 function toBytes(data) {

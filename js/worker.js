@@ -5,6 +5,7 @@
 // Any Engine method, instance or static, is an op (called with `args`); the ops below add what
 // a worker needs, and translate the training ops to the run `startTraining` returns.
 import init, { Engine } from "./dermaebm.js";
+import { ChainPool } from "./chain-pool.js";
 
 let engine = null;
 /** The current run (Engine.startTraining's `Training`); the engine discards it when its
@@ -12,6 +13,21 @@ let engine = null;
 let training = null;
 let lostReason = null;
 let loop = null;
+/** Helper workers that take shares of the Langevin chains on the CPU backend (null: none). */
+let pool = null;
+
+/** Starts `helpers` chain helpers when the engine runs on the CPU (one device does a GPU's
+ * work, so WebGPU keeps its single path); 0 keeps every chain on this thread. */
+function startPool(helpers) {
+  pool?.terminate();
+  pool = null;
+  engine.setChainPool(null, 0);
+  if (helpers > 0 && engine.backend().backend === "cpu") {
+    pool = new ChainPool(helpers);
+    engine.setChainPool((share) => pool.run(share), helpers);
+  }
+  return pool?.size ?? 0;
+}
 
 function currentTraining() {
   if (!training) throw new Error("training is not set up; call startTraining first");
@@ -72,13 +88,23 @@ async function runLoop({ sampleEvery = 5, checkpointEvery = 25, iterations = Inf
 }
 
 const ops = {
-  async create(backend = "auto") {
+  async create(backend = "auto", { helpers = 0 } = {}) {
     await init();
     engine = await Engine.create(backend);
     training = null;
     lostReason = null;
-    return { backend: engine.backend(), config: engine.config(), model: engine.modelInfo() };
+    const started = startPool(helpers);
+    return { backend: engine.backend(), config: engine.config(), model: engine.modelInfo(), helpers: started };
   },
+  /** Changes the number of chain helpers (0 = this thread only). */
+  setHelpers(helpers) {
+    if (loop) throw new Error("pause training before changing the helpers");
+    return startPool(Math.max(0, Math.floor(helpers)));
+  },
+  /** `{size, ready, replaced, shares}` of the chain pool (all 0 without one). */
+  poolStatus: () => ({ size: pool?.size ?? 0, ready: pool?.ready ?? 0, replaced: pool?.replaced ?? 0, shares: pool?.shares ?? 0 }),
+  /** Fault drill: the chain helper that takes the next share dies with it (false: no pool). */
+  killNextShare: () => (pool ? (pool.killNextShare(), true) : false),
   async loadWeightsUrl(url) {
     const response = await fetch(url);
     if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}`);

@@ -112,7 +112,7 @@ pub async fn generate(
 
 /// Langevin from given images (inpainting with `options.free`, denoising without).
 pub async fn refine(model: &EnergyNet, start: Tensor<4>, params: &LangevinParams, options: ChainOptions) -> Result<Generated, ReadError> {
-    let (samples, frames) = langevin(model, start, params, &options);
+    let (samples, frames) = langevin(model, start, params, &options).await;
     let mut chain = Vec::with_capacity(frames.len());
     for frame in frames {
         chain.push((frame.step, read_values(frame.images).await?));

@@ -47,9 +47,10 @@ pub struct ChainOptions {
 }
 
 /// Runs `params.steps` Langevin steps from `start` and returns the final images, plus the
-/// recorded states when `options.record_every` asks for them.
-pub fn langevin(net: &EnergyNet, start: Tensor<4>, params: &LangevinParams, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
-    if let Some(done) = crate::cpu_chains::langevin(net, &start, params, options) {
+/// recorded states when `options.record_every` asks for them. Async because on the CPU the
+/// chains may run on helper workers ([`crate::cpu_chains::ChainPool`]).
+pub async fn langevin(net: &EnergyNet, start: Tensor<4>, params: &LangevinParams, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
+    if let Some(done) = crate::cpu_chains::langevin(net, &start, params, options).await {
         return done;
     }
     chain(net, start, params, options)

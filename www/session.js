@@ -1,6 +1,6 @@
 // What the page knows, and the engine (in a worker) it talks to. The engine can be replaced
 // (restart after a crash or device loss); event listeners registered here follow it.
-import { EngineClient } from "/pkg/client.js";
+import { EngineClient, defaultHelpers } from "/pkg/client.js";
 
 export const state = {
   engine: null,
@@ -15,7 +15,16 @@ export const state = {
   summary: null,
   running: false,
   trainingSetUp: false,
+  /** Chain helper workers asked for (Langevin on the CPU): `?helpers=N`, else one per core
+   * beyond the engine's; `helpersRunning` is what the engine started (0 on WebGPU). */
+  helpers: helpersFromAddress() ?? defaultHelpers(),
+  helpersRunning: 0,
 };
+
+function helpersFromAddress() {
+  const n = Number.parseInt(new URLSearchParams(globalThis.location?.search ?? "").get("helpers") ?? "", 10);
+  return Number.isFinite(n) && n >= 0 ? Math.min(n, 64) : null;
+}
 
 const listeners = [];
 const refreshers = [];
@@ -36,10 +45,11 @@ export function refresh() {
 
 export async function startEngine(backend) {
   state.engine?.terminate("replaced by a new engine");
-  const engine = await EngineClient.start({ backend });
+  const engine = await EngineClient.start({ backend, helpers: state.helpers });
   for (const [name, handler] of listeners) engine.addEventListener(name, (e) => handler(e.detail));
   state.engine = engine;
   state.backend = engine.info.backend;
+  state.helpersRunning = engine.info.helpers ?? 0;
   state.running = false;
   state.trainingSetUp = false;
   await syncModel();

@@ -135,7 +135,10 @@ async function restart(backend) {
 
 export function reportBackend() {
   const b = state.backend;
-  $("backend").textContent = b.backend === "cpu" ? "Backend: CPU (burn flex in WebAssembly)" : `Backend: WebGPU — ${b.adapter}`;
+  const threads = state.helpersRunning > 0 ? `, Langevin on ${state.helpersRunning + 1} threads (${state.helpersRunning} helper workers)` : ", one thread";
+  $("backend").textContent = b.backend === "cpu" ? `Backend: CPU (burn flex in WebAssembly${threads})` : `Backend: WebGPU — ${b.adapter}`;
+  $("helpers-setting").hidden = b.backend !== "cpu";
+  $("helpers-input").value = String(state.helpersRunning);
   $("backend").dataset.backend = b.backend;
   const override = b.note.includes("software") ? " To use it anyway, open this page with ?backend=gpu." : "";
   show($("backend-note"), b.note ? b.note + override : "");
@@ -237,6 +240,16 @@ export function setupTraining() {
     }
   };
   $("resume-saved-btn").onclick = resumeSaved;
+  $("helpers-input").onchange = async () => {
+    const n = Math.max(0, Math.min(64, Number.parseInt($("helpers-input").value, 10) || 0));
+    try {
+      state.helpersRunning = await call("setHelpers", n);
+      state.helpers = n;
+    } catch (err) {
+      show($("backend-note"), `The helpers were not changed: ${err.message}`);
+    }
+    reportBackend();
+  };
   $("restart-gpu-btn").onclick = () => restart("gpu");
   $("restart-cpu-btn").onclick = () => restart("cpu");
 }

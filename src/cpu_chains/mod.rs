@@ -10,6 +10,8 @@
 mod conv;
 mod fast_math;
 mod frozen_net;
+mod pool;
+mod wire;
 
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -19,6 +21,10 @@ use rand_distr::{Distribution as _, StandardNormal};
 
 pub use conv::Conv;
 pub use frozen_net::{Dense, FrozenNet, Target};
+pub use pool::{ChainPool, ShareFuture, ShareJob, install_pool, run_on_pool, shares};
+
+/// Recorded frames of a run: (step, every chain's values).
+pub type Frames = Vec<(usize, Vec<f32>)>;
 
 use crate::model::EnergyNet;
 use crate::sampler::{ChainFrame, ChainOptions, LangevinParams};
@@ -37,9 +43,10 @@ fn tile_size(n: usize) -> usize {
     n.div_ceil(threads).clamp(1, TILE)
 }
 
-/// Runs the chains on the CPU when `start` lives on the `flex` device; `None` otherwise (the
-/// caller then takes the general path).
-pub fn langevin(
+/// Runs the chains on the CPU when `start` lives on the `flex` device — on the installed
+/// [`ChainPool`]'s helpers when there is one, else here; `None` otherwise (the caller then
+/// takes the general path).
+pub async fn langevin(
     net: &EnergyNet,
     start: &Tensor<4>,
     params: &LangevinParams,
@@ -67,7 +74,10 @@ pub fn langevin(
     let seed = seed_parts.iter::<f32>().fold(0u64, |acc, v| (acc << 24) | v as u64);
     let record_every = options.record_every.filter(|&k| k > 0);
     let spec = Spec { params: *params, target_labels: labels.as_deref(), free: free.as_deref(), record_every, seed, first_chain: 0 };
-    let (finals, frames) = run_chains(&frozen, &images, &spec);
+    let (finals, frames) = match pool::installed() {
+        Some(pool) => run_on_pool(pool.as_ref(), &frozen, &images, &spec).await,
+        None => run_chains(&frozen, &images, &spec),
+    };
     let to_tensor = |nhwc: &[f32]| Tensor::<4>::from_data(TensorData::new(swap_inner_axes(nhwc, n, h * w, c), [n, c, h, w]), &device);
     let frames = frames.iter().map(|(step, values)| ChainFrame { step: *step, images: to_tensor(values) }).collect();
     Some((to_tensor(&finals), frames))
@@ -116,8 +126,14 @@ pub fn run_chains(net: &FrozenNet, images: &[f32], spec: &Spec) -> (Vec<f32>, Ve
     #[cfg(target_arch = "wasm32")]
     let results: Vec<_> = tiles.iter().map(run).collect();
 
-    let mut finals = Vec::with_capacity(images.len());
-    let mut frames: Vec<(usize, Vec<f32>)> = Vec::new();
+    join_shares(results)
+}
+
+/// The results of a run's shares, in chain order, as one run's: final images one after
+/// another, and each recorded frame with every chain's values.
+fn join_shares(results: Vec<(Vec<f32>, Frames)>) -> (Vec<f32>, Frames) {
+    let mut finals = Vec::with_capacity(results.iter().map(|r| r.0.len()).sum());
+    let mut frames: Frames = Vec::new();
     for (tile_final, tile_frames) in results {
         finals.extend(tile_final);
         for (i, (step, values)) in tile_frames.into_iter().enumerate() {

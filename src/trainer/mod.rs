@@ -209,11 +209,11 @@ impl Trainer {
             let labels = real_labels.map(|_| labels_tensor(&draw.labels[..draw.fresh]));
             let params = LangevinParams { steps: extra, ..LangevinParams::from(&self.config) };
             let options = ChainOptions { labels, ..Default::default() };
-            let (fresh, _) = langevin(&self.model, starts.clone().narrow(0, 0, draw.fresh), &params, &options);
+            let (fresh, _) = langevin(&self.model, starts.clone().narrow(0, 0, draw.fresh), &params, &options).await;
             starts = if draw.fresh < batch { Tensor::cat(vec![fresh, starts.narrow(0, draw.fresh, batch - draw.fresh)], 0) } else { fresh };
         }
         let chain = ChainOptions { labels: real_labels.map(|_| labels_tensor(&draw.labels)), ..Default::default() };
-        let (fake, _) = langevin(&self.model, starts, &LangevinParams::from(&self.config), &chain);
+        let (fake, _) = langevin(&self.model, starts, &LangevinParams::from(&self.config), &chain).await;
         ages.iter_mut().for_each(|a| *a = a.saturating_add(self.config.langevin_steps as u32));
         self.buffer.push(fake.clone(), &draw.labels, &ages);
 

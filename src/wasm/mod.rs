@@ -3,8 +3,10 @@
 //!
 //! One `Engine` per page or worker. Its methods are spread over a few files by topic:
 //! weights and data (`files`), training (`training`), sampling and editing (`sampling`),
-//! energies and classes (`scoring`), image export (`export`).
+//! energies and classes (`scoring`), image export (`export`), chains on helper workers
+//! (`chains`).
 
+mod chains;
 mod convert;
 mod export;
 mod files;
@@ -27,6 +29,7 @@ use crate::device::{BackendInfo, BackendRequest, select_device};
 use crate::persistent::ChainSnapshot;
 use crate::weights::WeightsFile;
 use crate::{Device, EbmConfig, EnergyNet, NetShape};
+pub use chains::ChainHelper;
 use training::SharedRun;
 pub use training::Training;
 

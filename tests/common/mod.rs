@@ -71,7 +71,7 @@ pub async fn langevin_energy_drop(device: &Device) -> (f32, f32) {
     let start = ReplayBuffer::noise(64, config.image_shape(), device);
     let params = LangevinParams { noise_std: 0.0, ..LangevinParams::from(&config) };
     let before = energies(&net, start.clone(), 64).await.unwrap();
-    let (end, _) = langevin(&net, start, &params, &Default::default());
+    let (end, _) = langevin(&net, start, &params, &Default::default()).await;
     let after = energies(&net, end, 64).await.unwrap();
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
     (mean(&before), mean(&after))

@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Result<()> {
     let params = LangevinParams { steps: 60, ..LangevinParams::from(&config) };
     let run_sampling = || {
         let start = ReplayBuffer::noise(64, shape, &trainer.device());
-        let (x, _) = langevin(&net, start, &params, &Default::default());
+        let (x, _) = block_on(langevin(&net, start, &params, &Default::default()));
         block_on(read_values(x)).map(|_| ())
     };
     run_sampling()?;

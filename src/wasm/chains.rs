@@ -1,0 +1,168 @@
+//! Langevin chains across workers: the engine hands shares of its chains to a pool of helper
+//! workers (`js/chain-pool.js`), each running `ChainHelper` in its own instance of this module.
+//! Partitioning, seeding and joining are the core's ([`crate::cpu_chains::run_on_pool`]); this
+//! file only moves a share's numbers between Rust and JavaScript.
+
+use std::rc::Rc;
+
+use js_sys::{Array, Float32Array, Function, Int32Array, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+use super::{Engine, err};
+use crate::cpu_chains::{ChainPool, Frames, FrozenNet, ShareFuture, ShareJob, Spec, install_pool, run_chains};
+use crate::sampler::LangevinParams;
+
+/// Runs shares of chains in a helper worker.
+#[wasm_bindgen]
+pub struct ChainHelper;
+
+#[wasm_bindgen]
+impl ChainHelper {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> ChainHelper {
+        ChainHelper
+    }
+
+    /// Runs one share (the object `setChainPool`'s function receives) and returns
+    /// `{finals: Float32Array, frames: [{step, values: Float32Array}]}`.
+    #[wasm_bindgen(js_name = runShare)]
+    pub fn run_share(&self, job: &JsValue) -> Result<Object, JsError> {
+        let floats = |key: &str| -> Result<Vec<f32>, JsError> {
+            let v = get(job, key);
+            v.dyn_ref::<Float32Array>().map(|a| a.to_vec()).ok_or_else(|| err(format!("share.{key} must be a Float32Array")))
+        };
+        let number = |key: &str| -> Result<f64, JsError> {
+            get(job, key).as_f64().filter(|v| v.is_finite()).ok_or_else(|| err(format!("share.{key} must be a number")))
+        };
+        let net = FrozenNet::from_values(&floats("net")?).map_err(err)?;
+        let images = floats("images")?;
+        let len = net.image_len();
+        if images.is_empty() || images.len() % len != 0 {
+            return Err(err(format!("share.images must hold whole images of {len} values")));
+        }
+        let count = images.len() / len;
+        let labels = get(job, "labels").dyn_ref::<Int32Array>().map(|a| a.to_vec());
+        let free: Option<Vec<bool>> = get(job, "free").dyn_ref::<Uint8Array>().map(|a| a.to_vec().into_iter().map(|f| f != 0).collect());
+        if labels.as_ref().is_some_and(|l| l.len() != count || l.iter().any(|&y| y < 0 || y as usize >= net.classes.max(1)))
+            || free.as_ref().is_some_and(|f| f.len() != images.len())
+        {
+            return Err(err("share.labels / share.free do not fit its images or the net"));
+        }
+        let steps = number("steps")?;
+        if !(0.0..=crate::limits::MAX_STEPS_PER_CALL as f64 * 16.0).contains(&steps) {
+            return Err(err("share.steps is out of range"));
+        }
+        let params = LangevinParams {
+            steps: steps as usize,
+            step_size: number("step_size")?,
+            noise_std: number("noise_std")?,
+            grad_clamp: number("grad_clamp")?,
+        };
+        let record = number("record_every")? as usize;
+        let seed = ((number("seed_hi")? as u64) << 32) | number("seed_lo")? as u64;
+        let spec = Spec {
+            params,
+            target_labels: labels.as_deref(),
+            free: free.as_deref(),
+            record_every: (record > 0).then_some(record),
+            seed,
+            first_chain: number("first_chain")? as usize,
+        };
+        let (finals, frames) = run_chains(&net, &images, &spec);
+        let out = Object::new();
+        set(&out, "finals", &Float32Array::from(finals.as_slice()));
+        let list = Array::new();
+        for (step, values) in frames {
+            let frame = Object::new();
+            set(&frame, "step", &JsValue::from(step as f64));
+            set(&frame, "values", &Float32Array::from(values.as_slice()));
+            list.push(&frame);
+        }
+        set(&out, "frames", &list);
+        Ok(out)
+    }
+}
+
+impl Default for ChainHelper {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[wasm_bindgen]
+impl Engine {
+    /// Runs Langevin on the CPU as `helpers` shares through `run(share) → Promise<{finals,
+    /// frames}>` (the worker's chain pool); `null` runs it on this thread again. A pool that
+    /// fails leaves the chains to run here.
+    #[wasm_bindgen(js_name = setChainPool)]
+    pub fn set_chain_pool(&self, run: Option<Function>, helpers: u32) -> Result<(), JsError> {
+        self.idle_state()?;
+        match run {
+            Some(run) if helpers > 0 => install_pool(Some(Rc::new(JsChainPool { run, helpers: helpers as usize }))),
+            Some(_) => return Err(err("helpers must be at least 1")),
+            None => install_pool(None),
+        }
+        Ok(())
+    }
+}
+
+/// The pool as JavaScript runs it.
+struct JsChainPool {
+    run: Function,
+    helpers: usize,
+}
+
+impl ChainPool for JsChainPool {
+    fn helpers(&self) -> usize {
+        self.helpers
+    }
+
+    fn start(&self, job: ShareJob<'_>) -> ShareFuture {
+        let share = Object::new();
+        set(&share, "net", &Float32Array::from(job.net));
+        set(&share, "images", &Float32Array::from(job.images));
+        if let Some(labels) = job.labels {
+            set(&share, "labels", &Int32Array::from(labels));
+        }
+        if let Some(free) = job.free {
+            set(&share, "free", &Uint8Array::from(free.iter().map(|&f| u8::from(f)).collect::<Vec<_>>().as_slice()));
+        }
+        let p = job.params;
+        for (key, value) in [
+            ("steps", p.steps as f64),
+            ("step_size", p.step_size),
+            ("noise_std", p.noise_std),
+            ("grad_clamp", p.grad_clamp),
+            ("record_every", job.record_every.unwrap_or(0) as f64),
+            ("seed_hi", (job.seed >> 32) as f64),
+            ("seed_lo", (job.seed & 0xFFFF_FFFF) as f64),
+            ("first_chain", job.first_chain as f64),
+        ] {
+            set(&share, key, &JsValue::from(value));
+        }
+        // Called now, so every share is under way before the first is awaited.
+        let started = self.run.call1(&JsValue::NULL, &share).map(|value| Promise::resolve(&value));
+        Box::pin(async move {
+            let promise = started.map_err(|e| format!("the chain pool refused a share: {e:?}"))?;
+            let out = JsFuture::from(promise).await.map_err(|e| format!("a share failed: {e:?}"))?;
+            let finals = get(&out, "finals").dyn_ref::<Float32Array>().map(|a| a.to_vec()).ok_or("a share returned no finals")?;
+            let mut frames: Frames = Vec::new();
+            for frame in Array::from(&get(&out, "frames")).iter() {
+                let step = get(&frame, "step").as_f64().ok_or("a frame has no step")? as usize;
+                let values = get(&frame, "values").dyn_ref::<Float32Array>().map(|a| a.to_vec()).ok_or("a frame has no values")?;
+                frames.push((step, values));
+            }
+            Ok((finals, frames))
+        })
+    }
+}
+
+fn get(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn set(target: &Object, key: &str, value: &JsValue) {
+    // Setting a property on a fresh plain object cannot fail.
+    let _ = Reflect::set(target, &JsValue::from_str(key), value);
+}
