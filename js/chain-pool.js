@@ -17,14 +17,20 @@ export class ChainPool {
   replaced = 0;
   /** Shares run by helpers. */
   shares = 0;
+  /** Largest wasm memory a helper has reported, in bytes. */
+  peakHeapBytes = 0;
 
+  #size;
+
+  /** Helpers start with the first share asked for, after the call that asked has run here: a
+   * page's first samples do not wait for (or compete with) K more compiles of the wasm. */
   constructor(size, url = new URL("./chain-worker.js", import.meta.url)) {
     this.#url = url;
-    for (let slot = 0; slot < size; slot++) this.#spawn(slot);
+    this.#size = size;
   }
 
   get size() {
-    return this.#helpers.length;
+    return this.#size;
   }
 
   /** Helpers started and able to take shares. */
@@ -35,6 +41,7 @@ export class ChainPool {
   /** Runs `share` on a helper: resolves with `{finals, frames}`. */
   run(share) {
     if (this.#closed) return Promise.reject(new Error("the chain pool is closed"));
+    if (this.#helpers.length === 0) setTimeout(() => this.#startHelpers(), 0);
     if (this.ready === 0) return Promise.reject(new Error("no chain helper has started yet"));
     return new Promise((resolve, reject) => {
       this.#queue.push({ share, resolve, reject, attempts: 0 });
@@ -52,6 +59,11 @@ export class ChainPool {
     this.#closed = true;
     for (const h of this.#helpers) h.worker.terminate();
     for (const t of this.#queue.splice(0)) t.reject(new Error("the chain pool is closed"));
+  }
+
+  #startHelpers() {
+    if (this.#closed || this.#helpers.length > 0) return;
+    for (let slot = 0; slot < this.#size; slot++) this.#spawn(slot);
   }
 
   #spawn(slot) {
@@ -73,6 +85,7 @@ export class ChainPool {
       if (task) {
         if (data.ok) {
           this.shares += 1;
+          this.peakHeapBytes = Math.max(this.peakHeapBytes, data.heapBytes ?? 0);
           task.resolve(data.result);
         } else {
           task.reject(new Error(data.error));

@@ -101,8 +101,14 @@ const ops = {
     if (loop) throw new Error("pause training before changing the helpers");
     return startPool(Math.max(0, Math.floor(helpers)));
   },
-  /** `{size, ready, replaced, shares}` of the chain pool (all 0 without one). */
-  poolStatus: () => ({ size: pool?.size ?? 0, ready: pool?.ready ?? 0, replaced: pool?.replaced ?? 0, shares: pool?.shares ?? 0 }),
+  /** `{size, ready, replaced, shares, peakHeapBytes}` of the chain pool (all 0 without one). */
+  poolStatus: () => ({
+    size: pool?.size ?? 0,
+    ready: pool?.ready ?? 0,
+    replaced: pool?.replaced ?? 0,
+    shares: pool?.shares ?? 0,
+    peakHeapBytes: pool?.peakHeapBytes ?? 0,
+  }),
   /** Fault drill: the chain helper that takes the next share dies with it (false: no pool). */
   killNextShare: () => (pool ? (pool.killNextShare(), true) : false),
   async loadWeightsUrl(url) {

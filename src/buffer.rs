@@ -105,7 +105,11 @@ impl ReplayBuffer {
             let take = room.min(n - written);
             let piece = samples.clone().narrow(0, written, take);
             let [_, c, h, w] = self.images.dims();
-            self.images = self.images.clone().slice_assign([start..start + take, 0..c, 0..h, 0..w], piece);
+            // Take the buffer out first: held once, it is written in place; a clone held beside
+            // it would make the backend copy all of it (77 MB at the reference size) per push.
+            let empty = Tensor::zeros([0, c, h, w], &self.images.device());
+            let images = std::mem::replace(&mut self.images, empty);
+            self.images = images.slice_assign([start..start + take, 0..c, 0..h, 0..w], piece);
             for k in 0..take {
                 // Of an oversized push only the newest `capacity` labels line up with the images.
                 let source = written + k + labels.len().saturating_sub(n);

@@ -30,6 +30,12 @@ async function run(helpers, kill = false) {
   await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 180_000 });
   const out = await page.evaluate(async (kill) => {
     const { call } = window.dermaebm;
+    // Helpers start after the first Langevin run (the page's first look): wait for them.
+    for (let i = 0; i < 600; i++) {
+      const pool = await call("poolStatus");
+      if (pool.ready === pool.size) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const sample = await call("generate", 6, 12, 0, undefined, "noise");
     const bytes = new Uint8Array(await (await fetch("data/dermamnist-ham10000-28-sample.npz")).arrayBuffer());
     await call("loadDataset", ["sample.npz"], [bytes]);
