@@ -1,5 +1,6 @@
 // Training curves and the energy histogram, drawn with uPlot (served from the site itself).
 import uPlot from "/vendor/uplot/uPlot.esm.js";
+import { tickLabels } from "./ui.js";
 
 const series = { iter: [], loss: [], cd: [], reg: [], cls: [], er: [], ef: [], lr: [] };
 const charts = {};
@@ -65,7 +66,8 @@ export function drawHistogram(el, groups, bins = 40) {
   histChart = new uPlot(
     {
       title: "Energy histogram", width: width(el), height: 200, scales: { x: { time: false } },
-      axes: [{ label: "energy E(x)" }, { label: "images" }],
+      // Tick labels with as many decimals as their spacing needs (energies may span 0.001).
+      axes: [{ label: "energy E(x)", values: (_, ticks) => tickLabels(ticks) }, { label: "images" }],
       series: [{ label: "E" }, ...groups.map((g) => ({ label: g.label, stroke: g.color, width: 1.5, paths: uPlot.paths.stepped({ align: 0 }) }))],
     },
     [xs, ...groups.map((g) => counts(g.values))],

@@ -2,7 +2,7 @@
 import { drawGrid } from "/pkg/grid.js";
 import * as store from "./store.js";
 import { $, show } from "./ui.js";
-import { call, refresh, state, syncModel } from "./session.js";
+import { call, evaluationSplit, refresh, state, syncModel } from "./session.js";
 
 async function readFiles(files) {
   const bar = $("read-progress");
@@ -55,7 +55,7 @@ export async function loadDataset(names, buffers, { remember = true } = {}) {
     state.summary = summary;
     await syncModel();
     renderSummary(summary);
-    const split = summary.splits.find((s) => s.split === "val") ? "val" : summary.splits[0].split;
+    const split = evaluationSplit(summary);
     const rgba = await call("datasetImages", split, 0, 32);
     drawGrid($("real-grid"), rgba, state.side, rgba.length / (state.side * state.side * 4), { columns: 16 });
     if (remember) store.saveDataset({ names, buffers }).catch(() => {});

@@ -10,15 +10,16 @@ const SCALE = 8;
 
 function drawSource() {
   const canvas = $("edit-source"), side = state.side;
-  canvas.width = canvas.height = side * SCALE;
+  if (!edit.rgba) {
+    canvas.width = canvas.height = side * SCALE;
+    const blank = canvas.getContext("2d");
+    blank.fillStyle = "#eee";
+    blank.fillRect(0, 0, canvas.width, canvas.height);
+    return;
+  }
+  // The image as every grid draws it, then the mask over it.
+  drawGrid(canvas, edit.rgba, side, 1, { columns: 1, scale: SCALE, gap: 0 });
   const ctx = canvas.getContext("2d");
-  ctx.imageSmoothingEnabled = false;
-  ctx.fillStyle = "#eee";
-  ctx.fillRect(0, 0, canvas.width, canvas.height);
-  if (!edit.rgba) return;
-  const tile = new OffscreenCanvas(side, side);
-  tile.getContext("2d").putImageData(new ImageData(new Uint8ClampedArray(edit.rgba), side, side), 0, 0);
-  ctx.drawImage(tile, 0, 0, canvas.width, canvas.height);
   ctx.fillStyle = "rgba(40, 120, 255, 0.45)";
   for (let p = 0; p < side * side; p++) if (edit.mask[p]) ctx.fillRect((p % side) * SCALE, Math.floor(p / side) * SCALE, SCALE, SCALE);
   canvas.dataset.masked = String(edit.mask.reduce((a, b) => a + b, 0));

@@ -2,16 +2,16 @@
 // file, and — for a class-conditional model — classifying images and the val split.
 import { drawHistogram } from "./charts.js";
 import { $, imageFileRgba, show } from "./ui.js";
-import { call, onRefresh, state } from "./session.js";
+import { call, evaluationSplit, onRefresh, state } from "./session.js";
 
 async function scoreAll() {
   const button = $("score-btn");
   button.disabled = true;
+  show($("energy-error"), "");
   try {
     let real = [];
     if (state.hasData) {
-      const split = state.summary.splits.find((s) => s.split === "val") ? "val" : state.summary.splits[0].split;
-      real = Array.from(await call("scoreSplit", split, 512));
+      real = Array.from(await call("scoreSplit", evaluationSplit(), 512));
     }
     const noise = Array.from(await call("scoreNoise", 256));
     const gen = await call("generate", 64, Number($("gen-steps").value), 0, undefined);
@@ -26,7 +26,7 @@ async function scoreAll() {
       ? `AUROC real vs noise: ${(await call("auroc", Float32Array.from(real), Float32Array.from(noise))).toFixed(4)} (1 = every real image has lower energy than every noise image; ${real.length} real, ${noise.length} noise)`
       : "Load a dataset to compare real images with noise.";
   } catch (err) {
-    show($("train-error"), err.message);
+    show($("energy-error"), err.message);
   } finally {
     button.disabled = state.running || !state.model?.ready;
   }
@@ -47,8 +47,7 @@ async function classifyImageFile(file) {
 
 async function classifySplit() {
   try {
-    const split = state.summary?.splits.find((s) => s.split === "val") ? "val" : "train";
-    const r = await call("classifySplit", split, 5000);
+    const r = await call("classifySplit", evaluationSplit(), 5000);
     const majority = state.model.class_names[r.majority_class];
     $("classify-result").textContent =
       `Accuracy on ${r.rows} ${r.split} images: ${(100 * r.accuracy).toFixed(1)} % — always answering the most common class (${majority}) gets ${(100 * r.majority_baseline).toFixed(1)} %.`;
@@ -64,7 +63,7 @@ export function setupEnergy() {
     $("classify-btn").disabled = state.running || !state.hasData;
   });
   $("score-btn").onclick = scoreAll;
-  $("score-file").onchange = (e) => e.target.files[0] && scoreImageFile(e.target.files[0]).catch((err) => show($("train-error"), err.message));
+  $("score-file").onchange = (e) => e.target.files[0] && scoreImageFile(e.target.files[0]).catch((err) => show($("energy-error"), err.message));
   $("classify-btn").onclick = classifySplit;
   $("classify-file").onchange = (e) => e.target.files[0] && classifyImageFile(e.target.files[0]).catch((err) => ($("classify-result").textContent = err.message));
 }

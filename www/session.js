@@ -61,6 +61,12 @@ export const call = (op, ...args) => {
   return state.engine.call(op, ...args);
 };
 
+/** The split to show and evaluate on: val when the data has it (held out from training), else
+ * the first one there is. The one rule for the data, energy and classification panels. */
+export function evaluationSplit(summary = state.summary) {
+  return summary?.splits.find((s) => s.split === "val") ? "val" : summary?.splits[0]?.split ?? "train";
+}
+
 /** Reads the engine's configuration and model description into `state`. */
 export async function syncModel() {
   state.model = await call("modelInfo");

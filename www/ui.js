@@ -31,3 +31,10 @@ export async function imageFileRgba(file, side) {
 }
 
 export const seconds = (s) => (s < 60 ? `${s.toFixed(0)} s` : `${Math.floor(s / 60)} min ${(s % 60).toFixed(0)} s`);
+
+/** Labels for evenly spaced ticks, each with the decimals their spacing needs to tell them apart. */
+export function tickLabels(ticks) {
+  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 0;
+  const decimals = step > 0 ? Math.min(8, Math.max(0, Math.ceil(-Math.log10(step) - 1e-6))) : 3;
+  return ticks.map((t) => t.toFixed(decimals));
+}
