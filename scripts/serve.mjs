@@ -1,6 +1,7 @@
 // Serves the site on localhost: www/ at /, plus the wasm package, the shipped weights and the
 // chart library, with a Content-Security-Policy that forbids any other origin.
 import { createServer } from "node:http";
+import { readFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { extname, join, normalize, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,18 +20,17 @@ const types = {
   ".png": "image/png", ".gif": "image/gif", ".svg": "image/svg+xml", ".bin": "application/octet-stream",
   ".debm": "application/octet-stream", ".npz": "application/octet-stream", ".ts": "text/plain", ".csv": "text/csv", ".md": "text/plain",
 };
-export const CSP = [
-  "default-src 'self'",
-  "script-src 'self' 'wasm-unsafe-eval'",
-  "worker-src 'self'",
-  "connect-src 'self'",
-  "img-src 'self' blob: data:",
-  "style-src 'self'",
-  "font-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'none'",
-].join("; ");
+/** The site's Content-Security-Policy, from its one source: the `<meta>` tag of www/index.html
+ * (what a plain static host enforces; embed.html carries the same, checked by the e2e suite).
+ * The development server also sends it as a header. */
+export const CSP = pagePolicy(readFileSync(join(root, "www/index.html"), "utf8"));
+
+/** The policy a page's `<meta http-equiv="Content-Security-Policy">` states. */
+export function pagePolicy(html) {
+  const policy = html.match(/<meta http-equiv="Content-Security-Policy" content="([^"]+)">/)?.[1];
+  if (!policy) throw new Error("the page has no Content-Security-Policy meta tag");
+  return policy;
+}
 
 /** Serves the site; `extraMounts` ([urlPrefix, directory] pairs) come first and `csp` replaces the
  * policy (the benchmarks use both: TensorFlow.js needs 'unsafe-eval', which the site refuses). */

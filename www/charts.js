@@ -1,5 +1,5 @@
 // Training curves and the energy histogram, drawn with uPlot (served from the site itself).
-import uPlot from "/vendor/uplot/uPlot.esm.js";
+import uPlot from "./vendor/uplot/uPlot.esm.js";
 import { tickLabels } from "./ui.js";
 
 const series = { iter: [], loss: [], cd: [], reg: [], cls: [], er: [], ef: [], lr: [] };

@@ -1,5 +1,5 @@
 // Uploading MedMNIST shards: read with a progress bar, parse in the engine, show the summary.
-import { drawGrid } from "/pkg/grid.js";
+import { drawGrid } from "./pkg/grid.js";
 import * as store from "./store.js";
 import { $, show } from "./ui.js";
 import { call, evaluationSplit, refresh, state, syncModel } from "./session.js";

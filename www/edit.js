@@ -1,6 +1,6 @@
 // Inpainting and denoising: pick an image, draw a mask (or use a preset), and let Langevin
 // repaint only the masked pixels; or add noise and run a short chain from the noisy image.
-import { drawGrid } from "/pkg/grid.js";
+import { drawGrid } from "./pkg/grid.js";
 import { chosenClass } from "./generate.js";
 import { $, download, imageFileRgba, show } from "./ui.js";
 import { call, onRefresh, refresh, state } from "./session.js";

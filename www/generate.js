@@ -1,7 +1,7 @@
 // Generating: samples continued from the model's persistent chains or started from noise (of
 // one class, for a class-conditional model), the Langevin chains that led to them, and their
 // export as PNG and animated GIF.
-import { chainTiles, drawGrid } from "/pkg/grid.js";
+import { chainTiles, drawGrid } from "./pkg/grid.js";
 import { $, download, show } from "./ui.js";
 import { call, onRefresh, refresh, state } from "./session.js";
 

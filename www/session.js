@@ -1,6 +1,6 @@
 // What the page knows, and the engine (in a worker) it talks to. The engine can be replaced
 // (restart after a crash or device loss); event listeners registered here follow it.
-import { EngineClient, defaultHelpers } from "/pkg/client.js";
+import { EngineClient, defaultHelpers } from "./pkg/client.js";
 
 export const state = {
   engine: null,

@@ -1,6 +1,6 @@
 // Training controls: settings, start / pause / resume / stop, live statistics, checkpoints to
 // IndexedDB, resuming after a reload, and recovering when the engine is lost.
-import { drawGrid } from "/pkg/grid.js";
+import { drawGrid } from "./pkg/grid.js";
 import { clearCharts, pushStats } from "./charts.js";
 import { loadDataset } from "./data.js";
 import * as store from "./store.js";

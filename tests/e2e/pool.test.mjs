@@ -4,19 +4,21 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { startServer } from "../../scripts/serve.mjs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { startStaticHost } from "./static-host.mjs";
 
-let server, browser, origin;
+let host, browser, base;
 
 before(async () => {
-  server = await startServer(0);
-  origin = `http://127.0.0.1:${server.address().port}`;
+  host = await startStaticHost(join(dirname(fileURLToPath(import.meta.url)), "../../dist"), "dermaebm");
+  ({ base } = host);
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
 });
 
 after(async () => {
   await browser?.close();
-  server?.close();
+  host?.close();
 });
 
 /** Opens the site on the CPU backend with `helpers` chain helpers, then: seeded samples from
@@ -26,7 +28,7 @@ async function run(helpers, kill = false) {
   const page = await browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`${origin}/?backend=cpu&helpers=${helpers}`);
+  await page.goto(`${base}?backend=cpu&helpers=${helpers}`);
   await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 180_000 });
   const out = await page.evaluate(async (kill) => {
     const { call } = window.dermaebm;

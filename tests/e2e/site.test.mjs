@@ -1,13 +1,16 @@
-// End-to-end tests of the site and the embeddable package in a real Chromium (Debian's, driven
-// by playwright-core), with WebGPU enabled (SwiftShader here, which the page rightly skips for
-// the CPU backend). Screenshots land in tests/e2e/artifacts/.
+// End-to-end tests of the deployable site (dist/, built by scripts/build-site.sh) served under a
+// sub-path (/dermaebm/) by a plain static file server that is not this project's code (Python's
+// http.server: no special headers, its own MIME types), in a real Chromium (Debian's, driven by
+// playwright-core) with WebGPU enabled (SwiftShader here, which the page rightly skips for the
+// CPU backend). Screenshots land in tests/e2e/artifacts/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { startServer } from "../../scripts/serve.mjs";
+import { CSP, pagePolicy } from "../../scripts/serve.mjs";
+import { startStaticHost } from "./static-host.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "../..");
@@ -16,13 +19,14 @@ const artifacts = join(here, "artifacts");
 const realData = join(root, "data/dermamnist-ham10000-28-sample.npz");
 mkdirSync(artifacts, { recursive: true });
 
-let server, browser, origin;
+let host, browser, origin, base;
 const foreignRequests = [];
 const pageErrors = [];
+const failedRequests = [];
 
 before(async () => {
-  server = await startServer(0);
-  origin = `http://127.0.0.1:${server.address().port}`;
+  host = await startStaticHost(join(root, "dist"), "dermaebm");
+  ({ origin, base } = host);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader", "--no-sandbox", "--disable-background-networking",
@@ -32,7 +36,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.close();
+  host?.close();
 });
 
 async function newContext() {
@@ -44,6 +48,9 @@ function watch(page) {
     const url = r.url();
     if (!url.startsWith(origin) && !url.startsWith("data:") && !url.startsWith("blob:")) foreignRequests.push(url);
   });
+  // An aborted load (a page closed, a worker terminated) is not a broken link; a 404 is.
+  page.on("requestfailed", (r) => r.failure()?.errorText !== "net::ERR_ABORTED" && failedRequests.push(`${r.url()}: ${r.failure()?.errorText}`));
+  page.on("response", (r) => r.status() >= 400 && failedRequests.push(`${r.url()}: HTTP ${r.status()}`));
   page.on("pageerror", (e) => pageErrors.push(e.message));
 }
 
@@ -51,7 +58,7 @@ function watch(page) {
 async function openPage(context, query = "") {
   const page = await context.newPage();
   watch(page);
-  await page.goto(`${origin}/${query}`);
+  await page.goto(`${base}${query}`);
   await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 180_000 });
   assert.equal(await page.getAttribute("body", "data-ready"), "true", await page.textContent("#backend-note"));
   return page;
@@ -287,19 +294,64 @@ test("embed.html renders samples with <ebm-sampler> from pkg/ alone", async () =
   watch(page);
   const requested = [];
   page.on("request", (r) => requested.push(new URL(r.url()).pathname));
-  await page.goto(`${origin}/embed.html`);
+  await page.goto(`${base}embed.html`);
   await page.waitForFunction(() => ["ready", "error"].includes(document.getElementById("sampler").getAttribute("state")), null, { timeout: 180_000 });
   const status = await page.evaluate(() => document.getElementById("sampler").shadowRoot.querySelector("p").textContent);
   assert.equal(await page.getAttribute("#sampler", "state"), "ready", status);
   assert.match(status, /continued from the model's persistent chains, 40 steps/);
   assert.ok(await page.evaluate(() => document.getElementById("sampler").shadowRoot.querySelector("canvas").width > 1));
-  const outside = requested.filter((p) => !p.startsWith("/pkg/") && !p.startsWith("/weights/") && !["/embed.html", "/favicon.ico"].includes(p));
+  const inside = (p) => p.startsWith("/dermaebm/pkg/") || p.startsWith("/dermaebm/weights/") || ["/dermaebm/embed.html", "/favicon.ico"].includes(p);
+  const outside = requested.filter((p) => !inside(p));
   assert.deepEqual(outside, [], "the embed page loads nothing from the main site");
   await page.screenshot({ path: join(artifacts, "09-embed.png"), fullPage: true });
   await context.close();
 });
 
-test("no request left the site's origin and no page error was thrown", () => {
+test("no request left the site's origin, none failed or 404ed, and no page error was thrown", () => {
   assert.deepEqual(foreignRequests, []);
+  // The browser asks every origin for /favicon.ico; the site has none, which is not a broken link.
+  assert.deepEqual(failedRequests.filter((r) => !r.includes("/favicon.ico")), []);
   assert.deepEqual(pageErrors, []);
+});
+
+test("a host that serves .wasm with another MIME type still runs the engine", async () => {
+  // Many static hosts send application/octet-stream for .wasm: streaming compilation refuses
+  // it, and wasm-bindgen's loader falls back to compiling the fetched bytes.
+  const odd = await startStaticHost(join(root, "dist"), "elsewhere", { wasmType: "application/octet-stream" });
+  try {
+    const type = (await fetch(`${odd.base}pkg/dermaebm_bg.wasm`, { method: "HEAD" })).headers.get("content-type");
+    assert.equal(type, "application/octet-stream");
+    const context = await newContext();
+    const page = await context.newPage();
+    await page.goto(`${odd.base}embed.html`);
+    await page.waitForFunction(() => ["ready", "error"].includes(document.getElementById("sampler").getAttribute("state")), null, { timeout: 180_000 });
+    assert.equal(await page.getAttribute("#sampler", "state"), "ready");
+    await context.close();
+  } finally {
+    odd.close();
+  }
+});
+
+test("every page states the site's one Content-Security-Policy (the host sends no header)", async () => {
+  for (const page of ["index.html", "embed.html"]) {
+    const response = await fetch(`${base}${page}`);
+    assert.equal(response.headers.get("content-security-policy"), null, "a plain host: no CSP header");
+    assert.equal(pagePolicy(await response.text()), CSP, page);
+  }
+  // And the browser enforces it: a script from another origin is refused.
+  const context = await newContext();
+  const page = await context.newPage();
+  await page.goto(`${base}embed.html`);
+  const blocked = await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        document.addEventListener("securitypolicyviolation", (e) => resolve(e.violatedDirective), { once: true });
+        const s = document.createElement("script");
+        s.src = "https://example.invalid/x.js";
+        document.head.append(s);
+        setTimeout(() => resolve(null), 3000);
+      }),
+  );
+  assert.match(String(blocked), /script-src/);
+  await context.close();
 });
