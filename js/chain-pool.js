@@ -7,7 +7,6 @@
 
 /** Shares are copied, not transferred, to a helper: a dead helper's share is sent again. */
 export class ChainPool {
-  #url;
   #helpers = [];
   #queue = [];
   #startFailures = 0;
@@ -24,8 +23,7 @@ export class ChainPool {
 
   /** Helpers start with the first share asked for, after the call that asked has run here: a
    * page's first samples do not wait for (or compete with) K more compiles of the wasm. */
-  constructor(size, url = new URL("./chain-worker.js", import.meta.url)) {
-    this.#url = url;
+  constructor(size) {
     this.#size = size;
   }
 
@@ -67,7 +65,8 @@ export class ChainPool {
   }
 
   #spawn(slot) {
-    const worker = new Worker(this.#url, { type: "module" });
+    // Written out in full so bundlers see the helper worker and bundle it with the wasm.
+    const worker = new Worker(new URL("./chain-worker.js", import.meta.url), { type: "module" });
     const helper = { worker, slot, ready: false, task: null };
     worker.onmessage = ({ data }) => {
       if (data.ready) {

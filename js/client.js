@@ -3,7 +3,7 @@
 //
 //   import { EngineClient } from "./client.js";
 //   const engine = await EngineClient.start({ backend: "auto" });
-//   await engine.loadWeights("/weights/dermamnist.debm");
+//   await engine.loadWeights("weights/dermamnist.debm");
 //   const { samples, side, count } = await engine.sample({ count: 16, steps: 60 });
 //
 // Events (addEventListener): "training", "stats", "samples", "checkpoint", "error" and "lost"
@@ -21,8 +21,10 @@ export class EngineClient extends EventTarget {
   /** Starts a worker and an engine in it. `backend`: "auto" (a hardware GPU, else the CPU), "gpu"
    * or "cpu". `helpers`: chain helper workers for Langevin on the CPU (default: one per core
    * beyond the engine's own; 0 = the engine's thread only). */
-  static async start({ backend = "auto", helpers = defaultHelpers(), workerUrl = new URL("./worker.js", import.meta.url) } = {}) {
-    const client = new EngineClient(new Worker(workerUrl, { type: "module" }));
+  static async start({ backend = "auto", helpers = defaultHelpers(), workerUrl = undefined } = {}) {
+    // Written out in full so bundlers (Vite, webpack) see the worker and bundle it with the wasm.
+    const worker = workerUrl ? new Worker(workerUrl, { type: "module" }) : new Worker(new URL("./worker.js", import.meta.url), { type: "module" });
+    const client = new EngineClient(worker);
     client.info = await client.call("create", backend, { helpers });
     return client;
   }

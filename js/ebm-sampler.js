@@ -1,7 +1,7 @@
 // <ebm-sampler>: a custom element that shows samples of a DermaEBM model. One script tag:
 //
-//   <script type="module" src="/pkg/ebm-sampler.js"></script>
-//   <ebm-sampler weights="/weights/dermamnist.debm" count="16"></ebm-sampler>
+//   <script type="module" src="pkg/ebm-sampler.js"></script>   (or: import "dermaebm/ebm-sampler")
+//   <ebm-sampler weights="weights/dermamnist.debm" count="16"></ebm-sampler>
 //
 // Attributes: weights (URL, required), count (16), from (auto | persistent | noise; auto:
 // continue the model's persistent chains when the weights carry them, as the shipped ones do —

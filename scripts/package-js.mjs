@@ -12,13 +12,18 @@ for (const f of files) copyFileSync(join(from, f), join(to, f));
 
 const manifest = JSON.parse(readFileSync(join(to, "package.json"), "utf8"));
 manifest.files = [...new Set([...(manifest.files ?? []), ...files])];
+manifest.files = [...new Set([...manifest.files, "dermaebm_bg.wasm.d.ts", "snippets/"])];
 manifest.exports = {
   ".": { types: "./dermaebm.d.ts", default: "./dermaebm.js" },
   "./client": { types: "./client.d.ts", default: "./client.js" },
   "./ebm-sampler": { types: "./ebm-sampler.d.ts", default: "./ebm-sampler.js" },
   "./worker": "./worker.js",
+  "./chain-worker": "./chain-worker.js",
   "./grid": { types: "./grid.d.ts", default: "./grid.js" },
+  "./package.json": "./package.json",
 };
-manifest.sideEffects = ["./ebm-sampler.js", "./worker.js", "./snippets/*"];
+// Modules that act when loaded (the element registers itself; workers run their loop).
+manifest.sideEffects = ["./ebm-sampler.js", "./worker.js", "./chain-worker.js", "./snippets/*"];
+manifest.keywords = ["energy-based model", "webgpu", "wasm", "dermatoscopy", "medmnist", "generative"];
 writeFileSync(join(to, "package.json"), JSON.stringify(manifest, null, 2) + "\n");
 console.log(`pkg/: added ${files.join(", ")}`);
