@@ -15,10 +15,10 @@ machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /pro
 echo "{\"machine\": \"$machine\", \"date\": \"$(date -u +%FT%TZ)\"}" | tee "$out/machine.json"
 
 if [[ $skip != *,native,* ]]; then
-  echo "== native (debm bench, release build)"
-  cargo build --release --bin debm
-  "$CARGO_TARGET_DIR/release/debm" bench --backend cpu | tee "$out/native-cpu.json"
-  "$CARGO_TARGET_DIR/release/debm" bench --backend gpu --iterations 3 | tee "$out/native-gpu.json"
+  echo "== native (debm bench, the native profile)"
+  cargo build --profile native --bin debm
+  "$CARGO_TARGET_DIR/native/debm" bench --backend cpu | tee "$out/native-cpu.json"
+  "$CARGO_TARGET_DIR/native/debm" bench --backend gpu --iterations 3 | tee "$out/native-gpu.json"
 fi
 
 if [[ $skip != *,torch,* ]]; then

@@ -1,20 +1,34 @@
-// Start-up benchmark: opens the site in fresh browser contexts and prints, per page load, the
-// time to the first samples with the shipped weights and the start-up phases (performance marks
-// set by www/app.js). Usage: node scripts/probe-start.mjs [loads=3] (after scripts/build-web.sh).
+// Start-up benchmark: opens the deployable site (dist/, on a plain static server under a
+// sub-path, as a visitor gets it) in fresh browser contexts and prints, per page load, the time
+// to the first samples with the shipped weights and the start-up phases (performance marks set
+// by www/app.js). Usage: [SITE=dist] node scripts/probe-start.mjs [loads=3] [backend=cpu]
+// (after scripts/build-site.sh).
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { startServer } from "./serve.mjs";
-const server = await startServer(0);
-const origin = `http://127.0.0.1:${server.address().port}`;
-const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader", "--no-sandbox"] });
+import { startStaticHost } from "../tests/e2e/static-host.mjs";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const loads = Number(process.argv[2] ?? 3);
-for (let i = 0; i < loads; i++) {
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  await page.goto(origin + "/");
-  await page.waitForSelector("#model-status[data-first-sample-ms]", { timeout: 60000 });
-  const marks = await page.evaluate(() => performance.getEntriesByType("mark").map((m) => [m.name, Math.round(m.startTime)]));
-  const firstSampleMs = Number(await page.getAttribute("#model-status", "data-first-sample-ms"));
-  console.log(JSON.stringify({ load: i + 1, first_sample_ms: firstSampleMs, marks_ms: Object.fromEntries(marks) }));
-  await ctx.close();
+const backend = process.argv[3] ?? "cpu";
+const host = await startStaticHost(resolve(root, process.env.SITE ?? "dist"), "dermaebm");
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--enable-unsafe-webgpu", "--enable-unsafe-swiftshader", "--no-sandbox"],
+});
+try {
+  for (let i = 0; i < loads; i++) {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${host.base}?backend=${backend}`);
+    await page.waitForSelector("#model-status[data-first-sample-ms]", { timeout: 60000 });
+    const marks = await page.evaluate(() => performance.getEntriesByType("mark").map((m) => [m.name, Math.round(m.startTime)]));
+    const firstSampleMs = Number(await page.getAttribute("#model-status", "data-first-sample-ms"));
+    const samples = await page.evaluate(() => Number(document.getElementById("gen-grid").dataset.count));
+    console.log(JSON.stringify({ load: i + 1, backend, first_sample_ms: firstSampleMs, samples, marks_ms: Object.fromEntries(marks) }));
+    await ctx.close();
+  }
+} finally {
+  await browser.close();
+  host.close();
 }
-await browser.close(); server.close();

@@ -19,7 +19,7 @@ fi
 cargo test --no-fail-fast
 
 echo "== browser tests (headless Chromium, WebGPU via SwiftShader + CPU backend in wasm)"
-wasm-pack test --headless --chrome --test web
+wasm-pack test --release --headless --chrome --test web
 
 echo "== site end-to-end tests (Playwright + Chromium against dist/ under a sub-path on a plain static server)"
 bash scripts/build-site.sh

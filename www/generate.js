@@ -37,6 +37,7 @@ export async function generate(preview = false) {
     button.textContent = "Generating…";
     const out = await call("generate", count, steps, recordEvery, preview ? undefined : chosenClass(), from);
     drawGrid($("gen-grid"), out.samples, out.side, out.count, { columns: 8, scale: 4 });
+    $("gen-grid").dataset.count = String(out.count);
     $("gen-kind").textContent =
       out.from === "persistent" ? `Continued from the model's persistent chains, ${steps} Langevin steps.` : `From uniform noise, ${steps} Langevin steps.`;
     $("gen-kind").dataset.from = out.from;
