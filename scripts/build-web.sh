@@ -2,7 +2,7 @@
 # Builds the wasm package into pkg/ (wasm-pack, ES module + TypeScript types), then adds the
 # JavaScript half of the package (worker, client, chain helpers, <ebm-sampler>) from js/.
 # One build serves the site, the package and the browser tests: the release profile
-# (Cargo.toml: no LTO, the WebGPU stack at opt-level "z", the CPU path at 3, stripped), about
+# (Cargo.toml: no LTO, dependencies at opt-level "z" but the CPU path at 3, stripped), about
 # 4 MB gzipped; BENCHMARKS.md "Size and start-up" has the variants measured.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
