@@ -20,11 +20,15 @@ fn cd_training_separates_data_from_noise() {
 #[test]
 fn noise_started_negatives_take_their_own_chain_length() {
     use dermaebm::inference::energies;
-    use dermaebm::{EbmConfig, Trainer, synthetic};
+    use dermaebm::{EbmConfig, EnergyNet, NetShape, Trainer, synthetic};
+    // Every negative starts from noise; a learning rate of ~0 keeps the net as it was.
+    let base = EbmConfig { fresh_fraction: 1.0, langevin_steps: 1, lr: 1e-12, ..common::tiny_config(4) };
+    // One net for both runs: the device's generator is shared by the tests running beside this
+    // one, so two nets initialised from the same seed could still differ.
+    let net = EnergyNet::new(NetShape::from(&base), &Device::flex());
     let buffer_energy = |fresh_langevin_steps: usize| {
-        // Every negative starts from noise; a learning rate of ~0 keeps the net as it was.
-        let config = EbmConfig { fresh_fraction: 1.0, langevin_steps: 1, fresh_langevin_steps, lr: 1e-12, ..common::tiny_config(4) };
-        let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
+        let config = EbmConfig { fresh_langevin_steps, ..base.clone() };
+        let mut trainer = Trainer::with_model(config.clone(), &Device::flex(), net.clone()).unwrap();
         let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, 0, &trainer.device());
         let stats = block_on(trainer.step(real, None)).unwrap();
         assert_eq!(stats.fresh, config.batch_size);
