@@ -15,8 +15,12 @@ shared="${SHARED:-$REPO_ROOT/../shared}"
 python="${FID_PYTHON:-$HOME/fidvenv/bin/python}"
 count="${FID_COUNT:-1003}"
 mkdir -p "$out"
-cargo build --quiet --bin debm
-debm="$CARGO_TARGET_DIR/debug/debm"
+# DEBM=PATH uses a debm already built (e.g. the native profile's) instead of building the dev one.
+debm="${DEBM:-}"
+if [ -z "$debm" ]; then
+  cargo build --quiet --bin debm
+  debm="$CARGO_TARGET_DIR/debug/debm"
+fi
 quality() {
   "$python" "$shared/bench/quality.py" --a "$1:images" \
     --b "$shared/data/dermamnist-ham10000-28.npz:val_images" --cache "$HOME/.cache/fidcache"

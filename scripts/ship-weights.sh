@@ -9,8 +9,12 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO_ROOT"
 state="$1"
-cargo build --quiet --bin debm
-debm="$CARGO_TARGET_DIR/debug/debm"
+# DEBM=PATH uses a debm already built (e.g. the native profile's) instead of building the dev one.
+debm="${DEBM:-}"
+if [ -z "$debm" ]; then
+  cargo build --quiet --bin debm
+  debm="$CARGO_TARGET_DIR/debug/debm"
+fi
 cp "$state" weights/dermamnist.debm
 w=weights/dermamnist.debm
 "$debm" sample --weights "$w" --persistent --count 64 --png weights/samples.png
