@@ -14,7 +14,8 @@ export interface BackendInfo {
 /** The run configuration (see EbmConfig in the Rust core); every field has a default. */
 export interface EbmConfig {
   channels: number; image_size: number; width: number; classes: number;
-  batch_size: number; buffer_size: number; fresh_fraction: number; fresh_langevin_steps: number;
+  batch_size: number; buffer_size: number; fresh_fraction: number; chains_in_place: boolean;
+  fresh_langevin_steps: number;
   langevin_steps: number; step_size: number; noise_std: number; grad_clamp: number;
   alpha: number; real_noise_std: number; lr: number; beta2: number; lr_decay: number;
   grad_clip_norm: number; class_loss_weight: number; seed: number;

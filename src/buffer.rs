@@ -5,9 +5,15 @@
 //! model each entry also keeps the label its chain was sampled under, and every entry its age:
 //! the Langevin steps its chain has run since it started from noise (on the CPU: a few bytes),
 //! so samples can be taken from chains past their burn-in.
+//!
+//! Two ways of putting continued chains back ([`crate::EbmConfig::chains_in_place`]): the
+//! reference recipe's ring (draw with replacement, append the results over the oldest
+//! entries — a drawn chain leaves a copy of itself) or in place (JEM: distinct draws, results
+//! written back to the slots they came from, restarts from noise in their own slot). The ring
+//! always fills an empty or partly restored buffer.
 
 use burn::prelude::*;
-use burn::tensor::{Distribution, Int, TensorData};
+use burn::tensor::{Distribution, IndexingUpdateOp, Int, TensorData};
 use rand::{Rng, RngExt};
 
 pub struct ReplayBuffer {
@@ -21,6 +27,7 @@ pub struct ReplayBuffer {
     /// Next ring slot to overwrite once the buffer is full (the oldest entry).
     next: usize,
     fresh_fraction: f64,
+    in_place: bool,
 }
 
 /// A batch of starting points for the sampler.
@@ -32,11 +39,20 @@ pub struct Draw {
     pub labels: Vec<i32>,
     /// The age of each chain (0 for the fresh starts).
     pub ages: Vec<u32>,
+    /// In place: the slot each chain (fresh starts included) goes back to, in batch order.
+    /// `None`: the results are appended as the ring does.
+    pub slots: Option<Vec<usize>>,
 }
 
 impl ReplayBuffer {
-    /// An empty buffer for images of `shape` = [C, H, W].
+    /// An empty buffer for images of `shape` = [C, H, W], appending continued chains as a ring.
     pub fn new(capacity: usize, shape: [usize; 3], fresh_fraction: f64, device: &Device) -> Self {
+        Self::with_update(capacity, shape, fresh_fraction, false, device)
+    }
+
+    /// Like [`Self::new`]; `in_place` writes continued chains back to their own slots once
+    /// the buffer is full.
+    pub fn with_update(capacity: usize, shape: [usize; 3], fresh_fraction: f64, in_place: bool, device: &Device) -> Self {
         assert!(capacity > 0, "a replay buffer needs room for at least one image");
         let [c, h, w] = shape;
         Self {
@@ -47,6 +63,7 @@ impl ReplayBuffer {
             len: 0,
             next: 0,
             fresh_fraction,
+            in_place,
         }
     }
 
@@ -70,6 +87,9 @@ impl ReplayBuffer {
     /// negatives follow the data's class balance), buffer entries keep their own. An empty pool
     /// labels fresh starts 0.
     pub fn draw(&self, batch: usize, rng: &mut impl Rng, label_pool: &[i32]) -> Draw {
+        if self.in_place && self.len == self.capacity && batch <= self.len {
+            return self.draw_in_place(batch, rng, label_pool);
+        }
         let fresh = if self.len == 0 { batch } else { (0..batch).filter(|_| rng.random::<f64>() < self.fresh_fraction).count() };
         let [_, c, h, w] = self.images.dims();
         let device = self.images.device();
@@ -87,7 +107,52 @@ impl ReplayBuffer {
             let indices = Tensor::<1, Int>::from_data(TensorData::new(picks, [batch - fresh]), &device);
             parts.push(self.images.clone().select(0, indices));
         }
-        Draw { images: Tensor::cat(parts, 0), fresh, labels, ages }
+        Draw { images: Tensor::cat(parts, 0), fresh, labels, ages, slots: None }
+    }
+
+    /// `batch` distinct slots; each restarts from noise with probability `fresh_fraction`
+    /// (fresh starts first in the batch, as in [`Self::draw`]).
+    fn draw_in_place(&self, batch: usize, rng: &mut impl Rng, label_pool: &[i32]) -> Draw {
+        let picked = rand::seq::index::sample(rng, self.len, batch).into_vec();
+        let (fresh_slots, kept): (Vec<usize>, Vec<usize>) = picked.into_iter().partition(|_| rng.random::<f64>() < self.fresh_fraction);
+        let fresh = fresh_slots.len();
+        let [_, c, h, w] = self.images.dims();
+        let device = self.images.device();
+        let mut labels: Vec<i32> =
+            (0..fresh).map(|_| if label_pool.is_empty() { 0 } else { label_pool[rng.random_range(0..label_pool.len())] }).collect();
+        labels.extend(kept.iter().map(|&i| self.labels[i]));
+        let mut ages = vec![0; fresh];
+        ages.extend(kept.iter().map(|&i| self.ages[i]));
+        let mut parts = Vec::with_capacity(2);
+        if fresh > 0 {
+            parts.push(Self::noise(fresh, [c, h, w], &device));
+        }
+        if !kept.is_empty() {
+            let picks: Vec<i32> = kept.iter().map(|&i| i as i32).collect();
+            let indices = Tensor::<1, Int>::from_data(TensorData::new(picks, [kept.len()]), &device);
+            parts.push(self.images.clone().select(0, indices));
+        }
+        let slots = fresh_slots.into_iter().chain(kept).collect();
+        Draw { images: Tensor::cat(parts, 0), fresh, labels, ages, slots: Some(slots) }
+    }
+
+    /// Puts a drawn batch's continued chains back: into their slots for an in-place draw,
+    /// appended as [`Self::push`] does otherwise.
+    pub fn put_back(&mut self, samples: Tensor<4>, slots: Option<&[usize]>, labels: &[i32], ages: &[u32]) {
+        let Some(slots) = slots else { return self.push(samples, labels, ages) };
+        assert_eq!(samples.dims()[0], slots.len(), "one result per drawn slot");
+        let samples = samples.without_autodiff();
+        let device = self.images.device();
+        let picks: Vec<i32> = slots.iter().map(|&i| i as i32).collect();
+        let indices = Tensor::<1, Int>::from_data(TensorData::new(picks, [slots.len()]), &device);
+        // Held once (taken out of `self`), the buffer is written in place, as in `push`.
+        let [_, c, h, w] = self.images.dims();
+        let images = std::mem::replace(&mut self.images, Tensor::zeros([0, c, h, w], &device));
+        self.images = images.select_assign(0, indices, samples, IndexingUpdateOp::Assign);
+        for (k, &slot) in slots.iter().enumerate() {
+            self.labels[slot] = labels[k];
+            self.ages[slot] = ages[k];
+        }
     }
 
     /// Stores new samples with their labels and ages (empty: all 0), replacing the oldest

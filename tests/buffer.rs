@@ -1,4 +1,4 @@
-//! Replay buffer: capacity, ring replacement, and the share of fresh noise.
+//! Replay buffer: capacity, ring replacement, in-place chains, and the share of fresh noise.
 // Native only: the browser runs these checks through tests/web.rs.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -61,4 +61,77 @@ fn draws_mix_about_five_percent_fresh_noise_with_buffer_entries() {
         let spread = noise.iter().cloned().fold(f32::MIN, f32::max) - noise.iter().cloned().fold(f32::MAX, f32::min);
         assert!(spread > 1.0, "fresh images are uniform noise");
     }
+}
+
+/// A buffer of `n` one-value images whose slot `i` holds `i` (so each chain is identifiable).
+fn numbered(n: usize, in_place: bool, device: &Device) -> ReplayBuffer {
+    let mut buffer = ReplayBuffer::with_update(n, [1, 2, 2], 0.05, in_place, device);
+    let values: Vec<f32> = (0..n).flat_map(|i| [i as f32; 4]).collect();
+    let images = Tensor::<4>::from_data(burn::tensor::TensorData::new(values, [n, 1, 2, 2]), device);
+    let labels: Vec<i32> = (0..n as i32).map(|i| i % 7).collect();
+    buffer.push(images, &labels, &vec![600; n]);
+    buffer
+}
+
+/// The chain id each slot holds (its first value), fresh restarts (outside [0, n)) as -1.
+fn chain_ids(buffer: &ReplayBuffer, n: usize) -> Vec<i64> {
+    let values = block_on(read_values(buffer.contents().unwrap())).unwrap();
+    values.chunks(4).map(|c| if c[0] >= 0.0 && (c[0] as usize) < n && c[0].fract() == 0.0 { c[0] as i64 } else { -1 }).collect()
+}
+
+#[test]
+fn chains_in_place_go_back_to_their_own_slots_and_are_never_copied() {
+    let device = Device::flex();
+    let mut rng = StdRng::seed_from_u64(5);
+    let n = 512;
+    let mut buffer = numbered(n, true, &device);
+    for _ in 0..40 {
+        let draw = buffer.draw(128, &mut rng, &[3]);
+        let slots = draw.slots.clone().expect("a full in-place buffer draws slots");
+        let mut distinct = slots.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 128, "the slots of one batch are distinct");
+        // Kept chains come back as they were drawn (their id), with their label and age.
+        let values = block_on(read_values(draw.images.clone())).unwrap();
+        let before = block_on(read_values(buffer.contents().unwrap())).unwrap();
+        for (k, &slot) in slots.iter().enumerate().skip(draw.fresh) {
+            assert_eq!(values[4 * k..4 * k + 4], before[4 * slot..4 * slot + 4], "batch entry {k} is the chain in slot {slot}");
+            assert_eq!(draw.labels[k], buffer.labels()[slot]);
+        }
+        assert!(draw.labels[..draw.fresh].iter().all(|&l| l == 3), "fresh starts take labels from the pool");
+        let ages: Vec<u32> = draw.ages.iter().map(|a| a + 60).collect();
+        buffer.put_back(draw.images.clone(), draw.slots.as_deref(), &draw.labels, &ages);
+        for (k, &slot) in slots.iter().enumerate() {
+            assert_eq!(buffer.ages()[slot], ages[k]);
+        }
+    }
+    assert_eq!(buffer.len(), n);
+    // No chain id is held by two slots, and each surviving chain is still in its own slot.
+    let ids = chain_ids(&buffer, n);
+    for (slot, &id) in ids.iter().enumerate() {
+        assert!(id == -1 || id as usize == slot, "slot {slot} holds chain {id}");
+    }
+    let restarted = ids.iter().filter(|&&id| id == -1).count();
+    // Each round draws a quarter of the slots and restarts 5 % of those: 1 − 0.9875⁴⁰ ≈ 40 %
+    // of the slots restarted at least once (sd ≈ 2 %).
+    assert!(restarted > n / 5 && restarted < n * 3 / 5, "{restarted} of {n} slots restarted from noise");
+}
+
+#[test]
+fn the_ring_copies_drawn_chains_which_is_what_in_place_avoids() {
+    let device = Device::flex();
+    let mut rng = StdRng::seed_from_u64(5);
+    let n = 512;
+    let mut buffer = numbered(n, false, &device);
+    for _ in 0..8 {
+        let draw = buffer.draw(128, &mut rng, &[]);
+        assert!(draw.slots.is_none());
+        buffer.put_back(draw.images.clone(), draw.slots.as_deref(), &draw.labels, &draw.ages);
+    }
+    let mut ids: Vec<i64> = chain_ids(&buffer, n).into_iter().filter(|&id| id >= 0).collect();
+    let held = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert!(ids.len() < held * 9 / 10, "{held} slots hold only {} distinct chains", ids.len());
 }

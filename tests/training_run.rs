@@ -74,3 +74,28 @@ fn data_that_does_not_fit_the_configuration_is_refused_before_training() {
     let message = refused(conditional, patterns(16, true));
     assert!(message.contains("set classes to at least"), "{message}");
 }
+
+#[test]
+fn chains_in_place_keep_one_chain_per_slot_through_training() {
+    let device = Device::flex();
+    let data = patterns(20, false);
+    // No restarts, so every in-place iteration ages the buffer by exactly batch × steps.
+    let config = EbmConfig { buffer_size: 16, fresh_fraction: 0.0, chains_in_place: true, ..config() };
+    let per_iteration = (config.batch_size * config.langevin_steps) as u64;
+    let mut run = TrainingRun::start(config, Origin::Fresh, data, &device).expect("the data fits");
+    let total_age = |run: &TrainingRun| run.trainer().buffer().ages().iter().map(|&a| a as u64).sum::<u64>();
+    // Two iterations fill the 16 slots (the ring fills an empty buffer either way).
+    for _ in 0..2 {
+        block_on(run.next()).expect("a step");
+    }
+    assert_eq!(run.trainer().buffer().len(), 16);
+    for _ in 0..5 {
+        let before = total_age(&run);
+        let step = block_on(run.next()).expect("a step");
+        assert!(step.stats.loss.is_finite());
+        assert_eq!(run.trainer().buffer().len(), 16, "in place, the buffer neither grows nor turns over");
+        // Appending over the oldest entries would drop their ages; in place every drawn chain
+        // keeps its own and gains this iteration's steps.
+        assert_eq!(total_age(&run), before + per_iteration);
+    }
+}

@@ -90,7 +90,13 @@ impl Trainer {
 
     fn assemble(config: EbmConfig, device: Device, model: EnergyNet, rng: StdRng) -> Self {
         let optim = AdamConfig::new().with_beta_1(0.0).with_beta_2(config.beta2 as f32).init();
-        let buffer = ReplayBuffer::new(config.buffer_size, config.image_shape(), config.fresh_fraction, &device.clone().inner());
+        let buffer = ReplayBuffer::with_update(
+            config.buffer_size,
+            config.image_shape(),
+            config.fresh_fraction,
+            config.chains_in_place,
+            &device.clone().inner(),
+        );
         let good = Snapshot { model: model.clone(), optim: optim.clone(), iteration: 0 };
         Self {
             config,
@@ -215,7 +221,7 @@ impl Trainer {
         let chain = ChainOptions { labels: real_labels.map(|_| labels_tensor(&draw.labels)), ..Default::default() };
         let (fake, _) = langevin(&self.model, starts, &LangevinParams::from(&self.config), &chain).await;
         ages.iter_mut().for_each(|a| *a = a.saturating_add(self.config.langevin_steps as u32));
-        self.buffer.push(fake.clone(), &draw.labels, &ages);
+        self.buffer.put_back(fake.clone(), draw.slots.as_deref(), &draw.labels, &ages);
 
         // Positives, slightly noised so the data distribution has support everywhere.
         let real = real.without_autodiff();
