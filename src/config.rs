@@ -51,6 +51,10 @@ pub struct EbmConfig {
     pub alpha: f64,
     /// Standard deviation of the noise added to real images (smooths the data distribution).
     pub real_noise_std: f64,
+    /// Train on each real batch under a random flip or quarter turn ([`crate::augment`]):
+    /// lesions have no orientation, so this is eight times the data at no cost. One symmetry
+    /// per batch (three tensor ops); over the epochs every image meets all eight.
+    pub augment_real: bool,
     /// Adam learning rate at iteration 0.
     pub lr: f64,
     /// Adam's β₂ (β₁ is 0, as in the reference).
@@ -94,6 +98,7 @@ impl Default for EbmConfig {
             grad_clamp: 0.03,
             alpha: 0.1,
             real_noise_std: 0.005,
+            augment_real: false,
             lr: 1e-4,
             beta2: 0.999,
             lr_decay: 0.97,

@@ -6,6 +6,7 @@
 //! - [`model::EnergyNet`]: the CNN whose output is −E(x) (or, class-conditional, −E(x, y) per class);
 //! - [`sampler::langevin`]: Langevin dynamics on E, all on the device;
 //! - [`cpu_chains`]: the same chains on the CPU with a hand-written input gradient (no autodiff);
+//! - [`augment`]: random flips and quarter turns of real images;
 //! - [`buffer::ReplayBuffer`]: persistent negatives with a share of fresh noise;
 //! - [`trainer::Trainer`]: async contrastive-divergence iterations returning [`trainer::IterStats`];
 //! - [`device::select_device`]: WebGPU/wgpu when a real GPU exists, else the `flex` CPU backend;
@@ -14,6 +15,7 @@
 //! - [`persistent`]: the replay buffer's chains, kept beside the weights and continued to sample;
 //! - [`metrics`]: AUROC and image statistics.
 
+pub mod augment;
 pub mod buffer;
 pub mod checkpoint;
 pub mod config;

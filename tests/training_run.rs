@@ -99,3 +99,18 @@ fn chains_in_place_keep_one_chain_per_slot_through_training() {
         assert_eq!(total_age(&run), before + per_iteration);
     }
 }
+
+#[test]
+fn augment_real_trains_on_flipped_or_turned_positives() {
+    let device = Device::flex();
+    let data = patterns(16, false);
+    let energies = |augment_real: bool| -> Vec<f32> {
+        let config = EbmConfig { augment_real, ..config() };
+        let mut run = TrainingRun::start(config, Origin::Fresh, data.clone(), &device).expect("the data fits");
+        (0..4).map(|_| block_on(run.next()).expect("a step").stats.energy_real).collect()
+    };
+    let plain = energies(false);
+    assert_eq!(plain, energies(false), "a run is reproducible, so a difference below is the augmentation");
+    let augmented = energies(true);
+    assert!(plain.iter().zip(&augmented).any(|(a, b)| a != b), "positives were never transformed: {plain:?} vs {augmented:?}");
+}

@@ -24,6 +24,7 @@ use guard::Snapshot;
 pub use stats::IterStats;
 use stats::Read;
 
+use crate::augment::{SYMMETRIES, dihedral};
 use crate::buffer::ReplayBuffer;
 use crate::config::{ConfigError, EbmConfig};
 use crate::model::{EnergyNet, NetShape};
@@ -225,6 +226,7 @@ impl Trainer {
 
         // Positives, slightly noised so the data distribution has support everywhere.
         let real = real.without_autodiff();
+        let real = if self.config.augment_real { dihedral(real, self.rng.random_range(0..SYMMETRIES)) } else { real };
         let real = if self.config.real_noise_std > 0.0 {
             let noise = Tensor::random(real.shape(), Distribution::Normal(0.0, self.config.real_noise_std), &data_device);
             (real + noise).clamp(-1.0, 1.0)
