@@ -52,8 +52,9 @@ pub struct EbmConfig {
     /// Standard deviation of the noise added to real images (smooths the data distribution).
     pub real_noise_std: f64,
     /// Train on each real batch under a random flip or quarter turn ([`crate::augment`]):
-    /// lesions have no orientation, so this is eight times the data at no cost. One symmetry
-    /// per batch (three tensor ops); over the epochs every image meets all eight.
+    /// lesions have no orientation, so this is up to eight times the data for three tensor ops.
+    /// One symmetry per batch, drawn afresh each iteration, so each image meets them all over
+    /// the epochs.
     pub augment_real: bool,
     /// Adam learning rate at iteration 0.
     pub lr: f64,
