@@ -84,6 +84,8 @@ pub enum WeightsError {
     Version { found: u32 },
     #[error("the weights file is truncated or damaged: {0}")]
     Damaged(String),
+    #[error("these weights were written by a newer version of dermaebm ({0}); update this build to read them")]
+    Newer(String),
     #[error("these weights are for a different network ({found}); the current model is {expected}")]
     Architecture { found: String, expected: String },
     #[error("the weights do not fit the network: {0}")]
@@ -156,7 +158,16 @@ impl WeightsFile {
         if len > MAX_HEADER || bytes.len() < 16 + len {
             return Err(WeightsError::Damaged("the header is cut short".into()));
         }
-        let header: Header = serde_json::from_slice(&bytes[16..16 + len]).map_err(|e| WeightsError::Damaged(format!("bad header: {e}")))?;
+        let header: Header = serde_json::from_slice(&bytes[16..16 + len]).map_err(|e| {
+            // Settings are added without a format-version bump (old files read with defaults),
+            // so an unknown one means a newer writer, not damage.
+            let message = e.to_string();
+            if message.starts_with("unknown field") {
+                WeightsError::Newer(message)
+            } else {
+                WeightsError::Damaged(format!("bad header: {e}"))
+            }
+        })?;
         header.config.validate().map_err(|e| WeightsError::Damaged(e.to_string()))?;
         if header.net != NetShape::from(&header.config) {
             return Err(WeightsError::Damaged("the header's network shape disagrees with its config".into()));

@@ -43,6 +43,19 @@ fn mismatches_are_reported() {
     assert_eq!(WeightsFile::decode(&newer).err(), Some(WeightsError::Version { found: FORMAT_VERSION + 1 }));
     assert!(matches!(WeightsFile::decode(&file[..file.len() - 10]).err(), Some(WeightsError::Damaged(_))));
 
+    // A setting this build does not know: a newer writer, said so, not "damaged".
+    let header_len = u32::from_le_bytes(file[12..16].try_into().unwrap()) as usize;
+    let header = String::from_utf8(file[16..16 + header_len].to_vec()).unwrap();
+    let from_future = header.replacen("\"seed\":", "\"future_knob\":1,\"seed\":", 1);
+    assert_ne!(from_future, header, "the header names the seed");
+    let mut future = file[..12].to_vec();
+    future.extend((from_future.len() as u32).to_le_bytes());
+    future.extend(from_future.as_bytes());
+    future.extend(&file[16 + header_len..]);
+    let err = WeightsFile::decode(&future).err().expect("an unknown setting is refused");
+    assert!(matches!(err, WeightsError::Newer(_)), "{err}");
+    assert!(err.to_string().contains("future_knob") && err.to_string().contains("newer version"), "{err}");
+
     let other = NetShape { width: config.width * 2, ..NetShape::from(&config) };
     let err = WeightsFile::decode(&file).unwrap().model_for(other, &device).err().unwrap();
     assert!(matches!(err, WeightsError::Architecture { .. }), "{err}");
