@@ -110,7 +110,14 @@ fn augment_real_trains_on_flipped_or_turned_positives() {
         (0..4).map(|_| block_on(run.next()).expect("a step").stats.energy_real).collect()
     };
     let plain = energies(false);
-    assert_eq!(plain, energies(false), "a run is reproducible, so a difference below is the augmentation");
+    // Parallel reductions make two identical runs agree only to rounding, so the augmentation
+    // must move the energies far more than a rerun does (here 7e-4 against at most 3e-6).
+    let largest_gap = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let rerun = largest_gap(&plain, &energies(false));
     let augmented = energies(true);
-    assert!(plain.iter().zip(&augmented).any(|(a, b)| a != b), "positives were never transformed: {plain:?} vs {augmented:?}");
+    let moved = largest_gap(&plain, &augmented);
+    assert!(
+        moved > 1e-4 && moved > 10.0 * rerun,
+        "positives were never transformed: {plain:?} vs {augmented:?} (a rerun differs by {rerun:e})"
+    );
 }

@@ -14,6 +14,7 @@ const run = { started: 0, startIter: 0 };
 export function fillSettings(config) {
   for (const f of FIELDS) $("settings").elements[f].value = config[f];
   $("conditional").checked = config.classes > 0;
+  $("augment-real").checked = Boolean(config.augment_real);
 }
 
 function labelledClasses() {
@@ -42,6 +43,7 @@ async function applySettings() {
   } else {
     config.classes = 0;
   }
+  config.augment_real = $("augment-real").checked;
   const every = Number($("ckpt-every").value);
   if (!Number.isInteger(every) || every < 1) {
     show($("settings-error"), "Checkpoint every must be a whole number of iterations, at least 1");

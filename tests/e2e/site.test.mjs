@@ -160,6 +160,7 @@ test("training runs, charts advance, pause → reload → resume continues", asy
   await page.waitForSelector("#settings-error:not([hidden])");
   assert.match(await page.textContent("#settings-error"), /batch_size/);
   await setTinySettings(page);
+  await page.check("#augment-real");
   await page.click("#start-btn");
   await waitIteration(page, 3);
   assert.ok((await page.evaluate(() => document.querySelectorAll("#chart-loss canvas").length)) >= 1, "the loss chart is drawn");
@@ -176,6 +177,7 @@ test("training runs, charts advance, pause → reload → resume continues", asy
   assert.match(await page.textContent("#resume-text"), new RegExp(`iteration ${saved}\\b`));
   await page.click("#resume-saved-btn");
   await waitIteration(page, saved + 1);
+  assert.equal(await page.isChecked("#augment-real"), true, "the checkpoint kept the run's augmentation setting");
   await page.click("#pause-btn");
   await page.screenshot({ path: join(artifacts, "05-resumed.png"), fullPage: true });
   await context.close();

@@ -36,6 +36,12 @@ pub struct Args {
     /// Write a checkpoint every this many iterations.
     #[arg(long, default_value_t = 50)]
     checkpoint_every: u64,
+    /// Also keep a copy of the checkpoint every this many iterations, beside it as
+    /// `<checkpoint>-<iteration>.debm`: a long run can then go back to a state from before a
+    /// slow drift, which the one rolling checkpoint has long overwritten. A multiple of
+    /// --checkpoint-every.
+    #[arg(long)]
+    keep_every: Option<u64>,
     /// Keep only the newest this many replay-buffer chains in checkpoints (a compact state to
     /// commit and ship as the persistent chains); default: all.
     #[arg(long)]
@@ -60,6 +66,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| args.out.with_extension("ckpt"));
+    if let Some(keep) = args.keep_every
+        && (keep == 0 || args.checkpoint_every == 0 || !keep.is_multiple_of(args.checkpoint_every))
+    {
+        bail!("--keep-every {keep} must be a positive multiple of --checkpoint-every {}", args.checkpoint_every);
+    }
     let log_path = args.log.clone().unwrap_or_else(|| args.out.with_extension("csv"));
     let dataset = Arc::new(common::load_dataset(&args.data)?);
     let (device, info) = common::device(&args.backend)?;
@@ -168,6 +179,9 @@ pub fn run(args: Args) -> Result<()> {
         };
         if let Some(bytes) = checkpoint {
             common::write_atomic(&checkpoint_path, &bytes)?;
+            if args.keep_every.is_some_and(|keep| s.iteration.is_multiple_of(keep)) {
+                common::write_atomic(&kept_path(&checkpoint_path, s.iteration), &bytes)?;
+            }
             log.flush()?;
         }
     }
@@ -186,6 +200,13 @@ pub fn run(args: Args) -> Result<()> {
         seconds / (run.iteration() - start).max(1) as f64
     );
     Ok(())
+}
+
+/// Where the copy of the checkpoint at `iteration` is kept: `state.debm` → `state-12000.debm`.
+fn kept_path(checkpoint: &Path, iteration: u64) -> PathBuf {
+    let stem = checkpoint.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let extension = checkpoint.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    checkpoint.with_file_name(format!("{stem}-{iteration}{extension}"))
 }
 
 /// The per-iteration CSV log, appended to when a run resumes.
@@ -236,5 +257,16 @@ impl CsvLog {
 
     fn flush(&mut self) -> Result<()> {
         Ok(self.file.flush()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_checkpoints_sit_beside_the_rolling_one_named_by_iteration() {
+        assert_eq!(kept_path(Path::new("runs/state.debm"), 12000), PathBuf::from("runs/state-12000.debm"));
+        assert_eq!(kept_path(Path::new("state"), 50), PathBuf::from("state-50"));
     }
 }
