@@ -79,6 +79,12 @@ pub struct EbmConfig {
     pub guard_lr_factor: f64,
     /// Consecutive rollbacks after which training stops with an error.
     pub guard_max_rollbacks: usize,
+    /// Slow-drift guard: training stops with an error when the running mean of
+    /// |E_real| + |E_fake| (over about 100 iterations) exceeds this; 0 disables it. The
+    /// regulariser keeps healthy runs near 0 (the reference recipe's logs peak at 0.15, early
+    /// conditional training at 0.8), while a drift creeps there over thousands of iterations
+    /// with no single step beyond `guard_energy_bound` (run 11: to 10, chains collapsed).
+    pub guard_drift_bound: f64,
 }
 
 impl Default for EbmConfig {
@@ -109,6 +115,7 @@ impl Default for EbmConfig {
             guard_energy_bound: 1000.0,
             guard_lr_factor: 0.5,
             guard_max_rollbacks: 5,
+            guard_drift_bound: 2.0,
         }
     }
 }
@@ -215,6 +222,7 @@ impl EbmConfig {
         non_negative("grad_clip_norm", self.grad_clip_norm)?;
         non_negative("class_loss_weight", self.class_loss_weight)?;
         non_negative("guard_energy_bound", self.guard_energy_bound)?;
+        non_negative("guard_drift_bound", self.guard_drift_bound)?;
         if !(self.guard_lr_factor.is_finite() && self.guard_lr_factor > 0.0 && self.guard_lr_factor <= 1.0) {
             return Err(err("guard_lr_factor", format!("must be in (0, 1] (got {})", self.guard_lr_factor)));
         }

@@ -61,3 +61,39 @@ fn repeated_divergence_stops_with_a_clear_error() {
     assert!(matches!(err, TrainError::Diverged { rollbacks: 4, .. }), "{err}");
     assert!(err.to_string().contains("diverged 4 times in a row"), "{err}");
 }
+
+/// Trains with the weights grown by `growth` before every iteration — energies that creep
+/// away from 0 a little each step, as in a slow drift, never a jump — until an error or
+/// `limit` iterations; returns the error and the largest |E| seen before it.
+fn drive_drift(guard_drift_bound: f64, growth: f32, limit: u64) -> (Option<TrainError>, f32) {
+    let config = EbmConfig { batch_size: 16, langevin_steps: 5, guard_drift_bound, ..common::tiny_config(5) };
+    let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
+    let mut largest = 0.0f32;
+    for i in 0..limit {
+        trainer.inject_fault(Fault::ScaleWeights(growth));
+        match step(&mut trainer, &config, i) {
+            Ok(s) => largest = largest.max(s.energy_real.abs()).max(s.energy_fake.abs()),
+            Err(e) => return (Some(e), largest),
+        }
+    }
+    (None, largest)
+}
+
+#[test]
+fn a_slow_drift_stops_training_before_the_energy_bound_would() {
+    let (err, largest) = drive_drift(2.0, 1.03, 300);
+    let err = err.expect("the drift guard stops a run whose energies keep growing");
+    assert!(matches!(err, TrainError::Drifted { bound: 2.0, .. }), "{err}");
+    assert!(err.to_string().contains("drifted") && err.to_string().contains("keep-every"), "{err}");
+    assert!(largest < 1000.0, "stopped long before the divergence bound (largest |E| {largest})");
+    // The same drive with the guard off goes on: the energy bound alone does not see it.
+    let TrainError::Drifted { iteration, .. } = err else { unreachable!() };
+    let (unguarded, _) = drive_drift(0.0, 1.03, iteration);
+    assert!(unguarded.is_none(), "without the drift guard nothing stops it: {unguarded:?}");
+}
+
+#[test]
+fn a_healthy_run_never_trips_the_drift_guard() {
+    let (err, largest) = drive_drift(2.0, 1.0, 60);
+    assert!(err.is_none(), "{err:?} (largest |E| {largest})");
+}

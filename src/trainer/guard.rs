@@ -1,5 +1,7 @@
 //! The divergence guard: the last state known to be good, the test of a diverged iteration,
-//! and the roll-back to it (lower learning rate, buffer cleaned of non-finite samples). Fault
+//! and the roll-back to it (lower learning rate, buffer cleaned of non-finite samples); and the
+//! slow-drift guard, which stops a run whose energies creep away from 0 over many iterations
+//! (rolling back one step cannot undo that; a kept checkpoint from before the drift can). Fault
 //! injection, for the tests and fault drills that exercise it, exists only with the
 //! `fault-injection` feature.
 
@@ -23,7 +25,38 @@ pub(super) fn diverged(config: &EbmConfig, s: &IterStats) -> bool {
     !s.is_finite() || (bound > 0.0 && [s.energy_real, s.energy_fake, s.cd].iter().any(|v| v.abs() > bound))
 }
 
+/// Weight of the newest iteration in the running mean of |E_real| + |E_fake|: about the last
+/// 100 iterations count, so one noisy batch cannot trip the drift guard.
+const DRIFT_WEIGHT: f64 = 0.01;
+
+/// The running mean of |E_real| + |E_fake| that the slow-drift guard watches.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Drift {
+    mean: Option<f64>,
+}
+
+impl Drift {
+    /// Takes in one healthy iteration's energies; returns the running mean.
+    pub fn update(&mut self, s: &IterStats) -> f64 {
+        let level = f64::from(s.energy_real.abs() + s.energy_fake.abs());
+        let mean = self.mean.map_or(level, |m| m + DRIFT_WEIGHT * (level - m));
+        self.mean = Some(mean);
+        mean
+    }
+}
+
 impl Trainer {
+    /// Records a healthy iteration in the slow-drift guard; an error once the running mean of
+    /// the energies' size is beyond `guard_drift_bound`.
+    pub(super) fn check_drift(&mut self, s: &IterStats) -> Result<(), TrainError> {
+        let level = self.drift.update(s);
+        let bound = self.config.guard_drift_bound;
+        if bound > 0.0 && level > bound {
+            return Err(TrainError::Drifted { iteration: s.iteration, level, bound });
+        }
+        Ok(())
+    }
+
     /// Remembers the current state as the last good one.
     pub(super) fn keep_as_good(&mut self) {
         self.rollbacks_in_a_row = 0;

@@ -20,7 +20,7 @@ use rand::{RngExt, SeedableRng};
 
 #[cfg(feature = "fault-injection")]
 pub use guard::Fault;
-use guard::Snapshot;
+use guard::{Drift, Snapshot};
 pub use stats::IterStats;
 use stats::Read;
 
@@ -47,6 +47,10 @@ pub enum TrainError {
         "training diverged {rollbacks} times in a row even after lowering the learning rate to {lr:.2e}; stopped (the last good weights are kept)"
     )]
     Diverged { rollbacks: usize, lr: f64 },
+    #[error(
+        "training drifted by iteration {iteration}: the energies of real images and samples moved apart (running mean of |E_real| + |E_fake| {level:.2}, above guard_drift_bound {bound}); stopped — resume from a checkpoint kept before the drift (debm train --keep-every) with a lower learning rate"
+    )]
+    Drifted { iteration: u64, level: f64, bound: f64 },
 }
 
 pub struct Trainer {
@@ -61,6 +65,7 @@ pub struct Trainer {
     good: Snapshot,
     rollbacks_in_a_row: usize,
     rollbacks_total: u64,
+    drift: Drift,
 }
 
 impl Trainer {
@@ -111,6 +116,7 @@ impl Trainer {
             good,
             rollbacks_in_a_row: 0,
             rollbacks_total: 0,
+            drift: Drift::default(),
         }
     }
 
@@ -308,6 +314,7 @@ impl Trainer {
             stats.iteration = self.iteration;
         } else {
             self.keep_as_good();
+            self.check_drift(&stats)?;
         }
         Ok(stats)
     }

@@ -27,6 +27,12 @@ pub struct Args {
     /// --persistent shows the chains as stored).
     #[arg(long)]
     steps: Option<usize>,
+    /// Langevin step size (default: the one the weights were trained with).
+    #[arg(long)]
+    step_size: Option<f64>,
+    /// Standard deviation of each step's Gaussian noise (default: the training one; 0: none).
+    #[arg(long)]
+    noise: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Sample sheet (PNG).
@@ -77,7 +83,14 @@ pub fn run(args: Args) -> Result<()> {
     };
     device.seed(args.seed);
     let mut rng = StdRng::seed_from_u64(args.seed);
-    let params = LangevinParams { steps, ..LangevinParams::from(&config) };
+    // Overrides are checked by the same rules as a training configuration's.
+    let sampler_config = dermaebm::EbmConfig {
+        step_size: args.step_size.unwrap_or(config.step_size),
+        noise_std: args.noise.unwrap_or(config.noise_std),
+        ..config.clone()
+    };
+    sampler_config.validate().context("--step-size / --noise")?;
+    let params = LangevinParams { steps, ..LangevinParams::from(&sampler_config) };
     let every = (steps / 16).max(1);
     let record = args.gif.as_ref().map(|_| every);
     let draw = |n: usize, class: Option<usize>, record: Option<usize>, rng: &mut StdRng| match &snapshot {
