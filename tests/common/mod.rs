@@ -262,3 +262,11 @@ pub fn ts_interface_fields(dts: &str, name: &str) -> std::collections::BTreeSet<
 pub fn json_keys(value: &serde_json::Value) -> std::collections::BTreeSet<String> {
     value.as_object().expect("a JSON object").keys().cloned().collect()
 }
+
+/// The flex device has one random generator per process, and tests of one file run on
+/// parallel threads: a test that seeds the device and compares runs holds this, so that no
+/// other test draws from (or reseeds) the generator in between.
+pub fn device_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
