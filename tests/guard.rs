@@ -81,6 +81,7 @@ fn drive_drift(guard_drift_bound: f64, growth: f32, limit: u64) -> (Option<Train
 
 #[test]
 fn a_slow_drift_stops_training_before_the_energy_bound_would() {
+    let _seeded = common::device_rng_lock();
     let (err, largest) = drive_drift(2.0, 1.03, 300);
     let err = err.expect("the drift guard stops a run whose energies keep growing");
     assert!(matches!(err, TrainError::Drifted { bound: 2.0, .. }), "{err}");
@@ -94,6 +95,7 @@ fn a_slow_drift_stops_training_before_the_energy_bound_would() {
 
 #[test]
 fn a_healthy_run_never_trips_the_drift_guard() {
+    let _seeded = common::device_rng_lock();
     let (err, largest) = drive_drift(2.0, 1.0, 60);
     assert!(err.is_none(), "{err:?} (largest |E| {largest})");
 }
