@@ -7,9 +7,11 @@ Needs matplotlib (pip install matplotlib). Every row of the CSV is one measureme
 scripts/fid.sh: updates, run ("shipped line" for the states shipped one after another, else
 the branch that was tried from one of them), kind (persistent | persistent-burnin | noise),
 steps, samples, fid, kid, note. Colour says the kind of sampling; each run is its own line
-(solid: the shipped line; dashed, one marker per run: a branch), so branches that were tried and dropped do not read as one curve.
+(solid: the shipped line; dashed, one marker per run: a branch), so branches that were
+tried and dropped do not read as one curve.
 """
 import csv
+import itertools
 import sys
 
 import matplotlib
@@ -27,7 +29,7 @@ styles = {
     "noise": ("C3", "from uniform noise, 256 steps"),
 }
 runs = sorted({r["run"] for r in rows}, key=lambda run: min(int(r["updates"]) for r in rows if r["run"] == run))
-markers = dict(zip([r for r in runs if r != "shipped line"], "sD^vP*Xh"))
+markers = dict(zip([r for r in runs if r != "shipped line"], itertools.cycle("sD^vP*Xh")))
 for kind, (color, label) in styles.items():
     shipped = sorted((int(r["updates"]), float(r["fid"])) for r in rows if r["kind"] == kind and r["run"] == "shipped line")
     if shipped:

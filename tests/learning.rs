@@ -26,8 +26,8 @@ fn noise_started_negatives_take_their_own_chain_length() {
     // Every negative starts from noise; a learning rate of ~0 keeps the net as it was.
     let base = EbmConfig { fresh_fraction: 1.0, langevin_steps: 1, lr: 1e-12, ..common::tiny_config(4) };
     // One net for both runs, and the device's generator held (it is shared by the tests
-    // running beside this one: 1 failure in 8 runs without the shared net, 1 in ~50 without
-    // the lock — the two runs' noise starts were drawn amid the other test's draws).
+    // running beside this one: 1 failure in 8 runs without the shared net, and one more seen
+    // without the lock — the two runs' noise starts were drawn amid the other test's draws).
     let net = EnergyNet::new(NetShape::from(&base), &Device::flex());
     let buffer_energy = |fresh_langevin_steps: usize| {
         let config = EbmConfig { fresh_langevin_steps, ..base.clone() };

@@ -32,7 +32,7 @@ pub struct Args {
     step_size: Option<f64>,
     /// Standard deviation of each step's Gaussian noise (default: the training one; 0: none).
     #[arg(long)]
-    noise: Option<f64>,
+    noise_std: Option<f64>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Sample sheet (PNG).
@@ -86,10 +86,12 @@ pub fn run(args: Args) -> Result<()> {
     // Overrides are checked by the same rules as a training configuration's.
     let sampler_config = dermaebm::EbmConfig {
         step_size: args.step_size.unwrap_or(config.step_size),
-        noise_std: args.noise.unwrap_or(config.noise_std),
+        noise_std: args.noise_std.unwrap_or(config.noise_std),
         ..config.clone()
     };
-    sampler_config.validate().context("--step-size / --noise")?;
+    if args.step_size.is_some() || args.noise_std.is_some() {
+        sampler_config.validate().context("--step-size / --noise-std")?;
+    }
     let params = LangevinParams { steps, ..LangevinParams::from(&sampler_config) };
     let every = (steps / 16).max(1);
     let record = args.gif.as_ref().map(|_| every);
