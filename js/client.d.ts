@@ -18,7 +18,7 @@ export interface EbmConfig {
   fresh_langevin_steps: number;
   langevin_steps: number; step_size: number; noise_std: number; grad_clamp: number;
   alpha: number; real_noise_std: number; augment_real: boolean; lr: number; beta2: number; lr_decay: number;
-  grad_clip_norm: number; class_loss_weight: number; seed: number;
+  grad_clip_norm: number; class_loss_weight: number; head_lr_factor: number; seed: number;
   guard_energy_bound: number; guard_lr_factor: number; guard_max_rollbacks: number; guard_drift_bound: number;
 }
 

@@ -11,6 +11,10 @@ use crate::trainer::Trainer;
 use crate::weights::{WeightsError, WeightsFile, model_bytes};
 use crate::{EbmConfig, NetShape};
 
+/// The slow-drift guard's running mean (one f64 LE): without it a resumed run would restart
+/// the mean from its first iteration's level and forget a drift already under way.
+const DRIFT_SECTION: &str = "drift_level";
+
 /// What to put in a checkpoint besides the model.
 #[derive(Clone, Copy, Debug)]
 pub struct Contents {
@@ -31,6 +35,9 @@ pub async fn save(trainer: &Trainer, contents: Contents, note: &str) -> Result<V
         sections.push(("optimizer".into(), bytes.to_vec()));
         // Adam's state is keyed by parameter id: keep the ids so a resumed model can take them.
         sections.push(("param_ids".into(), param_ids(trainer.model()).iter().flat_map(|id| id.to_le_bytes()).collect()));
+    }
+    if let Some(level) = trainer.drift_level() {
+        sections.push((DRIFT_SECTION.into(), level.to_le_bytes().to_vec()));
     }
     let chains =
         if contents.buffer { ChainSnapshot::of_buffer(trainer.buffer()).await.map_err(|e| WeightsError::Readback(e.0))? } else { None };
@@ -67,6 +74,11 @@ pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result
         None => None,
     };
     trainer.resume_from(file.header.iteration, optim);
+    if let Some(bytes) = file.section(DRIFT_SECTION) {
+        let level = <[u8; 8]>::try_from(bytes).map(f64::from_le_bytes).ok().filter(|l| l.is_finite() && *l >= 0.0);
+        let level = level.ok_or_else(|| WeightsError::Damaged(format!("the `{DRIFT_SECTION}` section is not one finite number ≥ 0")))?;
+        trainer.resume_drift_level(level);
+    }
     if let Some(chains) = ChainSnapshot::from_file(file)? {
         if chains.labels.iter().any(|&l| config.classes > 0 && l as usize >= config.classes) {
             return Err(WeightsError::Damaged(format!("the buffer holds a label outside the model's {} classes", config.classes)));

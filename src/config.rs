@@ -67,6 +67,12 @@ pub struct EbmConfig {
     /// Weight of the classifier's cross-entropy on real images (class-conditional only): the
     /// p(y|x) term of JEM, which keeps the logits usable for classification.
     pub class_loss_weight: f64,
+    /// Learning-rate multiplier for the last layer (the class logits) of a class-conditional
+    /// net; 1 = the reference. Adam moves each weight by about lr per update whatever the
+    /// loss weight, so late in a decayed schedule the classifier barely moves (a heavier
+    /// `class_loss_weight` did not lift val accuracy off the prior); a larger factor lets the
+    /// head follow its cross-entropy while the rest of the net keeps the energy's pace.
+    pub head_lr_factor: f64,
 
     /// Seed for every random choice (initial weights, noise, buffer draws).
     pub seed: u64,
@@ -111,6 +117,7 @@ impl Default for EbmConfig {
             lr_decay: 0.97,
             grad_clip_norm: 0.1,
             class_loss_weight: 1.0,
+            head_lr_factor: 1.0,
             seed: 42,
             guard_energy_bound: 1000.0,
             guard_lr_factor: 0.5,
@@ -221,6 +228,9 @@ impl EbmConfig {
         }
         non_negative("grad_clip_norm", self.grad_clip_norm)?;
         non_negative("class_loss_weight", self.class_loss_weight)?;
+        if !(self.head_lr_factor.is_finite() && self.head_lr_factor > 0.0 && self.head_lr_factor <= 1000.0) {
+            return Err(err("head_lr_factor", format!("must be above 0 and at most 1000 (got {})", self.head_lr_factor)));
+        }
         non_negative("guard_energy_bound", self.guard_energy_bound)?;
         non_negative("guard_drift_bound", self.guard_drift_bound)?;
         if !(self.guard_lr_factor.is_finite() && self.guard_lr_factor > 0.0 && self.guard_lr_factor <= 1.0) {

@@ -136,6 +136,11 @@ impl EnergyNet {
         FrozenNet { convs: [c1, c2, c3, c4], fc1, fc2: dense(&self.fc2), classes: self.classes }
     }
 
+    /// The last layer: the class logits of a conditional net (the single output otherwise).
+    pub fn head(&self) -> &Linear {
+        &self.fc2
+    }
+
     /// Number of class logits; 0 for an unconditional net.
     pub fn classes(&self) -> usize {
         self.classes

@@ -99,3 +99,23 @@ fn a_healthy_run_never_trips_the_drift_guard() {
     let (err, largest) = drive_drift(2.0, 1.0, 60);
     assert!(err.is_none(), "{err:?} (largest |E| {largest})");
 }
+
+#[test]
+fn a_resumed_run_keeps_the_drift_guards_running_mean() {
+    use dermaebm::checkpoint::{self, Contents};
+    use dermaebm::weights::WeightsFile;
+    let _seeded = common::device_rng_lock();
+    let config = EbmConfig { batch_size: 16, langevin_steps: 5, guard_drift_bound: 0.0, ..common::tiny_config(5) };
+    let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
+    let contents = Contents { optimizer: false, buffer: false, newest_chains: None };
+    let save = |t: &Trainer| WeightsFile::decode(&block_on(checkpoint::save(t, contents, "")).unwrap()).unwrap();
+    let fresh = checkpoint::restore(&save(&trainer), config.clone(), &Device::flex()).unwrap();
+    assert_eq!(fresh.drift_level(), None, "no iteration yet, no level");
+    for i in 0..20 {
+        trainer.inject_fault(Fault::ScaleWeights(1.05));
+        step(&mut trainer, &config, i).unwrap();
+    }
+    let level = trainer.drift_level().expect("a level after healthy iterations");
+    let resumed = checkpoint::restore(&save(&trainer), config, &Device::flex()).unwrap();
+    assert_eq!(resumed.drift_level(), Some(level), "the running mean survives the checkpoint");
+}

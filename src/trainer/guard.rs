@@ -36,6 +36,16 @@ pub(super) struct Drift {
 }
 
 impl Drift {
+    /// A running mean carried over from a checkpoint.
+    pub fn resumed_at(level: f64) -> Self {
+        Self { mean: Some(level) }
+    }
+
+    /// The running mean so far; `None` before the first healthy iteration.
+    pub fn level(&self) -> Option<f64> {
+        self.mean
+    }
+
     /// Takes in one healthy iteration's energies; returns the running mean.
     pub fn update(&mut self, s: &IterStats) -> f64 {
         let level = f64::from(s.energy_real.abs() + s.energy_fake.abs());
@@ -55,6 +65,17 @@ impl Trainer {
             return Err(TrainError::Drifted { iteration: s.iteration, level, bound });
         }
         Ok(())
+    }
+
+    /// The slow-drift guard's running mean of |E_real| + |E_fake| (`None` before the first
+    /// healthy iteration), kept in checkpoints so a resumed run watches the same level.
+    pub fn drift_level(&self) -> Option<f64> {
+        self.drift.level()
+    }
+
+    /// Continues the slow-drift guard from a checkpoint's running mean.
+    pub fn resume_drift_level(&mut self, level: f64) {
+        self.drift = Drift::resumed_at(level);
     }
 
     /// Remembers the current state as the last good one.

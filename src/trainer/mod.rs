@@ -6,10 +6,12 @@
 //!
 //! Class-conditional (config `classes` > 0): f = logit_y for each image's label (real images
 //! keep theirs, negatives are sampled under theirs), plus the classifier's cross-entropy on the
-//! real images weighted by `class_loss_weight` — JEM's p(x, y) = p(x) p(y | x) split.
+//! real images weighted by `class_loss_weight` — JEM's p(x, y) = p(x) p(y | x) split. The last
+//! layer (the class logits) may learn at its own rate: `head_lr_factor`, `head.rs`.
 
 mod clip;
 mod guard;
+mod head;
 mod stats;
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -273,7 +275,13 @@ impl Trainer {
             clip::clip_global_norm(&self.model, &mut grads, self.config.grad_clip_norm);
         }
         let lr = self.current_lr();
-        self.model = self.optim.step(lr, self.model.clone(), grads);
+        if classes > 0 && self.config.head_lr_factor != 1.0 {
+            let head_grads = head::take_head_grads(&self.model, &mut grads);
+            self.model = self.optim.step(lr, self.model.clone(), grads);
+            self.model = self.optim.step(lr * self.config.head_lr_factor, self.model.clone(), head_grads);
+        } else {
+            self.model = self.optim.step(lr, self.model.clone(), grads);
+        }
         self.iteration += 1;
 
         // The statistics, read back in one transaction, in the order of `Read`.

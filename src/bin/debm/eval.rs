@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use dermaebm::buffer::ReplayBuffer;
 use dermaebm::data::Split;
 use dermaebm::inference::{argmax_rows, class_probabilities, energies, generate, read_values};
-use dermaebm::metrics::{Classification, auroc_lower_is_positive, channel_mean_std};
+use dermaebm::metrics::{Classification, CrossEntropy, auroc_lower_is_positive, channel_mean_std};
 use dermaebm::persistent::{self, ChainSnapshot};
 use dermaebm::platform::{Instant, block_on};
 use dermaebm::sampler::LangevinParams;
@@ -61,12 +61,13 @@ pub fn run(args: Args) -> Result<()> {
 
     // A class-conditional model is also a classifier: its accuracy against always answering
     // the most common class.
-    let classification = match dataset.split(split).and_then(|s| s.labels.clone()) {
+    let (classification, class_cross_entropy) = match dataset.split(split).and_then(|s| s.labels.clone()) {
         Some(labels) if model.classes() > 0 => {
-            let predicted = argmax_rows(&block_on(class_probabilities(&model, real.clone(), 512))?);
-            Some(Classification::of(&labels, &predicted, model.classes()))
+            let probabilities = block_on(class_probabilities(&model, real.clone(), 512))?;
+            let predicted = argmax_rows(&probabilities);
+            (Some(Classification::of(&labels, &predicted, model.classes())), Some(CrossEntropy::of(&labels, &probabilities)))
         }
-        _ => None,
+        _ => (None, None),
     };
     let started = Instant::now();
     let params = LangevinParams { steps: args.steps, ..LangevinParams::from(&config) };
@@ -126,6 +127,7 @@ pub fn run(args: Args) -> Result<()> {
         "sampling_seconds": sampling_seconds,
         "persistent": persistent_report,
         "classification": classification,
+        "class_cross_entropy": class_cross_entropy,
         "fid": format!("not computed here: bash scripts/fid.sh {} (FID/KID vs val with ../shared/bench/quality.py; figures in weights/fid-history.csv)", args.weights.display()),
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
