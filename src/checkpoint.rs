@@ -80,15 +80,25 @@ pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result
         trainer.resume_drift_level(level);
     }
     if let Some(chains) = ChainSnapshot::from_file(file)? {
-        if chains.labels.iter().any(|&l| config.classes > 0 && l as usize >= config.classes) {
-            return Err(WeightsError::Damaged(format!("the buffer holds a label outside the model's {} classes", config.classes)));
-        }
-        let [c, h, w] = config.image_shape();
-        let images = Tensor::from_data(TensorData::new(chains.values(), [chains.len(), c, h, w]), &trainer.device());
-        // Oldest first: the ring's oldest entry is slot 0.
-        trainer.buffer_mut().restore(images, &chains.labels, &chains.ages, 0);
+        seed_buffer(&mut trainer, &chains)?;
     }
     Ok(trainer)
+}
+
+/// Fills `trainer`'s replay buffer with `chains` (oldest first), as far as it holds them.
+pub fn seed_buffer(trainer: &mut Trainer, chains: &ChainSnapshot) -> Result<(), WeightsError> {
+    let config = trainer.config().clone();
+    if chains.labels.iter().any(|&l| config.classes > 0 && l as usize >= config.classes) {
+        return Err(WeightsError::Damaged(format!("the buffer holds a label outside the model's {} classes", config.classes)));
+    }
+    let [c, h, w] = config.image_shape();
+    if chains.shape != [c, h, w] {
+        return Err(WeightsError::Damaged(format!("the chains are {:?} images; the model takes {:?}", chains.shape, [c, h, w])));
+    }
+    let images = Tensor::from_data(TensorData::new(chains.values(), [chains.len(), c, h, w]), &trainer.device());
+    // Oldest first: the ring's oldest entry is slot 0.
+    trainer.buffer_mut().restore(images, &chains.labels, &chains.ages, 0);
+    Ok(())
 }
 
 /// The id of every float parameter of `model`, in visiting order.

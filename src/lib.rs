@@ -3,7 +3,8 @@
 //!
 //! The pieces, one per module:
 //! - [`config::EbmConfig`]: every knob of a run, with the UvA DL tutorial-8 defaults;
-//! - [`model::EnergyNet`]: the CNN whose output is −E(x) (or, class-conditional, −E(x, y) per class);
+//! - [`model::EnergyNet`]: the CNN whose output is −E(x) (or, class-conditional, −E(x, y) per class),
+//!   and a wider copy of a trained one that keeps its energy (Net2WiderNet);
 //! - [`sampler::langevin`]: Langevin dynamics on E, all on the device;
 //! - [`cpu_chains`]: the same chains on the CPU with a hand-written input gradient (no autodiff);
 //! - [`augment`]: random flips and quarter turns of real images;

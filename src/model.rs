@@ -14,6 +14,9 @@ use burn::tensor::activation::{log_softmax, silu};
 use crate::config::EbmConfig;
 use crate::cpu_chains::{Conv, Dense, FrozenNet};
 
+mod widen;
+pub use widen::{SYMMETRY_NOISE, WidenError};
+
 /// Shape of the network; kept separate from [`EbmConfig`] so that weights files can say which
 /// architecture they hold.
 #[derive(serde::Serialize, serde::Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use crate::checkpoint::{self, Contents};
 use crate::data::{BatchSource, Dataset, Split};
-use crate::model::EnergyNet;
+use crate::model::{EnergyNet, WidenError};
+use crate::persistent::ChainSnapshot;
 use crate::trainer::{IterStats, TrainError, Trainer};
 use crate::weights::{WeightsError, WeightsFile};
 use crate::{Device, EbmConfig};
@@ -24,15 +25,19 @@ pub enum RunError {
     Train(#[from] TrainError),
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    /// The configuration is narrower than the model it continues.
+    #[error(transparent)]
+    Widen(#[from] WidenError),
 }
 
 /// Where a run's weights come from.
 pub enum Origin<'a> {
     /// A new random net.
     Fresh,
-    /// Continue this model (e.g. loaded weights) after `iteration` updates, with a new optimiser
-    /// and an empty replay buffer.
-    Model { model: Box<EnergyNet>, iteration: u64 },
+    /// Continue this model (e.g. loaded weights) after `iteration` updates, with a new
+    /// optimiser, and a replay buffer that starts from `chains` (else empty). A configuration
+    /// with a larger `width` widens the model first.
+    Model { model: Box<EnergyNet>, iteration: u64, chains: Option<ChainSnapshot> },
     /// Resume a checkpoint: its model, Adam state and replay buffer where it has them.
     Checkpoint(&'a WeightsFile),
 }
@@ -65,9 +70,14 @@ impl TrainingRun {
         check_data(&data, &config)?;
         let trainer = match origin {
             Origin::Fresh => Trainer::new(config, device).map_err(TrainError::from)?,
-            Origin::Model { model, iteration } => {
-                let mut t = Trainer::with_model(config, device, *model).map_err(TrainError::from)?;
+            Origin::Model { model, iteration, chains } => {
+                // A configuration wider than the model widens it, keeping its energy (Net2WiderNet).
+                let model = if config.width == model.width() { *model } else { model.widened(config.width, config.seed)? };
+                let mut t = Trainer::with_model(config, device, model).map_err(TrainError::from)?;
                 t.resume_from(iteration, None);
+                if let Some(chains) = &chains {
+                    checkpoint::seed_buffer(&mut t, chains)?;
+                }
                 t
             }
             Origin::Checkpoint(file) => checkpoint::restore(file, config, device)?,

@@ -90,6 +90,12 @@ impl Trainer {
                 message: format!("the model has {} classes but the configuration says {}", model.classes(), config.classes),
             });
         }
+        if model.width() != config.width {
+            return Err(ConfigError {
+                field: "width",
+                message: format!("the model has width {} but the configuration says {}", model.width(), config.width),
+            });
+        }
         let device = device.clone().autodiff();
         let rng = StdRng::seed_from_u64(config.seed);
         let model = model.to_device(&device).train();

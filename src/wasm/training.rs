@@ -52,7 +52,7 @@ impl Engine {
         let data = s.dataset.clone().ok_or_else(|| err("load a dataset before training"))?;
         let origin = match (&s.model, &s.loaded, continue_model) {
             (_, Some(file), true) => Origin::Checkpoint(file),
-            (Some(model), None, true) => Origin::Model { model: Box::new(model.clone()), iteration: s.model_iteration },
+            (Some(model), None, true) => Origin::Model { model: Box::new(model.clone()), iteration: s.model_iteration, chains: None },
             _ => Origin::Fresh,
         };
         let run = TrainingRun::start(s.config.clone(), origin, Arc::clone(&data), &s.device).map_err(err)?;

@@ -58,8 +58,10 @@ pub struct Args {
     /// Train a class-conditional energy E(x, y) on the data's labels (JEM).
     #[arg(long)]
     conditional: bool,
-    /// Start a new run from these weights instead of a random net (an unconditional net
-    /// becomes the starting point of a conditional one with --conditional).
+    /// Start a new run from these weights instead of a random net, its replay buffer seeded
+    /// with their persistent chains (an unconditional net becomes the starting point of a
+    /// conditional one with --conditional). A --config with a larger `width` widens the net
+    /// first, keeping its energy (Net2WiderNet).
     #[arg(long, conflicts_with = "resume")]
     init_from: Option<PathBuf>,
 }
@@ -107,19 +109,34 @@ pub fn run(args: Args) -> Result<()> {
                 None => (config, Origin::Fresh),
                 Some(path) => {
                     let (file, model) = common::load_model(path, &device)?;
-                    config.width = file.header.config.width;
+                    let from_width = file.header.config.width;
+                    // A wider width in an explicit config widens the net; otherwise the file's holds.
+                    let width = args.config.as_ref().map_or(from_width, |_| config.width);
+                    config.width = width;
+                    let was_conditional = model.classes() > 0;
                     let model = if config.classes > 0 && model.classes() == 0 { model.into_conditional(config.classes) } else { model };
                     if model.classes() != config.classes {
                         bail!("{} has {} classes; the data needs {}", path.display(), model.classes(), config.classes);
                     }
-                    eprintln!("starting from {} ({} iterations)", path.display(), file.header.iteration);
+                    // The file's persistent chains are samples of this very energy (a widened net
+                    // computes the same one), so they seed the buffer — unless the net just became
+                    // conditional, when they carry no labels.
+                    let chains =
+                        if was_conditional == config.is_conditional() { persistent::ChainSnapshot::from_file(&file)? } else { None };
+                    let widened = if width == from_width { String::new() } else { format!(", widened from width {from_width} to {width}") };
+                    eprintln!(
+                        "starting from {} ({} iterations{widened}; {} persistent chains)",
+                        path.display(),
+                        file.header.iteration,
+                        chains.as_ref().map_or(0, |c| c.len())
+                    );
                     provenance = Some(format!(
-                        "{{this run}}; it started from {} ({} iterations: {})",
+                        "{{this run}}; it started from {} ({} iterations{widened}: {})",
                         path.display(),
                         file.header.iteration,
                         file.header.note
                     ));
-                    (config, Origin::Model { model: Box::new(model), iteration: 0 })
+                    (config, Origin::Model { model: Box::new(model), iteration: 0, chains })
                 }
             }
         }
