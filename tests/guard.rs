@@ -62,21 +62,9 @@ fn repeated_divergence_stops_with_a_clear_error() {
     assert!(err.to_string().contains("diverged 4 times in a row"), "{err}");
 }
 
-/// Trains with the weights grown by `growth` before every iteration — energies that creep
-/// away from 0 a little each step, as in a slow drift, never a jump — until an error or
-/// `limit` iterations; returns the error and the largest |E| seen before it.
+/// [`common::drive_drift`] natively.
 fn drive_drift(guard_drift_bound: f64, growth: f32, limit: u64) -> (Option<TrainError>, f32) {
-    let config = EbmConfig { batch_size: 16, langevin_steps: 5, guard_drift_bound, ..common::tiny_config(5) };
-    let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
-    let mut largest = 0.0f32;
-    for i in 0..limit {
-        trainer.inject_fault(Fault::ScaleWeights(growth));
-        match step(&mut trainer, &config, i) {
-            Ok(s) => largest = largest.max(s.energy_real.abs()).max(s.energy_fake.abs()),
-            Err(e) => return (Some(e), largest),
-        }
-    }
-    (None, largest)
+    block_on(common::drive_drift(&Device::flex(), guard_drift_bound, growth, limit))
 }
 
 #[test]

@@ -76,6 +76,14 @@ async fn flex_in_wasm_divergence_is_rolled_back() {
 }
 
 #[wasm_bindgen_test]
+async fn flex_in_wasm_a_slow_drift_stops_with_a_clear_error() {
+    let (err, largest) = common::drive_drift(&Device::flex(), 2.0, 1.03, 300).await;
+    let err = err.expect("the drift guard stops a run whose energies keep growing");
+    assert!(matches!(err, dermaebm::TrainError::Drifted { bound: 2.0, .. }), "{err}");
+    assert!(largest < 1000.0, "stopped long before the divergence bound (largest |E| {largest})");
+}
+
+#[wasm_bindgen_test]
 async fn flex_in_wasm_conditional_samples_show_their_class() {
     let report = common::conditional_run(&Device::flex(), common::CONDITIONAL_ITERATIONS).await;
     assert!(report.sample_accuracy >= 0.9, "{report:?}");

@@ -120,6 +120,25 @@ pub fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
     if scale == 0.0 { worst } else { worst / scale }
 }
 
+/// Trains with the weights grown by `growth` before every iteration — energies that creep
+/// away from 0 a little each step, as in a slow drift, never a jump — until an error or
+/// `limit` iterations; returns the error and the largest |E| seen before it.
+pub async fn drive_drift(device: &Device, guard_drift_bound: f64, growth: f32, limit: u64) -> (Option<dermaebm::TrainError>, f32) {
+    use dermaebm::trainer::Fault;
+    let config = EbmConfig { batch_size: 16, langevin_steps: 5, guard_drift_bound, ..tiny_config(5) };
+    let mut trainer = Trainer::new(config.clone(), device).expect("valid config");
+    let mut largest = 0.0f32;
+    for i in 0..limit {
+        trainer.inject_fault(Fault::ScaleWeights(growth));
+        let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
+        match trainer.step(real, None).await {
+            Ok(s) => largest = largest.max(s.energy_real.abs()).max(s.energy_fake.abs()),
+            Err(e) => return (Some(e), largest),
+        }
+    }
+    (None, largest)
+}
+
 /// Injects NaN weights after 2 iterations and trains to iteration 5: returns (rollbacks, final
 /// statistics finite).
 pub async fn guard_recovers(device: &Device) -> (u64, bool) {
