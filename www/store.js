@@ -2,6 +2,9 @@
 // A checkpoint is written new, then switched to: its bytes go under a fresh key in one
 // transaction, and only a second transaction points "current" at them and drops the old ones.
 // A reload or crash between the two leaves the previous checkpoint current and whole.
+// A few earlier checkpoints are kept beside it (every KEEP_SPACING checkpoints, the newest
+// KEPT_COPIES): the one rolling checkpoint has long been overwritten when a run is seen to
+// have drifted, and going back to a state from before the drift is the way out.
 const DB = "dermaebm", VERSION = 2, BLOBS = "blobs", META = "meta";
 
 let opened = null;
@@ -43,8 +46,7 @@ async function putAtomically(name, value, summary = {}) {
   const swap = db.transaction([META, BLOBS], "readwrite");
   swap.objectStore(META).put({ key, ...summary }, name);
   // Everything else stored for this name is an older version or a write that never got switched to.
-  const blobs = swap.objectStore(BLOBS);
-  for (const old of await request(blobs.getAllKeys())) if (old.startsWith(`${name}-`) && old !== key) blobs.delete(old);
+  await dropBlobsBut(swap.objectStore(BLOBS), `${name}-`, [key]);
   await done(swap);
 }
 
@@ -68,6 +70,68 @@ export async function checkpointInfo() {
   const db = await open();
   return request(db.transaction(META).objectStore(META).get("checkpoint"));
 }
+/** How many earlier checkpoints are kept, and how many checkpoint intervals apart. */
+export const KEPT_COPIES = 3, KEEP_SPACING = 10;
+
+/** The kept copies' summaries (`{key, iteration, config, savedAt}`), oldest first. */
+export async function keptCheckpoints() {
+  const db = await open();
+  return (await request(db.transaction(META).objectStore(META).get("kept"))) ?? [];
+}
+
+/** Whether a checkpoint at `iteration`, written every `every` iterations, is due to be kept. */
+export function dueForKeeping(kept, iteration, every) {
+  const newest = kept.at(-1)?.iteration ?? 0;
+  return iteration - newest >= KEEP_SPACING * every;
+}
+
+/**
+ * Keeps checkpoint `c` as the newest earlier copy. Copies from a later iteration belong to a run
+ * that was abandoned by going back, and go; so do all but the newest KEPT_COPIES.
+ */
+export async function keepCheckpoint(c) {
+  const db = await open();
+  const key = `kept-${c.iteration}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  const write = db.transaction(BLOBS, "readwrite");
+  write.objectStore(BLOBS).put(c.bytes, key);
+  await done(write);
+  const swap = db.transaction([META, BLOBS], "readwrite");
+  const meta = swap.objectStore(META);
+  const earlier = ((await request(meta.get("kept"))) ?? []).filter((k) => k.iteration < c.iteration);
+  const kept = [...earlier, { key, iteration: c.iteration, config: c.config, savedAt: c.savedAt }].slice(-KEPT_COPIES);
+  meta.put(kept, "kept");
+  await dropBlobsBut(swap.objectStore(BLOBS), "kept-", kept.map((k) => k.key));
+  await done(swap);
+  return kept;
+}
+
+/** The bytes of the kept copy `key`, or an error if it is gone. */
+export async function loadKept(key) {
+  const db = await open();
+  const bytes = await request(db.transaction(BLOBS).objectStore(BLOBS).get(key));
+  if (!bytes) throw new Error("that earlier checkpoint is no longer stored");
+  return bytes;
+}
+
+/**
+ * Forgets the kept copies after `iteration`: a run continuing from there abandons them (and a
+ * new run, from -Infinity, all of them). Returns what is left.
+ */
+export async function keepOnlyUpTo(iteration) {
+  const db = await open();
+  const tx = db.transaction([META, BLOBS], "readwrite");
+  const meta = tx.objectStore(META);
+  const kept = ((await request(meta.get("kept"))) ?? []).filter((k) => k.iteration <= iteration);
+  meta.put(kept, "kept");
+  await dropBlobsBut(tx.objectStore(BLOBS), "kept-", kept.map((k) => k.key));
+  await done(tx);
+  return kept;
+}
+
+async function dropBlobsBut(blobs, prefix, keys) {
+  for (const old of await request(blobs.getAllKeys())) if (old.startsWith(prefix) && !keys.includes(old)) blobs.delete(old);
+}
+
 export const saveDataset = (d) => putAtomically("dataset", d, { names: d.names });
 export async function loadDataset() {
   return (await getCurrent("dataset"))?.value ?? null;

@@ -1,5 +1,6 @@
 // Training controls: settings, start / pause / resume / stop, live statistics, checkpoints to
-// IndexedDB, resuming after a reload, and recovering when the engine is lost.
+// IndexedDB (the current one and a few kept earlier ones to go back to), resuming after a
+// reload, and recovering when the engine is lost.
 import { drawGrid } from "./pkg/grid.js";
 import { clearCharts, pushStats } from "./charts.js";
 import { loadDataset } from "./data.js";
@@ -10,6 +11,7 @@ import { call, onEngineEvent, onRefresh, refresh, startEngine, state, syncModel 
 const FIELDS = ["batch_size", "langevin_steps", "step_size", "noise_std", "alpha", "lr", "buffer_size", "seed"];
 const LABELS = { batch_size: "Batch", langevin_steps: "Langevin steps", step_size: "Step size", noise_std: "Noise σ", alpha: "α", lr: "Learning rate", buffer_size: "Buffer size", seed: "Seed" };
 const run = { started: 0, startIter: 0 };
+let kept = [];
 
 export function fillSettings(config) {
   for (const f of FIELDS) $("settings").elements[f].value = config[f];
@@ -62,7 +64,9 @@ async function applySettings() {
 
 async function runLoop() {
   run.started = performance.now();
-  run.startIter = await call("iteration");
+  // Set by the first iteration: before it, the engine reports the model it started from, which
+  // for a new run is not the run's (iteration 0) but the one shown until then.
+  run.startIter = null;
   state.running = true;
   refresh();
   await call("trainLoop", { sampleEvery: 5, checkpointEvery: Number($("ckpt-every").value) || 25 });
@@ -76,6 +80,8 @@ async function startTraining(continueModel) {
     await call("startTraining", continueModel);
     state.trainingSetUp = true;
     clearCharts();
+    // Kept states later than where this run starts belong to a run it replaces.
+    showKept(await store.keepOnlyUpTo(continueModel ? await call("iteration") : -Infinity));
     await runLoop();
   } catch (err) {
     show($("train-error"), err.message);
@@ -99,6 +105,7 @@ async function resumeSaved() {
     }
     await call("startTraining", true);
     state.trainingSetUp = true;
+    showKept(await store.keepOnlyUpTo(saved.iteration));
     $("iter").textContent = String(saved.iteration);
     await runLoop();
   } catch (err) {
@@ -122,6 +129,7 @@ async function restart(backend) {
       if (state.hasData) {
         await call("startTraining", true);
         state.trainingSetUp = true;
+        showKept(await store.keepOnlyUpTo(saved.iteration));
       }
       $("iter").textContent = String(saved.iteration);
       show($("train-notice"), `Restarted on ${state.backend.backend === "cpu" ? "the CPU" : "WebGPU"} from the checkpoint at iteration ${saved.iteration}.${state.hasData ? " Press Resume to continue training." : ""}`);
@@ -130,6 +138,46 @@ async function restart(backend) {
     }
   } catch (err) {
     show($("train-error"), `The engine could not be restarted: ${err.message}`);
+  } finally {
+    refresh();
+  }
+}
+
+function showKept(list) {
+  kept = list;
+  const dd = $("kept");
+  dd.replaceChildren();
+  if (!kept.length) dd.textContent = "none yet";
+  for (const k of kept) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "kept-btn";
+    b.dataset.iteration = String(k.iteration);
+    b.textContent = String(k.iteration);
+    b.title = `Go back to iteration ${k.iteration} (saved ${new Date(k.savedAt).toLocaleString()})`;
+    b.setAttribute("aria-label", `Go back to iteration ${k.iteration}`);
+    b.disabled = state.running;
+    b.onclick = () => goBack(k);
+    dd.append(b);
+  }
+}
+
+/** Makes a kept earlier checkpoint the model and the current checkpoint, ready to continue. */
+async function goBack(k) {
+  show($("train-error"), "");
+  try {
+    const bytes = await store.loadKept(k.key);
+    await call("loadWeights", bytes);
+    await syncModel();
+    fillSettings(state.config);
+    state.trainingSetUp = false;
+    $("continue-model").checked = true;
+    await store.saveCheckpoint({ bytes, iteration: k.iteration, config: state.config, savedAt: Date.now() });
+    $("iter").textContent = String(k.iteration);
+    $("ckpt").textContent = `iteration ${k.iteration} (gone back to)`;
+    show($("train-notice"), `Back at iteration ${k.iteration}. Change the settings if needed (after a drift: a lower learning rate) and press Start to continue from here.`);
+  } catch (err) {
+    show($("train-error"), `Could not go back to iteration ${k.iteration}: ${err.message}`);
   } finally {
     refresh();
   }
@@ -156,6 +204,7 @@ async function onEngineLost({ message }) {
 }
 
 export async function offerSavedRun() {
+  showKept(await store.keptCheckpoints().catch(() => []));
   const saved = await store.checkpointInfo().catch(() => null);
   if (!saved) return;
   const when = saved.savedAt ? ` on ${new Date(saved.savedAt).toLocaleString()}` : "";
@@ -172,23 +221,31 @@ export function setupTraining() {
     pushStats(s);
     $("iter").textContent = String(s.iteration);
     const elapsed = (performance.now() - run.started) / 1000;
+    run.startIter ??= s.iteration - 1;
     const done = s.iteration - run.startIter;
     $("speed").textContent = `${(done / elapsed).toFixed(3)} it/s (${s.seconds.toFixed(2)} s per iteration)`;
     $("elapsed").textContent = seconds(elapsed);
   });
   onEngineEvent("samples", (e) => drawGrid($("buffer-grid"), e.rgba, e.side, e.count, { columns: 16 }));
-  onEngineEvent("checkpoint", (e) => {
-    store
-      .saveCheckpoint({ bytes: e.bytes, iteration: e.iteration, config: state.config, savedAt: Date.now() })
-      .then(() => ($("ckpt").textContent = `iteration ${e.iteration} (${e.reason}, ${(e.bytes.length / 1e6).toFixed(1)} MB)`))
-      .catch((err) => show($("train-error"), `Could not save the checkpoint: ${err.message}`));
+  onEngineEvent("checkpoint", async (e) => {
+    const c = { bytes: e.bytes, iteration: e.iteration, config: state.config, savedAt: Date.now() };
+    try {
+      await store.saveCheckpoint(c);
+      $("ckpt").textContent = `iteration ${e.iteration} (${e.reason}, ${(e.bytes.length / 1e6).toFixed(1)} MB)`;
+      if (store.dueForKeeping(kept, e.iteration, Number($("ckpt-every").value) || 25)) showKept(await store.keepCheckpoint(c));
+    } catch (err) {
+      show($("train-error"), `Could not save the checkpoint: ${err.message}`);
+    }
   });
   onEngineEvent("training", (e) => {
     state.running = e.running;
     if (!e.running) syncModel().catch(() => {});
     refresh();
   });
-  onEngineEvent("error", (e) => show($("train-error"), e.message));
+  onEngineEvent("error", (e) => {
+    const way = /drifted|diverged/.test(e.message) && kept.length ? " Earlier checkpoints are kept: press one under “Go back to” (below) to return to a state from before the trouble, then lower the learning rate." : "";
+    show($("train-error"), e.message + way);
+  });
   onEngineEvent("lost", onEngineLost);
 
   onRefresh(() => {
@@ -198,6 +255,8 @@ export function setupTraining() {
     $("resume-btn").disabled = r || !state.trainingSetUp;
     $("stop-btn").disabled = !r && !state.trainingSetUp;
     $("save-btn").disabled = r || !state.model?.ready;
+    $("continue-model").disabled = r || !state.model?.ready;
+    for (const b of document.querySelectorAll(".kept-btn")) b.disabled = r;
     // Unlabelled data cannot train a class-conditional model: untick the box rather than leave
     // it ticked and disabled.
     const labelled = labelledClasses();
@@ -209,7 +268,7 @@ export function setupTraining() {
     fillSettings(JSON.parse(await call("defaultConfig")));
     $("ckpt-every").value = "25";
   };
-  $("start-btn").onclick = () => startTraining(false);
+  $("start-btn").onclick = () => startTraining($("continue-model").checked);
   $("pause-btn").onclick = () => call("pause");
   $("resume-btn").onclick = () => runLoop().catch((err) => show($("train-error"), err.message));
   $("stop-btn").onclick = async () => {
@@ -232,6 +291,7 @@ export function setupTraining() {
       await syncModel();
       fillSettings(state.config);
       state.trainingSetUp = false;
+      $("continue-model").checked = true;
       $("model-status").textContent = `Loaded ${f.name}: ${info.iteration} iterations${state.model.classes ? `, ${state.model.classes} classes` : ""}.`;
       show($("train-error"), "");
     } catch (err) {

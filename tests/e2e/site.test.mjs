@@ -164,7 +164,7 @@ test("training runs, charts advance, pause → reload → resume continues", asy
   await page.click("#start-btn");
   await waitIteration(page, 3);
   assert.ok((await page.evaluate(() => document.querySelectorAll("#chart-loss canvas").length)) >= 1, "the loss chart is drawn");
-  assert.match(await page.textContent("#speed"), /it\/s/);
+  assert.match(await page.textContent("#speed"), /^\d+\.\d+ it\/s/, "a positive speed, counted from the run's first iteration");
   await page.waitForFunction(() => document.getElementById("buffer-grid").width > 1);
   await page.click("#pause-btn");
   await page.waitForFunction(() => /pause/.test(document.getElementById("ckpt").textContent), null, { timeout: 120_000 });
@@ -200,6 +200,54 @@ test("a reload in the middle of training resumes from the last periodic checkpoi
   await page.click("#resume-saved-btn");
   await waitIteration(page, offered + 1);
   await page.click("#pause-btn");
+  await context.close();
+});
+
+test("earlier checkpoints are kept, and training goes back to one and continues from it", async () => {
+  const context = await newContext();
+  const page = await openPage(context);
+  await uploadRealData(page);
+  await setTinySettings(page);
+  await page.fill("#ckpt-every", "1"); // a copy kept every 10 checkpoints: at 10, 20, …
+  await page.click("#start-btn");
+  await page.waitForSelector(".kept-btn[data-iteration='20']", { timeout: 240_000 });
+  await page.click("#pause-btn");
+  await page.waitForFunction(() => /pause/.test(document.getElementById("ckpt").textContent), null, { timeout: 120_000 });
+  const keptAt = await page.$$eval(".kept-btn", (bs) => bs.map((b) => Number(b.dataset.iteration)));
+  assert.deepEqual(keptAt.slice(0, 2), [10, 20]);
+  await page.screenshot({ path: join(artifacts, "05b-kept-checkpoints.png"), fullPage: true });
+
+  await page.click(".kept-btn[data-iteration='10']");
+  await page.waitForFunction(() => /Back at iteration 10\b/.test(document.getElementById("train-notice").textContent), null, { timeout: 60_000 });
+  assert.equal(await page.isChecked("#continue-model"), true, "going back sets training to continue from the model");
+  assert.equal(await iteration(page), 10);
+  const firstStats = page.evaluate(
+    () => new Promise((ok) => window.dermaebm.state.engine.addEventListener("stats", (e) => ok(e.detail.stats.iteration), { once: true })),
+  );
+  await page.click("#start-btn");
+  assert.equal(await firstStats, 11, "training continued from the kept state at iteration 10");
+  await page.click("#pause-btn");
+  // The copy at 20 belonged to the run that was left; the one at 10 stays.
+  await page.waitForFunction(() => !document.querySelector(".kept-btn[data-iteration='20']"), null, { timeout: 60_000 });
+  assert.ok(await page.isVisible(".kept-btn[data-iteration='10']"));
+  await context.close();
+});
+
+test("Continue from the current model trains the shipped model on from its iteration", async () => {
+  const context = await newContext();
+  const page = await openPage(context);
+  const shipped = await page.evaluate(() => window.dermaebm.state.model.iteration);
+  assert.ok(shipped > 0, "the shipped model has iterations behind it");
+  await uploadRealData(page);
+  await setTinySettings(page);
+  await page.check("#continue-model");
+  const firstStats = page.evaluate(
+    () => new Promise((ok) => window.dermaebm.state.engine.addEventListener("stats", (e) => ok(e.detail.stats.iteration), { once: true })),
+  );
+  await page.click("#start-btn");
+  assert.equal(await firstStats, shipped + 1);
+  await page.click("#pause-btn");
+  assert.equal(await page.isVisible("#train-error"), false, await page.textContent("#train-error"));
   await context.close();
 });
 

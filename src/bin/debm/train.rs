@@ -37,9 +37,9 @@ pub struct Args {
     #[arg(long, default_value_t = 50)]
     checkpoint_every: u64,
     /// Also keep a copy of the checkpoint every this many iterations, beside it as
-    /// `<checkpoint>-<iteration>.debm`: a long run can then go back to a state from before a
-    /// slow drift, which the one rolling checkpoint has long overwritten. A multiple of
-    /// --checkpoint-every.
+    /// `<checkpoint stem>-<iteration>.<extension>` (`run.ckpt` → `run-500.ckpt`): a long run can
+    /// then go back to a state from before a slow drift, which the one rolling checkpoint has
+    /// long overwritten. A multiple of --checkpoint-every.
     #[arg(long)]
     keep_every: Option<u64>,
     /// Keep only the newest this many replay-buffer chains in checkpoints (a compact state to
