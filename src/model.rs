@@ -14,7 +14,9 @@ use burn::tensor::activation::{log_softmax, silu};
 use crate::config::EbmConfig;
 use crate::cpu_chains::{Conv, Dense, FrozenNet};
 
+mod average;
 mod widen;
+pub use average::{AverageError, averaged};
 pub use widen::{SYMMETRY_NOISE, WidenError};
 
 /// Shape of the network; kept separate from [`EbmConfig`] so that weights files can say which

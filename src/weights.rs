@@ -196,6 +196,19 @@ impl WeightsFile {
         load_model(self.header.net, bytes, device)
     }
 
+    /// This file with its net replaced by `model` (same shape) and its note by `note`; the
+    /// configuration, iteration and every other section (Adam's state, the persistent chains)
+    /// stay. E.g. a checkpoint whose net is the mean of its run's snapshots.
+    pub async fn with_model(&self, model: &EnergyNet, note: &str) -> Result<Vec<u8>, WeightsError> {
+        let net = self.header.net;
+        let bytes = model_bytes(model, net).await?;
+        // The new bytes must load as this file's network, or the file would not.
+        load_model(net, &bytes, &Device::flex())?;
+        let sections =
+            self.sections.iter().map(|(name, b)| (name.clone(), if name == "model" { bytes.clone() } else { b.clone() })).collect();
+        Ok(Self::encode(&self.header.config, self.header.iteration, note, sections))
+    }
+
     /// Like [`Self::model`] but insists on a given architecture.
     pub fn model_for(&self, expected: NetShape, device: &Device) -> Result<EnergyNet, WeightsError> {
         if self.header.net != expected {

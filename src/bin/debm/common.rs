@@ -36,6 +36,9 @@ pub enum Command {
     Bench(crate::bench::Args),
     /// Quality figures of weights (energy AUROC, sample statistics); prints JSON.
     Eval(crate::eval::Args),
+    /// Average the nets of several snapshots of one run (stochastic weight averaging) into one
+    /// weights file; everything else comes from the last snapshot.
+    Average(crate::average::Args),
 }
 
 pub fn load_dataset(files: &[PathBuf]) -> Result<Dataset> {

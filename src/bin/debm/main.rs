@@ -7,10 +7,13 @@
 //! - `debm score`: one energy per line, for dataset rows or uniform noise
 //! - `debm bench`: speed figures as JSON
 //! - `debm eval`: quality figures of weights as JSON
+//! - `debm average`: one weights file whose net is the mean of a run's snapshots
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
 
+#[cfg(not(target_arch = "wasm32"))]
+mod average;
 #[cfg(not(target_arch = "wasm32"))]
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
@@ -35,6 +38,7 @@ fn main() -> std::process::ExitCode {
         common::Command::Score(args) => score::run(args),
         common::Command::Bench(args) => bench::run(args),
         common::Command::Eval(args) => eval::run(args),
+        common::Command::Average(args) => average::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
