@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes a training state the shipped weights: copies it to weights/dermamnist.debm (it is both
 # what the site loads and the resumable state: model, Adam's state, 2,048 persistent chains)
-# and redraws the pictures in weights/ from it. Measure it first (scripts/fid.sh) and ship only
+# fits its linear classifier (debm probe, figures in weights/probe.json) and redraws the
+# pictures in weights/ from it. Measure it first (scripts/fid.sh) and ship only
 # what measures better; record the figures in weights/fid-history.csv and weights/fid.json.
 #
 #   bash scripts/ship-weights.sh STATE
@@ -17,6 +18,9 @@ if [ -z "$debm" ]; then
 fi
 cp "$state" weights/dermamnist.debm
 w=weights/dermamnist.debm
+# The classifier the site and `debm eval` use: a linear probe on this net's features (a state
+# fresh from training has none; a probe of an earlier net would be ignored).
+"$debm" probe --weights "$w" --data ../shared/data/dermamnist-ham10000-28.npz > weights/probe.json
 "$debm" sample --weights "$w" --persistent --count 64 --png weights/samples.png
 "$debm" sample --weights "$w" --persistent --by-class --count 8 --png weights/samples-by-class.png
 "$debm" sample --weights "$w" --count 64 --steps 256 --png weights/samples-noise.png

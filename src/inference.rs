@@ -5,7 +5,8 @@ use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 
 use crate::buffer::ReplayBuffer;
-use crate::model::EnergyNet;
+use crate::data::{Dataset, Split};
+use crate::model::{ClassProbe, EnergyNet, ProbeError};
 use crate::sampler::{ChainOptions, FreeMask, LangevinParams, langevin};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -70,8 +71,23 @@ pub async fn energies(model: &EnergyNet, images: Tensor<4>, chunk: usize) -> Res
     in_chunks(images, chunk, |x| net.energy(x).unsqueeze_dim(1)).await
 }
 
-/// p(y | x) of a class-conditional net: one row of `classes` probabilities per image.
-pub async fn class_probabilities(model: &EnergyNet, images: Tensor<4>, chunk: usize) -> Result<Vec<Vec<f32>>, ReadError> {
+/// The net's penultimate features ([`EnergyNet::features`]) of each image, flattened row by row.
+pub async fn features(model: &EnergyNet, images: Tensor<4>, chunk: usize) -> Result<Vec<f32>, ReadError> {
+    let net = model.valid();
+    in_chunks(images, chunk, |x| net.features(x)).await
+}
+
+/// p(y | x): one row of class probabilities per image, from `probe` when given (a linear probe
+/// fitted on this net's features), else from the class-conditional net's own head.
+pub async fn class_probabilities(
+    model: &EnergyNet,
+    probe: Option<&ClassProbe>,
+    images: Tensor<4>,
+    chunk: usize,
+) -> Result<Vec<Vec<f32>>, ReadError> {
+    if let Some(probe) = probe {
+        return Ok(probe.probabilities(&features(model, images, chunk).await?));
+    }
     let classes = model.classes();
     if classes == 0 {
         return Err(ReadError("this model is not class-conditional: it has no classifier".into()));
@@ -80,6 +96,44 @@ pub async fn class_probabilities(model: &EnergyNet, images: Tensor<4>, chunk: us
     let flat = in_chunks(images, chunk, |x| net.class_log_probs(x).exp()).await?;
     Ok(flat.chunks_exact(classes).map(|row| row.to_vec()).collect())
 }
+
+/// Why a probe could not be fitted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FitProbeError {
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// Fits a [`ClassProbe`] on `model`'s features of every labelled image of `split`, over the
+/// dataset's classes (or the model's, when it has more). `net_fingerprint` names the net's bytes
+/// ([`crate::model::probe::fingerprint`]), so that the probe is only ever used with this net.
+pub async fn fit_probe(
+    model: &EnergyNet,
+    dataset: &Dataset,
+    split: Split,
+    l2: f32,
+    net_fingerprint: u64,
+    device: &Device,
+) -> Result<ClassProbe, FitProbeError> {
+    let labels = dataset
+        .split(split)
+        .and_then(|s| s.labels.clone())
+        .ok_or_else(|| ProbeError::Data(format!("the {} split has no labels", split.name())))?;
+    // The head reads the features: its weight is [features, outputs].
+    let width = model.head().weight.dims()[0];
+    let mut values = Vec::with_capacity(labels.len() * width);
+    for start in (0..labels.len()).step_by(PROBE_CHUNK) {
+        let rows: Vec<usize> = (start..labels.len().min(start + PROBE_CHUNK)).collect();
+        values.extend(features(model, dataset.batch(split, &rows, device), PROBE_CHUNK).await?);
+    }
+    let classes = dataset.label_classes().max(model.classes());
+    Ok(ClassProbe::fit(&values, width, &labels, classes, l2, net_fingerprint)?)
+}
+
+/// Images per batch read for a probe's features (bounds the device memory of a large split).
+const PROBE_CHUNK: usize = 512;
 
 /// Index of the largest value of each row.
 pub fn argmax_rows(rows: &[Vec<f32>]) -> Vec<usize> {

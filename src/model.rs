@@ -15,8 +15,10 @@ use crate::config::EbmConfig;
 use crate::cpu_chains::{Conv, Dense, FrozenNet};
 
 mod average;
+pub mod probe;
 mod widen;
 pub use average::{AverageError, averaged};
+pub use probe::{ClassProbe, ProbeError};
 pub use widen::{SYMMETRY_NOISE, WidenError};
 
 /// Shape of the network; kept separate from [`EbmConfig`] so that weights files can say which
@@ -151,15 +153,21 @@ impl EnergyNet {
         self.classes
     }
 
-    /// The last layer's outputs for images in [-1, 1], shape [N, C, H, W] → [N, max(classes, 1)].
-    pub fn logits(&self, x: Tensor<4>) -> Tensor<2> {
+    /// The penultimate layer's activations for images in [-1, 1], shape [N, C, H, W] →
+    /// [N, 2·width]: what the last layer (the energy, the class logits) reads linearly, and
+    /// what a [`ClassProbe`] is fitted on.
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
         let x = silu(self.conv1.forward(x));
         let x = silu(self.conv2.forward(x));
         let x = silu(self.conv3.forward(x));
         let x = silu(self.conv4.forward(x));
         let [n, c, h, w] = x.dims();
-        let x = silu(self.fc1.forward(x.reshape([n, c * h * w])));
-        self.fc2.forward(x)
+        silu(self.fc1.forward(x.reshape([n, c * h * w])))
+    }
+
+    /// The last layer's outputs for images in [-1, 1], shape [N, C, H, W] → [N, max(classes, 1)].
+    pub fn logits(&self, x: Tensor<4>) -> Tensor<2> {
+        self.fc2.forward(self.features(x))
     }
 
     /// The network's output -E(x), shape [N]: the single output, or logsumexp of the logits.

@@ -13,7 +13,11 @@ use burn::tensor::{Bytes, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::config::EbmConfig;
-use crate::model::{EnergyNet, NetShape};
+use crate::model::probe::fingerprint;
+use crate::model::{ClassProbe, EnergyNet, NetShape};
+
+/// The section holding a [`ClassProbe`] (JSON).
+pub const PROBE_SECTION: &str = "probe";
 
 pub const MAGIC: &[u8; 8] = b"DEBMWTS\0";
 /// 2: sections may be deflated (`deflated_from` in the header). Version 1 files still load.
@@ -207,6 +211,29 @@ impl WeightsFile {
         let sections =
             self.sections.iter().map(|(name, b)| (name.clone(), if name == "model" { bytes.clone() } else { b.clone() })).collect();
         Ok(Self::encode(&self.header.config, self.header.iteration, note, sections))
+    }
+
+    /// The linear probe stored with this net (`probe` section), if there is one and it was
+    /// fitted on exactly this net; a probe of another net (the file's net was trained on or
+    /// replaced since) is `None`, not an error — the head classifies instead.
+    pub fn probe(&self) -> Result<Option<ClassProbe>, WeightsError> {
+        let (Some(bytes), Some(net)) = (self.section(PROBE_SECTION), self.section("model")) else {
+            return Ok(None);
+        };
+        let probe = ClassProbe::from_bytes(bytes).map_err(|e| WeightsError::Damaged(e.to_string()))?;
+        let features = 2 * self.header.net.width;
+        if probe.features != features {
+            return Err(WeightsError::Damaged(format!("the probe reads {} features; this net has {features}", probe.features)));
+        }
+        Ok((probe.net_fingerprint == fingerprint(net)).then_some(probe))
+    }
+
+    /// This file with `probe` stored beside its net (replacing any earlier probe); everything
+    /// else stays.
+    pub fn with_probe(&self, probe: &ClassProbe) -> Vec<u8> {
+        let mut sections: Vec<(String, Vec<u8>)> = self.sections.iter().filter(|(name, _)| name != PROBE_SECTION).cloned().collect();
+        sections.push((PROBE_SECTION.into(), probe.to_bytes()));
+        Self::encode(&self.header.config, self.header.iteration, &self.header.note, sections)
     }
 
     /// Like [`Self::model`] but insists on a given architecture.

@@ -147,6 +147,9 @@ fn shipped_weights_load_as_an_unconditional_or_conditional_net() {
     if file.section("optimizer").is_some() {
         assert!(file.section("param_ids").is_some(), "Adam's state comes with the ids it is keyed by");
     }
+    // Its classifier is the linear probe fitted on exactly this net (scripts/ship-weights.sh).
+    let probe = file.probe().unwrap().expect("a probe fitted on the shipped net");
+    assert_eq!((probe.classes, probe.features), (net.classes(), 2 * file.header.net.width));
 }
 
 #[test]

@@ -41,6 +41,8 @@ impl Engine {
         }
         let model = file.model(&s.device).map_err(err)?;
         let chains = ChainSnapshot::from_file(&file).map_err(err)?;
+        // A damaged probe is refused now, not at the first classification.
+        file.probe().map_err(err)?;
         let result = to_js(&Loaded {
             iteration: file.header.iteration,
             note: &file.header.note,

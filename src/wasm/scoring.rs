@@ -12,6 +12,7 @@ use crate::data::{Split, images_to_tensor};
 use crate::inference::{argmax_rows, class_probabilities, energies};
 use crate::limits::{MAX_IMAGES_PER_CALL, SCORING_CHUNK, check_count};
 use crate::metrics::{Classification, auroc_lower_is_positive};
+use crate::model::ClassProbe;
 use crate::{Device, Tensor};
 
 #[derive(Serialize)]
@@ -68,7 +69,8 @@ impl Engine {
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, device) = self.model_for_use()?;
         let images = rgba_tensor(rgba, count, config.image_size, config.channels, &device)?;
-        let rows = class_probabilities(&model, images, SCORING_CHUNK).await.map_err(err)?;
+        let probe = self.probe()?;
+        let rows = class_probabilities(&model, probe.as_ref(), images, SCORING_CHUNK).await.map_err(err)?;
         Ok(rows.concat())
     }
 
@@ -79,17 +81,29 @@ impl Engine {
         let split = parse_split(split)?;
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, device) = self.model_for_use()?;
-        if config.classes == 0 {
+        let probe = self.probe()?;
+        if config.classes == 0 && probe.is_none() {
             return Err(err("this model is not class-conditional: it has no classifier"));
         }
         let (images, labels) = self.split_rows(split, limit, &device)?;
         let labels = labels.ok_or_else(|| err(format!("the {} split has no labels to compare with", split.name())))?;
-        let predicted = argmax_rows(&class_probabilities(&model, images, SCORING_CHUNK).await.map_err(err)?);
-        to_js(&SplitClassification { split, result: Classification::of(&labels, &predicted, config.classes) })
+        let classes = probe.as_ref().map_or(config.classes, |p| p.classes);
+        let predicted = argmax_rows(&class_probabilities(&model, probe.as_ref(), images, SCORING_CHUNK).await.map_err(err)?);
+        to_js(&SplitClassification { split, result: Classification::of(&labels, &predicted, classes) })
     }
 }
 
 impl Engine {
+    /// The linear probe of the loaded file, while its net is the one in use (no training run
+    /// has replaced it); `None` means the net's own head classifies.
+    fn probe(&self) -> Result<Option<ClassProbe>, JsError> {
+        let s = self.state.borrow();
+        match (&s.loaded, &s.model, &s.training) {
+            (Some(file), Some(_), None) => file.probe().map_err(err),
+            _ => Ok(None),
+        }
+    }
+
     /// The first `limit` rows of `split` as a tensor, with their labels if the split has them.
     fn split_rows(&self, split: Split, limit: usize, device: &Device) -> Result<(Tensor<4>, Option<Vec<u8>>), JsError> {
         let s = self.state.borrow();

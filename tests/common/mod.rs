@@ -214,7 +214,7 @@ pub async fn conditional_run(device: &Device, iterations: usize) -> ConditionalR
     }
     let sample_accuracy = sample_accuracy(trainer.model(), &config, &trainer.device(), 16).await;
     let (test, truth) = labelled_patterns(&config, 9999, &trainer.device());
-    let predicted = argmax_rows(&class_probabilities(trainer.model(), test, 64).await.expect("probabilities"));
+    let predicted = argmax_rows(&class_probabilities(trainer.model(), None, test, 64).await.expect("probabilities"));
     let truth: Vec<u8> = truth.iter().map(|&t| t as u8).collect();
     let classifier_accuracy = dermaebm::metrics::Classification::of(&truth, &predicted, config.classes).accuracy;
     ConditionalReport { untrained_sample_accuracy, sample_accuracy, classifier_accuracy }

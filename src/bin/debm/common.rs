@@ -39,6 +39,9 @@ pub enum Command {
     /// Average the nets of several snapshots of one run (stochastic weight averaging) into one
     /// weights file; everything else comes from the last snapshot.
     Average(crate::average::Args),
+    /// Fit a linear classifier on the net's features of labelled images (a probe: the energy
+    /// is untouched) and store it with the weights; prints its accuracy and the head's as JSON.
+    Probe(crate::probe::Args),
 }
 
 pub fn load_dataset(files: &[PathBuf]) -> Result<Dataset> {

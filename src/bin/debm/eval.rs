@@ -59,13 +59,16 @@ pub fn run(args: Args) -> Result<()> {
     let e_noise = block_on(energies(&model, noise, 512))?;
     let auroc = auroc_lower_is_positive(&e_real, &e_noise).context("non-finite energies")?;
 
-    // A class-conditional model is also a classifier: its accuracy against always answering
-    // the most common class.
+    // A class-conditional model is also a classifier (its head, or the linear probe stored
+    // with it, `debm probe`): its accuracy against always answering the most common class.
+    let probe = file.probe().with_context(|| args.weights.display().to_string())?;
+    let classifier = if probe.is_some() { "linear probe on the net's features (debm probe)" } else { "the class-conditional head" };
     let (classification, class_cross_entropy) = match dataset.split(split).and_then(|s| s.labels.clone()) {
-        Some(labels) if model.classes() > 0 => {
-            let probabilities = block_on(class_probabilities(&model, real.clone(), 512))?;
+        Some(labels) if model.classes() > 0 || probe.is_some() => {
+            let probabilities = block_on(class_probabilities(&model, probe.as_ref(), real.clone(), 512))?;
             let predicted = argmax_rows(&probabilities);
-            (Some(Classification::of(&labels, &predicted, model.classes())), Some(CrossEntropy::of(&labels, &probabilities)))
+            let classes = probe.as_ref().map_or(model.classes(), |p| p.classes);
+            (Some(Classification::of(&labels, &predicted, classes)), Some(CrossEntropy::of(&labels, &probabilities)))
         }
         _ => (None, None),
     };
@@ -126,6 +129,7 @@ pub fn run(args: Args) -> Result<()> {
         "max_abs_difference": max_diff,
         "sampling_seconds": sampling_seconds,
         "persistent": persistent_report,
+        "classifier": classification.as_ref().map(|_| classifier),
         "classification": classification,
         "class_cross_entropy": class_cross_entropy,
         "fid": format!("not computed here: bash scripts/fid.sh {} (FID/KID vs val with ../shared/bench/quality.py; figures in weights/fid-history.csv)", args.weights.display()),

@@ -8,6 +8,7 @@
 //! - `debm bench`: speed figures as JSON
 //! - `debm eval`: quality figures of weights as JSON
 //! - `debm average`: one weights file whose net is the mean of a run's snapshots
+//! - `debm probe`: a linear classifier on the net's features, stored with the weights
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -20,6 +21,8 @@ mod bench;
 mod common;
 #[cfg(not(target_arch = "wasm32"))]
 mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+mod probe;
 #[cfg(not(target_arch = "wasm32"))]
 mod sample;
 #[cfg(not(target_arch = "wasm32"))]
@@ -39,6 +42,7 @@ fn main() -> std::process::ExitCode {
         common::Command::Bench(args) => bench::run(args),
         common::Command::Eval(args) => eval::run(args),
         common::Command::Average(args) => average::run(args),
+        common::Command::Probe(args) => probe::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
