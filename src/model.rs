@@ -49,6 +49,11 @@ impl NetShape {
         let s = conv(s, 3, 1);
         conv(s, 3, 1)
     }
+
+    /// Length of the penultimate feature vector ([`EnergyNet::features`]): the last layer's input.
+    pub fn feature_width(&self) -> usize {
+        2 * self.width
+    }
 }
 
 #[derive(Module, Debug)]
@@ -65,7 +70,7 @@ pub struct EnergyNet {
 
 impl EnergyNet {
     pub fn new(shape: NetShape, device: &Device) -> Self {
-        let (c1, c2, c3) = (shape.width / 2, shape.width, shape.width * 2);
+        let (c1, c2, c3) = (shape.width / 2, shape.width, shape.feature_width());
         let conv = |cin: usize, cout: usize, k: usize, pad: usize| {
             Conv2dConfig::new([cin, cout], [k, k])
                 .with_stride([2, 2])

@@ -221,7 +221,7 @@ impl WeightsFile {
             return Ok(None);
         };
         let probe = ClassProbe::from_bytes(bytes).map_err(|e| WeightsError::Damaged(e.to_string()))?;
-        let features = 2 * self.header.net.width;
+        let features = self.header.net.feature_width();
         if probe.features != features {
             return Err(WeightsError::Damaged(format!("the probe reads {} features; this net has {features}", probe.features)));
         }

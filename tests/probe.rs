@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use burn::prelude::*;
+use dermaebm::data::dataset::tensor_values_to_images;
 use dermaebm::data::shard::ImageArray;
 use dermaebm::data::{Dataset, Shard, Split};
 use dermaebm::inference::{argmax_rows, class_probabilities, energies, features, fit_probe};
@@ -22,12 +23,7 @@ use dermaebm::{EbmConfig, EnergyNet, NetShape};
 fn patterns(config: &EbmConfig, n: usize, seed: u64) -> ImageArray {
     let (c, s) = (config.channels, config.image_size);
     let (values, labels) = synthetic::labelled_pattern_values(n, c, s, 0.05, seed);
-    // [N, C, H, W] in [-1, 1] → N×H×W×C bytes.
-    let mut pixels = vec![0u8; n * s * s * c];
-    for (i, v) in values.iter().enumerate() {
-        let (img, ch, p) = (i / (c * s * s), (i / (s * s)) % c, i % (s * s));
-        pixels[(img * s * s + p) * c + ch] = (((v + 1.0) / 2.0).clamp(0.0, 1.0) * 255.0).round() as u8;
-    }
+    let pixels = tensor_values_to_images(&values, c, s, s).concat();
     ImageArray { count: n, height: s, width: s, channels: c, pixels, labels: Some(labels.iter().map(|&l| l as u8).collect()) }
 }
 
@@ -52,7 +48,10 @@ fn a_probe_on_an_untrained_nets_features_tells_the_patterns_apart_and_leaves_the
     let before = block_on(energies(&net, val.clone(), 64)).expect("energies");
 
     let probe = block_on(fit_probe(&net, &data, Split::Train, 1e-3, 7, &device)).expect("a probe");
-    assert_eq!((probe.classes, probe.features, probe.fitted_on, probe.net_fingerprint), (synthetic::PATTERNS, 2 * config.width, 256, 7));
+    assert_eq!(
+        (probe.classes, probe.features, probe.fitted_on, probe.net_fingerprint),
+        (synthetic::PATTERNS, NetShape::from(&config).feature_width(), 256, 7)
+    );
     let probed = block_on(class_probabilities(&net, Some(&probe), val.clone(), 64)).expect("probabilities");
     let head = block_on(class_probabilities(&net, None, val.clone(), 64)).expect("probabilities");
     for row in &probed {

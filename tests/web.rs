@@ -267,3 +267,55 @@ async fn engine_answers_match_client_dts() {
     let Ok(stats) = training.step().await else { panic!("a step") };
     assert_eq!(keys(&stats), declared("IterStats"), "Training.step");
 }
+
+/// The site's classifier: an engine given weights with a stored probe classifies with it (here
+/// an unconditional net, whose head could not classify at all), refuses a damaged probe when the
+/// file loads, and falls back to the net's head once a training run replaces the loaded net.
+#[wasm_bindgen_test]
+async fn flex_in_wasm_the_engine_classifies_with_a_stored_probe() {
+    use dermaebm::EbmConfig;
+    use dermaebm::inference::features;
+    use dermaebm::model::ClassProbe;
+    use dermaebm::model::probe::fingerprint;
+    use dermaebm::wasm::Engine;
+    use dermaebm::weights::{WeightsFile, model_bytes};
+    use js_sys::Uint8Array;
+
+    let engine = Engine::create("cpu".into()).await.unwrap();
+    let config =
+        EbmConfig { channels: 1, image_size: 12, width: 8, batch_size: 4, buffer_size: 16, langevin_steps: 2, ..EbmConfig::default() };
+    let shape = (&config).into();
+    let net = dermaebm::EnergyNet::new(shape, &Device::flex());
+    let net_bytes = model_bytes(&net, shape).await.unwrap();
+    let file = WeightsFile::decode(&WeightsFile::encode(&config, 3, "test", vec![("model".into(), net_bytes.clone())])).unwrap();
+    // Six images of three classes; the probe is fitted on the net's features of exactly these.
+    let pixels: Vec<u8> = (0..6 * 144).map(|i| if (i / 144) % 3 == (i % 3) { 250 } else { (i % 7) as u8 }).collect();
+    let labels = [0u8, 1, 2, 0, 1, 2];
+    let images = dermaebm::data::images_to_tensor(&pixels.chunks(144).collect::<Vec<_>>(), 1, 12, 12, &Device::flex());
+    let values = features(&net, images, 6).await.unwrap();
+    let probe = ClassProbe::fit(&values, shape.feature_width(), &labels, 3, 1e-3, fingerprint(&net_bytes)).unwrap();
+
+    let mut damaged = probe.clone();
+    damaged.bias.pop();
+    let refused = message(engine.load_weights(&file.with_probe(&damaged)));
+    assert!(refused.contains("probe section is damaged"), "{refused}");
+
+    assert_eq!(message(engine.load_weights(&file.with_probe(&probe))), "<no error>");
+    let files = vec![
+        Uint8Array::from(common::npy("|u1", &[6, 12, 12], &pixels, false, 1).as_slice()),
+        Uint8Array::from(common::npy("|u1", &[6], &labels, false, 1).as_slice()),
+    ];
+    assert_eq!(message(engine.load_dataset(vec!["train_images.npy".into(), "train_labels.npy".into()], files)), "<no error>");
+    let Ok(rows) = engine.classify_rgba(&dermaebm::data::dataset::to_rgba(&pixels[..144], 1), 1).await else {
+        panic!("the probe classifies")
+    };
+    assert_eq!(rows.len(), 3, "one probability per class");
+    assert!((rows.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{rows:?}");
+    let expected = &probe.probabilities(&values[..shape.feature_width()])[0];
+    assert!(rows.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-5), "the stored probe's answer: {rows:?} against {expected:?}");
+    assert_eq!(message(engine.classify_split("train", 6).await), "<no error>");
+
+    // A training run replaces the loaded net: the probe no longer applies.
+    let Ok(_training) = engine.start_training(true) else { panic!("a training run starts") };
+    assert!(message(engine.classify_split("train", 6).await).contains("not class-conditional"));
+}

@@ -149,7 +149,7 @@ fn shipped_weights_load_as_an_unconditional_or_conditional_net() {
     }
     // Its classifier is the linear probe fitted on exactly this net (scripts/ship-weights.sh).
     let probe = file.probe().unwrap().expect("a probe fitted on the shipped net");
-    assert_eq!((probe.classes, probe.features), (net.classes(), 2 * file.header.net.width));
+    assert_eq!((probe.classes, probe.features), (net.classes(), file.header.net.feature_width()));
 }
 
 #[test]

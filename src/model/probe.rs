@@ -38,7 +38,7 @@ pub struct ClassProbe {
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProbeError {
-    #[error("a probe needs labelled images: {0}")]
+    #[error("cannot fit a probe: {0}")]
     Data(String),
     #[error("the probe section is damaged: {0}")]
     Damaged(String),
@@ -49,8 +49,8 @@ pub fn fingerprint(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// Gradient steps of the fit: far past where the training loss stops changing in the 4th digit
-/// on DermaMNIST's 7,007 images (a second's work on one core).
+/// Gradient steps of the fit (accelerated, so the error falls as 1/t²): on DermaMNIST's 7,007
+/// images of 96 features, about 10 s on one core, once per shipped state.
 pub const FIT_ITERATIONS: usize = 1500;
 
 /// The default L2 penalty.
