@@ -27,7 +27,11 @@ export interface ModelInfo {
   iteration: number;
   /** 0 = unconditional. */
   classes: number;
+  /** Names of the classes the classifier answers with (empty when there is none). */
   class_names: string[];
+  /** What classifies images: the weights file's linear probe on the net's features, the
+   * class-conditional net's own head, or nothing. */
+  classifier: "probe" | "head" | null;
   config: EbmConfig;
   /** Persistent chains to continue (`sample({ from: "persistent" })`). */
   persistent_chains: number;

@@ -313,9 +313,17 @@ async fn flex_in_wasm_the_engine_classifies_with_a_stored_probe() {
     assert!((rows.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{rows:?}");
     let expected = &probe.probabilities(&values[..shape.feature_width()])[0];
     assert!(rows.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-5), "the stored probe's answer: {rows:?} against {expected:?}");
-    assert_eq!(message(engine.classify_split("train", 6).await), "<no error>");
+    let field = |value: &wasm_bindgen::JsValue, key: &str| js_sys::Reflect::get(value, &key.into()).expect("an object");
+    let Ok(info) = engine.model_info() else { panic!("modelInfo") };
+    assert_eq!(field(&info, "classifier").as_string().as_deref(), Some("probe"), "modelInfo names the probe");
+    assert_eq!(js_sys::Array::from(&field(&info, "class_names")).length(), 3, "the probe's classes are named");
+    let Ok(result) = engine.classify_split("train", 6).await else { panic!("the probe classifies the split") };
+    assert_eq!(field(&result, "classifier").as_string().as_deref(), Some("probe"), "classifySplit says who answered");
 
-    // A training run replaces the loaded net: the probe no longer applies.
+    // A training run replaces the loaded net: the probe no longer applies, and this
+    // unconditional net has no classifier left.
     let Ok(_training) = engine.start_training(true) else { panic!("a training run starts") };
     assert!(message(engine.classify_split("train", 6).await).contains("not class-conditional"));
+    let Ok(info) = engine.model_info() else { panic!("modelInfo") };
+    assert!(field(&info, "classifier").is_null(), "no classifier once the probe no longer applies");
 }

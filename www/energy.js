@@ -1,5 +1,6 @@
 // Energies: real images vs uniform noise vs samples (histogram and AUROC), scoring an image
-// file, and — for a class-conditional model — classifying images and the val split.
+// file, and — where the model has a classifier (a stored probe or a class head) — classifying
+// images and the val split, saying which classifier answered.
 import { drawHistogram } from "./charts.js";
 import { $, imageFileRgba, show } from "./ui.js";
 import { call, evaluationSplit, onRefresh, state } from "./session.js";
@@ -38,11 +39,17 @@ async function scoreImageFile(file) {
   $("score-result").textContent = `${file.name}: E = ${e.toFixed(4)} (resized to ${state.side}×${state.side})`;
 }
 
+/** Who answers, in a visitor's words. */
+function classifierLabel(kind) {
+  return kind === "probe" ? "a linear probe on the net's features" : "the model's class head";
+}
+
 async function classifyImageFile(file) {
   const rgba = await imageFileRgba(file, state.side);
   const probs = Array.from(await call("classifyRgba", rgba, 1));
   const ranked = probs.map((p, k) => [p, state.model.class_names[k]]).sort((a, b) => b[0] - a[0]);
-  $("classify-result").textContent = `${file.name}: ${ranked.slice(0, 3).map(([p, n]) => `${n} ${(100 * p).toFixed(1)} %`).join(", ")}`;
+  $("classify-result").textContent =
+    `${file.name}: ${ranked.slice(0, 3).map(([p, n]) => `${n} ${(100 * p).toFixed(1)} %`).join(", ")} (by ${classifierLabel(state.model.classifier)})`;
 }
 
 async function classifySplit() {
@@ -50,7 +57,7 @@ async function classifySplit() {
     const r = await call("classifySplit", evaluationSplit(), 5000);
     const majority = state.model.class_names[r.majority_class];
     $("classify-result").textContent =
-      `Accuracy on ${r.rows} ${r.split} images: ${(100 * r.accuracy).toFixed(1)} % — always answering the most common class (${majority}) gets ${(100 * r.majority_baseline).toFixed(1)} %.`;
+      `Accuracy on ${r.rows} ${r.split} images: ${(100 * r.accuracy).toFixed(1)} % by ${classifierLabel(r.classifier)} — always answering the most common class (${majority}) gets ${(100 * r.majority_baseline).toFixed(1)} %.`;
   } catch (err) {
     $("classify-result").textContent = err.message;
   }
@@ -59,7 +66,7 @@ async function classifySplit() {
 export function setupEnergy() {
   onRefresh(() => {
     $("score-btn").disabled = state.running || !state.model?.ready;
-    $("classify-box").hidden = !(state.model?.classes > 0);
+    $("classify-box").hidden = !state.model?.classifier;
     $("classify-btn").disabled = state.running || !state.hasData;
   });
   $("score-btn").onclick = scoreAll;

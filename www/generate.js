@@ -74,7 +74,8 @@ export function setupGenerate() {
     $("gen-class-label").hidden = classes === 0;
     const classSelect = $("gen-class");
     if (classSelect.options.length !== classes + 1) {
-      classSelect.replaceChildren(new Option("any", ""), ...state.model.class_names.map((name, k) => new Option(`${k}: ${name}`, String(k))));
+      // Only the net's own classes can be sampled; class_names may also cover a probe's.
+      classSelect.replaceChildren(new Option("any", ""), ...state.model.class_names.slice(0, classes).map((name, k) => new Option(`${k}: ${name}`, String(k))));
     }
   });
   $("gen-btn").onclick = () => generate();

@@ -7,7 +7,7 @@ export const state = {
   backend: null,
   config: null,
   side: 28,
-  /** `modelInfo()` of the engine: {ready, iteration, classes, class_names, config}. */
+  /** `modelInfo()` of the engine: {ready, iteration, classes, class_names, classifier, config, persistent_chains}. */
   model: null,
   hasData: false,
   /** The uploaded shards ({names, buffers}), kept to reload into a restarted engine. */

@@ -106,7 +106,10 @@ struct ModelInfo<'a> {
     iteration: u64,
     /// 0 = unconditional.
     classes: usize,
+    /// Names of the classes the classifier answers with (empty when there is none).
     class_names: Vec<String>,
+    /// Which classifier `classifyRgba` / `classifySplit` use: "probe", "head", or none.
+    classifier: Option<scoring::Classifier>,
     config: &'a EbmConfig,
     /// Persistent chains available to continue (`generate(…, "persistent")`): the loaded
     /// file's, or the replay buffer of training run here.
@@ -180,16 +183,21 @@ impl Engine {
         Ok(())
     }
 
-    /// `{ready, iteration, classes, class_names, config}` of the current model.
+    /// `{ready, iteration, classes, class_names, classifier, config, persistent_chains}` of the
+    /// current model.
     #[wasm_bindgen(js_name = modelInfo)]
     pub fn model_info(&self) -> Result<JsValue, JsError> {
+        let probe = self.probe()?;
         let s = self.state.borrow();
         let classes = s.config.classes;
+        let classifier = scoring::classifier_of(classes, probe.as_ref());
+        let named = probe.as_ref().map_or(classes, |p| p.classes);
         to_js(&ModelInfo {
             ready: s.model.is_some() || s.training.is_some(),
             iteration: s.model_iteration,
             classes,
-            class_names: (0..classes).map(crate::data::class_name).collect(),
+            class_names: (0..named).map(crate::data::class_name).collect(),
+            classifier,
             config: &s.config,
             persistent_chains: match s.training.as_ref().and_then(|t| t.try_lock()) {
                 Some(run) => run.trainer().buffer().len(),

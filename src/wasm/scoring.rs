@@ -18,8 +18,19 @@ use crate::{Device, Tensor};
 #[derive(Serialize)]
 struct SplitClassification {
     split: Split,
+    /// Which classifier answered.
+    classifier: Classifier,
     #[serde(flatten)]
     result: Classification,
+}
+
+/// Which classifier answers `classifyRgba` / `classifySplit`: the loaded file's linear probe on
+/// the net's features (preferred: it is the measured one), or the class-conditional net's head.
+#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum Classifier {
+    Probe,
+    Head,
 }
 
 #[wasm_bindgen]
@@ -82,21 +93,29 @@ impl Engine {
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, device) = self.model_for_use()?;
         let probe = self.probe()?;
-        if config.classes == 0 && probe.is_none() {
-            return Err(err("this model is not class-conditional: it has no classifier"));
-        }
+        let classifier = classifier_of(config.classes, probe.as_ref())
+            .ok_or_else(|| err("this model is not class-conditional and carries no probe: it has no classifier"))?;
         let (images, labels) = self.split_rows(split, limit, &device)?;
         let labels = labels.ok_or_else(|| err(format!("the {} split has no labels to compare with", split.name())))?;
         let classes = probe.as_ref().map_or(config.classes, |p| p.classes);
         let predicted = argmax_rows(&class_probabilities(&model, probe.as_ref(), images, SCORING_CHUNK).await.map_err(err)?);
-        to_js(&SplitClassification { split, result: Classification::of(&labels, &predicted, classes) })
+        to_js(&SplitClassification { split, classifier, result: Classification::of(&labels, &predicted, classes) })
+    }
+}
+
+/// The classifier a model with `classes` head classes and `probe` has, if any: the probe first.
+pub(super) fn classifier_of(classes: usize, probe: Option<&ClassProbe>) -> Option<Classifier> {
+    match (probe, classes) {
+        (Some(_), _) => Some(Classifier::Probe),
+        (None, 0) => None,
+        (None, _) => Some(Classifier::Head),
     }
 }
 
 impl Engine {
     /// The linear probe of the loaded file, while its net is the one in use (no training run
     /// has replaced it); `None` means the net's own head classifies.
-    fn probe(&self) -> Result<Option<ClassProbe>, JsError> {
+    pub(super) fn probe(&self) -> Result<Option<ClassProbe>, JsError> {
         let s = self.state.borrow();
         match (&s.loaded, &s.model, &s.training) {
             (Some(file), Some(_), None) => file.probe().map_err(err),
