@@ -11,13 +11,21 @@ export interface BackendInfo {
   note: string;
 }
 
+/** Settings of the recovery-likelihood recipe. */
+export interface RecoveryConfig {
+  levels: number; steps: number; step_factor: number; ema_decay: number; warmup: number;
+}
+
 /** The run configuration (see EbmConfig in the Rust core); every field has a default. */
 export interface EbmConfig {
+  /** "recovery" (noise levels) or "contrastive" (the UvA tutorial-8 reference). */
+  recipe: "recovery" | "contrastive";
+  recovery: RecoveryConfig;
   channels: number; image_size: number; width: number; classes: number;
   batch_size: number; buffer_size: number; fresh_fraction: number; chains_in_place: boolean;
   fresh_langevin_steps: number;
   langevin_steps: number; step_size: number; noise_std: number; grad_clamp: number;
-  alpha: number; real_noise_std: number; augment_real: boolean; lr: number; beta2: number; lr_decay: number;
+  alpha: number; real_noise_std: number; augment_real: boolean; lr: number; beta1: number; beta2: number; lr_decay: number;
   grad_clip_norm: number; class_loss_weight: number; head_lr_factor: number; seed: number;
   guard_energy_bound: number; guard_lr_factor: number; guard_max_rollbacks: number; guard_drift_bound: number;
 }
@@ -35,6 +43,9 @@ export interface ModelInfo {
   config: EbmConfig;
   /** Persistent chains to continue (`sample({ from: "persistent" })`). */
   persistent_chains: number;
+  /** Langevin steps `sample` takes by default: from noise (per level for a recovery model)
+   * and continuing persistent chains. */
+  default_steps: { noise: number; persistent: number };
 }
 
 export interface IterStats {
@@ -45,15 +56,29 @@ export interface IterStats {
   rolled_back: boolean;
 }
 
+/** One recorded state of every chain. */
+export interface Frame {
+  /** Langevin steps taken. */
+  step: number;
+  /** A recovery walk's noise level (T at the start, then down to 0); absent otherwise. */
+  level?: number;
+  /** RGBA bytes of each chain's state, concatenated. */
+  rgba: Uint8Array;
+}
+
 export interface Samples {
   /** RGBA bytes of each sample (side×side×4), concatenated. */
   samples: Uint8Array;
   /** Recorded chain states, noise first. */
-  chain: { step: number; rgba: Uint8Array }[];
+  chain: Frame[];
   side: number;
   count: number;
   /** Where the chains started. */
   from: "noise" | "persistent";
+  /** Langevin steps each sample took. */
+  steps: number;
+  /** The model's noise levels (0: a contrastive model). */
+  levels: number;
 }
 
 export interface LoadedWeights {
@@ -84,12 +109,15 @@ export class EngineClient extends EventTarget {
   loadCheckpoint(source: string | URL | Uint8Array | ArrayBuffer): Promise<LoadedWeights>;
   sample(options?: {
     count?: number;
-    /** Default: 256 from noise, 40 continuing persistent chains. */
+    /** Default: the model's — per level as trained for a recovery model; 256 from noise and
+     * 40 continuing persistent chains for a contrastive one. */
     steps?: number;
     classIndex?: number;
     recordEvery?: number;
-    /** "noise" (default) or "persistent": continue the model's persistent chains. */
+    /** "noise" (default) or "persistent": continue a contrastive model's persistent chains. */
     from?: "noise" | "persistent";
+    /** Sees each level of a recovery walk as soon as it is done. */
+    onFrame?: (frame: Frame) => void;
   }): Promise<Samples>;
   score(rgba: Uint8Array | ArrayBuffer, count: number): Promise<Float32Array>;
   train(options: {

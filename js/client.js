@@ -4,10 +4,10 @@
 //   import { EngineClient } from "./client.js";
 //   const engine = await EngineClient.start({ backend: "auto" });
 //   await engine.loadWeights("weights/dermamnist.debm");
-//   const { samples, side, count } = await engine.sample({ count: 16, steps: 60 });
+//   const { samples, side, count } = await engine.sample({ count: 16 });
 //
-// Events (addEventListener): "training", "stats", "samples", "checkpoint", "error" and "lost"
-// (the engine stopped; start a new one), each with the worker's message as `event.detail`.
+// Events (addEventListener): "training", "stats", "samples", "checkpoint", "frame", "error" and
+// "lost" (the engine stopped; start a new one), each with the worker's message as `event.detail`.
 
 export class EngineClient extends EventTarget {
   #worker;
@@ -85,14 +85,22 @@ export class EngineClient extends EventTarget {
     return this.loadWeights(source);
   }
 
-  /** `count` samples after `steps` Langevin steps; `classIndex` for a class-conditional model;
-   * `recordEvery` > 0 records the chains. `from: "noise"` starts from uniform noise (default 256
-   * steps), `from: "persistent"` continues the model's persistent chains (default 40 steps; the
-   * shipped weights carry 2,048 of them, see `model.persistent_chains`). Resolves
-   * `{samples, chain, side, count, from}` (RGBA bytes). */
-  sample({ count = 16, steps = undefined, classIndex = undefined, recordEvery = 0, from = "noise" } = {}) {
-    const chainSteps = steps ?? (from === "persistent" ? 40 : 256);
-    return this.call("generate", count, chainSteps, recordEvery, classIndex ?? undefined, from);
+  /** `count` samples; `classIndex` for a class-conditional model; `recordEvery` > 0 records the
+   * chains. From noise (`from: "noise"`, the default), a recovery-likelihood model walks its
+   * noise levels from N(0, I) with `steps` Langevin steps per level (default: as trained), a
+   * contrastive one takes `steps` steps from uniform noise (default 256); `from: "persistent"`
+   * continues a contrastive model's persistent chains (default 40 steps). `onFrame({step,
+   * level, rgba})` sees each level of the walk as soon as it is done. Resolves
+   * `{samples, chain, side, count, from, steps, levels}` (RGBA bytes). */
+  async sample({ count = 16, steps = undefined, classIndex = undefined, recordEvery = 0, from = "noise", onFrame = undefined } = {}) {
+    const listener = onFrame ? (e) => onFrame(e.detail) : null;
+    if (listener) this.addEventListener("frame", listener);
+    try {
+      // 0 steps: the model's own default.
+      return await this.call("generate", count, steps ?? 0, recordEvery, classIndex ?? undefined, from, { frames: Boolean(onFrame) });
+    } finally {
+      if (listener) this.removeEventListener("frame", listener);
+    }
   }
 
   /** Energies (lower = more likely) of `count` RGBA images of the model's size, concatenated. */

@@ -4,10 +4,11 @@
 //   <ebm-sampler weights="weights/dermamnist.debm" count="16"></ebm-sampler>
 //
 // Attributes: weights (URL, required), count (16), from (auto | persistent | noise; auto:
-// continue the model's persistent chains when the weights carry them, as the shipped ones do —
-// they look far more like lesions than chains from noise; else start from noise), steps (40
-// continuing persistent chains, 256 from noise), class-index (for class-conditional weights),
-// columns (8), scale (3), backend (auto | gpu | cpu).
+// continue the model's persistent chains when the weights carry them — a contrastive model's;
+// else start from noise, which a recovery-likelihood model, the shipped one, walks down its
+// noise levels), steps (the model's default: per level as trained for a recovery model; 40
+// continuing persistent chains and 256 from noise for a contrastive one), class-index (for
+// class-conditional weights), columns (8), scale (3), backend (auto | gpu | cpu).
 // Its state is in the `state` attribute (loading, sampling, ready, error); it fires
 // "ebm-sampled" (detail: {count, side, seconds}) and "ebm-error" (detail: {message}).
 // `regenerate()` draws new samples. All elements of a page share one engine in one worker.
@@ -101,13 +102,25 @@ export class EbmSampler extends HTMLElement {
       const engine = await engineFor(this.getAttribute("backend") ?? "auto");
       const loaded = await engine.loadWeights(new URL(weights, document.baseURI));
       const from = fromAttr === "auto" ? (loaded.has_buffer ? "persistent" : "noise") : fromAttr;
-      const steps = number(this.getAttribute("steps"), from === "persistent" ? 40 : 256, 1, 2000);
-      this.#setState("sampling", `Sampling ${count} images (${steps} Langevin steps)…`);
+      const stepsAttr = this.getAttribute("steps");
+      const steps = stepsAttr === null ? undefined : number(stepsAttr, 0, 1, 2000);
+      this.#setState("sampling", `Sampling ${count} images…`);
       const started = performance.now();
-      const out = await engine.sample({ count, steps, classIndex, from });
+      // A recovery walk is drawn level by level as it goes.
+      const onFrame = (f) => {
+        if (f.level === undefined || f.step === 0) return;
+        drawGrid(this.#canvas, f.rgba, loaded.config.image_size, count, { columns, scale });
+        this.#status.textContent = `Sampling ${count} images: noise level ${f.level}…`;
+      };
+      const out = await engine.sample({ count, steps, classIndex, from, onFrame });
       drawGrid(this.#canvas, out.samples, out.side, out.count, { columns, scale });
       const seconds = (performance.now() - started) / 1000;
-      const kind = from === "persistent" ? `continued from the model's persistent chains, ${steps} steps` : `from noise, ${steps} steps`;
+      const kind =
+        from === "persistent"
+          ? `continued from the model's persistent chains, ${out.steps} steps`
+          : out.levels > 0
+            ? `from noise through ${out.levels} noise levels, ${out.steps} steps`
+            : `from noise, ${out.steps} steps`;
       this.setAttribute("from-used", from);
       this.#setState("ready", `${out.count} samples ${kind}, ${seconds.toFixed(1)} s (${engine.info.backend.backend})`);
       this.dispatchEvent(new CustomEvent("ebm-sampled", { detail: { count: out.count, side: out.side, seconds } }));

@@ -1,7 +1,8 @@
 // Runs a DermaEBM engine in a Web Worker, so long loops (training, sampling) never stall a page.
 // Protocol: {id, op, args: [...]} in → {id, ok, result | error} out, plus {event, ...} pushes:
-//   training {running, iteration}, stats {stats}, samples {rgba, labels, count, side},
-//   checkpoint {reason, iteration, bytes}, error {message}, lost {message}.
+//   training {running, iteration}, stats {stats}, samples {rgba, count, side, columns, levels},
+//   checkpoint {reason, iteration, bytes}, frame {step, level, rgba} (generate with frames),
+//   error {message}, lost {message}.
 // Any Engine method, instance or static, is an op (called with `args`); the ops below add what
 // a worker needs, and translate the training ops to the run `startTraining` returns.
 import init, { Engine } from "./dermaebm.js";
@@ -72,7 +73,7 @@ async function runLoop({ sampleEvery = 5, checkpointEvery = 25, iterations = Inf
       const stats = await currentTraining().step();
       done += 1;
       post({ event: "stats", stats });
-      if (done === 1 || stats.iteration % sampleEvery === 0) post({ event: "samples", ...(await currentTraining().bufferSamples(64)) });
+      if (done === 1 || stats.iteration % sampleEvery === 0) post({ event: "samples", ...(await currentTraining().liveSamples(64)) });
       if (checkpointEvery > 0 && stats.iteration % checkpointEvery === 0 && !stats.rolled_back) await checkpoint("periodic");
       // Let pause messages in between iterations.
       await new Promise((resolve) => setTimeout(resolve, 0));
@@ -122,8 +123,15 @@ const ops = {
     training = run;
     return true;
   },
+  /** Engine.generate; with `{frames: true}` each level of a recovery walk is pushed as a
+   * `frame` event {step, level, rgba} while it runs. */
+  generate(count, steps, recordEvery, classIndex, from, { frames = false } = {}) {
+    const onFrame = frames ? (frame) => post({ event: "frame", ...frame }) : undefined;
+    return engine.generate(count, steps, recordEvery, classIndex, from, onFrame);
+  },
   trainStep: () => currentTraining().step(),
   bufferSamples: (count) => currentTraining().bufferSamples(count),
+  liveSamples: (count) => currentTraining().liveSamples(count),
   saveCheckpoint: () => currentTraining().saveCheckpoint(),
   trainLoop(options) {
     if (loop) throw new Error("training is already running");

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks (not tests): prints JSON figures and keeps them in bench/out/.
 #   native: `debm bench` on the CPU (flex) and on a GPU through wgpu when there is one;
-#   peer:   PyTorch on the CPU, ../shared/bench/torch_ref.py (torch + numpy from PyPI, in bench/.venv);
+#   peer:   PyTorch on the CPU: ../shared/bench/torch_ref.py (one contrastive iteration) and
+#           ../shared/bench/torch_drl_ref.py (one recovery-likelihood update, the prototype; torch +
+#           numpy from PyPI, in bench/.venv);
 #   browser: DermaEBM through its worker API and TensorFlow.js on the same net and recipe, in Chromium.
 # BENCH_SKIP=torch,browser,native skips parts.
 set -euo pipefail
@@ -28,6 +30,12 @@ if [[ $skip != *,torch,* ]]; then
     bench/.venv/bin/pip install --quiet torch numpy
   fi
   bench/.venv/bin/python ../shared/bench/torch_ref.py --data ../shared/data/dermamnist-ham10000-28.npz --iters 5 | tee "$out/torch-cpu.json"
+  echo "== PyTorch CPU (a recovery-likelihood update of the prototype, ../shared/bench/torch_drl_ref.py)"
+  drl=$(mktemp -d)
+  bench/.venv/bin/python ../shared/bench/torch_drl_ref.py train --out "$drl" --iters 6 --minutes 10 --threads "$(nproc)" >/dev/null
+  # The first update warms up; the rest are timed (seconds per update, as the prototype logs them).
+  python3 -c "import json, statistics, sys; s = [json.loads(l)['s'] for l in open(sys.argv[1])][1:]; print(json.dumps({'recipe': 'recovery', 'peer': 'torch_drl_ref.py (base width 32 = width 64 here, T 6, K 30, batch 128)', 'update_seconds': {'median': statistics.median(s), 'min': min(s), 'all': s}, 'threads': int(sys.argv[2])}))" "$drl/log.jsonl" "$(nproc)" | tee "$out/torch-drl-cpu.json"
+  rm -rf "$drl"
 fi
 
 if [[ $skip != *,browser,* ]]; then

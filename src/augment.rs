@@ -4,6 +4,8 @@
 //! hundreds of epochs.
 
 use burn::prelude::*;
+use burn::tensor::{Bool, TensorData};
+use rand::{Rng, RngExt};
 
 /// The eight symmetries of the square (the dihedral group D4) as 3 bits: bit 0 mirrors
 /// left–right, bit 1 top–bottom, bit 2 transposes (applied last). 0 is the identity.
@@ -23,6 +25,22 @@ pub fn dihedral(images: Tensor<4>, which: u8) -> Tensor<4> {
         out = out.swap_dims(2, 3);
     }
     out
+}
+
+/// Each image of `images` ([N, C, H, W], H = W) under its own random symmetry, drawn from `rng`:
+/// three masked selects, so the batch never leaves the device.
+pub fn random_symmetries(images: Tensor<4>, rng: &mut impl Rng) -> Tensor<4> {
+    let [n, c, h, w] = images.dims();
+    let device = images.device();
+    let which: Vec<u8> = (0..n).map(|_| rng.random_range(0..SYMMETRIES)).collect();
+    let mask = |bit: u8| {
+        let flags: Vec<bool> = which.iter().map(|&s| s & bit != 0).collect();
+        Tensor::<4, Bool>::from_data(TensorData::new(flags, [n, 1, 1, 1]), &device).expand([n, c, h, w])
+    };
+    let mut out = images;
+    out = out.clone().mask_where(mask(1), out.flip([3]));
+    out = out.clone().mask_where(mask(2), out.flip([2]));
+    out.clone().mask_where(mask(4), out.swap_dims(2, 3))
 }
 
 #[cfg(test)]

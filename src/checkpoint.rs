@@ -1,5 +1,9 @@
 //! Checkpoints: a weights file (see [`crate::weights`]) with the trainer's state added, so a run
 //! resumes where it stopped — optimiser moments and replay buffer included where available.
+//!
+//! The `model` section is always the net to sample from. For the recovery recipe that is the
+//! moving average of the weights, and the weights being trained go in their own section
+//! ([`TRAINING_MODEL_SECTION`]), which is what a resumed run continues (with Adam's state).
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
@@ -15,6 +19,10 @@ use crate::{EbmConfig, NetShape};
 /// the mean from its first iteration's level and forget a drift already under way.
 const DRIFT_SECTION: &str = "drift_level";
 
+/// The weights being trained when they differ from the `model` section (the recovery recipe,
+/// whose `model` is their moving average).
+pub const TRAINING_MODEL_SECTION: &str = "training_model";
+
 /// What to put in a checkpoint besides the model.
 #[derive(Clone, Copy, Debug)]
 pub struct Contents {
@@ -29,7 +37,11 @@ pub struct Contents {
 
 pub async fn save(trainer: &Trainer, contents: Contents, note: &str) -> Result<Vec<u8>, WeightsError> {
     let config = trainer.config().clone();
-    let mut sections = vec![("model".to_string(), model_bytes(trainer.model(), NetShape::from(&config)).await?)];
+    let net = NetShape::from(&config);
+    let mut sections = vec![("model".to_string(), model_bytes(trainer.sampling_model(), net).await?)];
+    if trainer.ema().is_some() {
+        sections.push((TRAINING_MODEL_SECTION.into(), model_bytes(trainer.model(), net).await?));
+    }
     if contents.optimizer {
         let bytes = trainer.optimizer().into_bytes().map_err(|e| WeightsError::Record(e.to_string()))?;
         sections.push(("optimizer".into(), bytes.to_vec()));
@@ -54,7 +66,12 @@ pub async fn save(trainer: &Trainer, contents: Contents, note: &str) -> Result<V
 /// Rebuilds a trainer from a checkpoint (or plain weights) with `config` (which must keep the
 /// file's architecture; other settings may change between runs).
 pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result<Trainer, WeightsError> {
-    let mut model = file.model_for(NetShape::from(&config), device)?;
+    let shape = NetShape::from(&config);
+    let sampled = file.model_for(shape, device)?;
+    let (mut model, average) = match file.section(TRAINING_MODEL_SECTION) {
+        Some(bytes) => (crate::weights::load_section(shape, TRAINING_MODEL_SECTION, bytes, device)?, Some(sampled)),
+        None => (sampled, None),
+    };
     if let Some(bytes) = file.section("param_ids") {
         let ids: Vec<u64> = bytes.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
         if ids.len() != param_ids(&model).len() || bytes.len() % 8 != 0 {
@@ -63,6 +80,9 @@ pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result
         model = with_param_ids(model, &ids);
     }
     let mut trainer = Trainer::with_model(config.clone(), device, model).map_err(|e| WeightsError::Damaged(e.to_string()))?;
+    if let Some(average) = average {
+        trainer.set_ema(average);
+    }
     let optim = match file.section("optimizer").filter(|_| crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS) {
         Some(bytes) => Some(
             trainer

@@ -1,6 +1,52 @@
-//! One serde struct holding every knob of a run, with the UvA tutorial-8 defaults.
+//! One serde struct holding every knob of a run: the recipe (contrastive divergence, the UvA
+//! tutorial-8 defaults, or diffusion recovery likelihood, [`EbmConfig::recovery`]) and its settings.
 
 use serde::{Deserialize, Serialize};
+
+/// How the energy is trained (and so how it is sampled).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Recipe {
+    /// Contrastive divergence with a replay buffer (UvA DL tutorial 8): one energy E(x),
+    /// negatives from Langevin chains continued in the buffer. Every weights file written before
+    /// recipes existed is of this kind.
+    #[default]
+    Contrastive,
+    /// Diffusion recovery likelihood (Gao et al., ICLR 2021): an energy per noise level, trained
+    /// on short chains that start at the noisier image; sampled by walking the levels from
+    /// N(0, I) ([`crate::recovery`]).
+    Recovery,
+}
+
+impl Recipe {
+    /// The recipe of a file written before recipes existed.
+    fn of_older_files() -> Self {
+        Recipe::Contrastive
+    }
+}
+
+/// The settings only the recovery recipe reads.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecoveryConfig {
+    /// Noise levels T of the schedule (the authors' 6; [`crate::recovery::NoiseSchedule`]).
+    pub levels: usize,
+    /// Langevin steps per level, in training and when sampling (K; the authors' 30). Sampling
+    /// with another count than the one trained is worse (measured in the PyTorch prototype).
+    pub steps: usize,
+    /// b² of the step sizes s_t² = b²·(σ̄_t/σ̄₀)·σ²_{t+1} (the authors' 2e-4).
+    pub step_factor: f64,
+    /// Decay of the exponential moving average of the weights that samples use.
+    pub ema_decay: f64,
+    /// Updates over which the learning rate rises linearly from 0 to `lr`.
+    pub warmup: u64,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self { levels: 6, steps: 30, step_factor: 2e-4, ema_decay: 0.995, warmup: 200 }
+    }
+}
 
 /// Everything that defines a training run: the network's shape, the Langevin sampler, the
 /// replay buffer and the optimiser. Serialises to the JSON the site and `debm` share.
@@ -9,6 +55,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct EbmConfig {
+    /// How the energy is trained: `contrastive` (the reference recipe, and every file written
+    /// before this field existed) or `recovery`.
+    #[serde(default = "Recipe::of_older_files")]
+    pub recipe: Recipe,
+    /// Settings of the recovery recipe (ignored by the contrastive one).
+    pub recovery: RecoveryConfig,
     /// Image channels: 3 for RGB (DermaMNIST), 1 for grayscale.
     pub channels: usize,
     /// Height and width of the (square) images.
@@ -53,12 +105,15 @@ pub struct EbmConfig {
     pub real_noise_std: f64,
     /// Train on each real batch under a random flip or quarter turn ([`crate::augment`]):
     /// lesions have no orientation, so this is up to eight times the data for three tensor ops.
-    /// One symmetry per batch, drawn afresh each iteration, so each image meets them all over
-    /// the epochs.
+    /// The contrastive recipe draws one symmetry per batch afresh each iteration (so each image
+    /// meets them all over the epochs); the recovery recipe one per image.
     pub augment_real: bool,
-    /// Adam learning rate at iteration 0.
+    /// Adam learning rate at iteration 0 (after the warm-up, for the recovery recipe).
     pub lr: f64,
-    /// Adam's β₂ (β₁ is 0, as in the reference).
+    /// Adam's β₁: 0 in the contrastive reference (its negatives change every step, so momentum
+    /// only lags), 0.9 for recovery (Adam's default, as the authors').
+    pub beta1: f64,
+    /// Adam's β₂.
     pub beta2: f64,
     /// Learning rate multiplier applied once per epoch (step decay).
     pub lr_decay: f64,
@@ -97,6 +152,8 @@ pub struct EbmConfig {
 impl Default for EbmConfig {
     fn default() -> Self {
         Self {
+            recipe: Recipe::Contrastive,
+            recovery: RecoveryConfig::default(),
             channels: 3,
             image_size: 28,
             width: 32,
@@ -114,6 +171,7 @@ impl Default for EbmConfig {
             real_noise_std: 0.005,
             augment_real: false,
             lr: 1e-4,
+            beta1: 0.0,
             beta2: 0.999,
             lr_decay: 0.97,
             grad_clip_norm: 0.1,
@@ -152,6 +210,38 @@ pub const MAX_BUFFER_IMAGES: usize = 1 << 20;
 pub const MAX_BUFFER_BYTES: usize = 1 << 30;
 
 impl EbmConfig {
+    /// The recovery-likelihood recipe for a new network: the net of the PyTorch prototype
+    /// (`../shared/bench/torch_drl_ref.py`: base width 32, our `width` 64) with a shift per noise
+    /// level, T = 6 levels of K = 30 steps, Adam (β₁ 0.9) at 2e-4 after a 200-update warm-up,
+    /// global gradient-norm clip 1, EMA 0.995, every image under a random flip or quarter turn
+    /// (the authors flip left–right; lesions have no orientation at all). The guard stops a
+    /// non-finite loss or one beyond ±1e6, as the authors' code does; no energy regulariser (only
+    /// differences of f count).
+    pub fn recovery() -> Self {
+        Self {
+            recipe: Recipe::Recovery,
+            width: 64,
+            augment_real: true,
+            lr: 2e-4,
+            beta1: 0.9,
+            lr_decay: 1.0,
+            grad_clip_norm: 1.0,
+            alpha: 0.0,
+            guard_energy_bound: 1e6,
+            guard_drift_bound: 0.0,
+            ..Self::default()
+        }
+    }
+
+    pub fn is_recovery(&self) -> bool {
+        self.recipe == Recipe::Recovery
+    }
+
+    /// Noise levels of the energy: T for the recovery recipe, 0 (one energy) otherwise.
+    pub fn levels(&self) -> usize {
+        if self.is_recovery() { self.recovery.levels } else { 0 }
+    }
+
     /// Parses JSON and validates it. Missing fields take their defaults.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
         let config: Self = serde_json::from_str(json).map_err(|e| err("json", format!("not a valid configuration: {e}")))?;
@@ -221,6 +311,9 @@ impl EbmConfig {
         non_negative("alpha", self.alpha)?;
         non_negative("real_noise_std", self.real_noise_std)?;
         positive("lr", self.lr)?;
+        if !(self.beta1.is_finite() && (0.0..1.0).contains(&self.beta1)) {
+            return Err(err("beta1", format!("must be in [0, 1) (got {})", self.beta1)));
+        }
         if !(self.beta2.is_finite() && (0.0..1.0).contains(&self.beta2)) {
             return Err(err("beta2", format!("must be in [0, 1) (got {})", self.beta2)));
         }
@@ -239,6 +332,15 @@ impl EbmConfig {
         }
         if self.guard_max_rollbacks == 0 {
             return Err(err("guard_max_rollbacks", "must be at least 1"));
+        }
+        if self.is_recovery() {
+            self.recovery.validate()?;
+            if self.classes > 0 {
+                return Err(err(
+                    "classes",
+                    "the recovery recipe trains unconditional energies here; set classes to 0 (a linear probe classifies)",
+                ));
+            }
         }
         Ok(())
     }
@@ -260,5 +362,23 @@ impl EbmConfig {
     /// Bytes the replay buffer occupies on the device (f32).
     pub fn buffer_bytes(&self) -> usize {
         self.buffer_size * self.channels * self.image_size * self.image_size * 4
+    }
+}
+
+impl RecoveryConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(2..=crate::recovery::MAX_LEVELS).contains(&self.levels) {
+            return Err(err("recovery.levels", format!("must be between 2 and {} (got {})", crate::recovery::MAX_LEVELS, self.levels)));
+        }
+        if self.steps == 0 || self.steps > 1000 {
+            return Err(err("recovery.steps", format!("must be between 1 and 1000 (got {})", self.steps)));
+        }
+        if !(self.step_factor.is_finite() && self.step_factor > 0.0 && self.step_factor <= 1.0) {
+            return Err(err("recovery.step_factor", format!("must be above 0 and at most 1 (got {})", self.step_factor)));
+        }
+        if !(self.ema_decay.is_finite() && (0.0..1.0).contains(&self.ema_decay)) {
+            return Err(err("recovery.ema_decay", format!("must be in [0, 1) (got {})", self.ema_decay)));
+        }
+        Ok(())
     }
 }

@@ -1,14 +1,18 @@
 //! Editing images with the energy: inpainting (Langevin on the masked pixels only) and
 //! denoising (a short Langevin chain from the noisy image). Works on bytes, as the site and
 //! `debm` hold images, and gives back the kept pixels byte for byte.
+//!
+//! A recovery-likelihood model edits through its noise levels: inpainting walks every level from
+//! noise with the known pixels re-noised to each level (the "replacement" method of diffusion
+//! inpainting), and denoising starts at the level whose noise matches the image's.
 
 use burn::prelude::*;
-use burn::tensor::{Bool, Distribution, TensorData};
+use burn::tensor::{Bool, Distribution, Int, TensorData};
 
 use crate::data::dataset::{images_to_tensor, tensor_values_to_images};
-use crate::inference::{ReadError, SampleError, class_labels, energies, noise_where_free, refine};
+use crate::inference::{ReadError, SampleError, class_labels, energies, noise_where_free, read_values, refine};
 use crate::model::EnergyNet;
-use crate::sampler::{ChainOptions, LangevinParams};
+use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, langevin};
 
 /// Ready-made masks: which pixels inpainting fills in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -97,7 +101,7 @@ pub async fn inpaint(
     channels: usize,
     side: usize,
     free: &[bool],
-    params: &LangevinParams,
+    dynamics: &Dynamics,
     class: Option<usize>,
     device: &Device,
 ) -> Result<Edited, EditError> {
@@ -111,12 +115,21 @@ pub async fn inpaint(
     let n = images.len();
     let original = to_tensor(images, channels, side, device);
     let mask = Tensor::<4, Bool>::from_data(TensorData::new(free.to_vec(), [1, 1, side, side]), device).expand([n, channels, side, side]);
-    let start = noise_where_free(original, &mask);
     let labels = class_labels(model, class, n, device)?;
-    let out = refine(model, start.clone(), params, ChainOptions { free: Some(mask), labels, record_every: None }).await?;
-    let before_values = crate::inference::read_values(start.clone()).await?;
+    let (start, samples) = match dynamics {
+        Dynamics::Recovery(chains) => {
+            let start = original.clone().mask_where(mask.clone(), Tensor::random(original.shape(), Distribution::Normal(0.0, 1.0), device));
+            (start, inpaint_by_levels(model, original, &mask, chains).await?)
+        }
+        Dynamics::Clamped(_) => {
+            let start = noise_where_free(original, &mask);
+            let out = refine(model, start.clone(), dynamics, ChainOptions { free: Some(mask), labels, ..Default::default() }).await?;
+            (start, out.samples)
+        }
+    };
+    let before_values = read_values(start.clone().clamp(-1.0, 1.0)).await?;
     let before = tensor_values_to_images(&before_values, channels, side, side);
-    let mut after = tensor_values_to_images(&out.samples, channels, side, side);
+    let mut after = tensor_values_to_images(&samples, channels, side, side);
     // Kept pixels are the input's bytes exactly (the sampler keeps them bit-identical in floats;
     // copying the bytes makes that independent of rounding).
     for (edited, input) in after.iter_mut().zip(images) {
@@ -129,6 +142,32 @@ pub async fn inpaint(
     Ok(Edited { before, after, energy_before, energy_after })
 }
 
+/// The recovery walk from N(0, I) on the free pixels, with the kept pixels set at each level t to
+/// the known image noised to that level and scaled as the level's input (a_{t+1}·x_t), so the
+/// energy of every level sees the known part as it would in a real noisy image. Returns the
+/// final values, clipped.
+async fn inpaint_by_levels(model: &EnergyNet, known: Tensor<4>, free: &FreeMask, chains: &RecoveryChains) -> Result<Vec<f32>, ReadError> {
+    let s = &chains.schedule;
+    let device = known.device();
+    let n = known.dims()[0];
+    let top = match chains.walk {
+        Walk::Down { top } => top,
+        Walk::OneLevel => s.levels() - 1,
+    };
+    let mut x = Tensor::random(known.shape(), Distribution::Normal(0.0, 1.0), &device);
+    for level in (0..=top).rev() {
+        let noise = Tensor::random(known.shape(), Distribution::Normal(0.0, 1.0), &device);
+        let known_at_level = (known.clone() * s.a_cum[level] + noise * s.sigma_cum[level]) * s.input_scale(level);
+        // Free pixels carry on from the level above (x_{t+1}); kept ones are the known image's.
+        x = known_at_level.mask_where(free.clone(), x);
+        let one_level = RecoveryChains { walk: Walk::OneLevel, ..chains.clone() };
+        let levels = Tensor::<1, Int>::from_data(TensorData::new(vec![level as i64; n], [n]), &device);
+        let options = ChainOptions { free: Some(free.clone()), levels: Some(levels), ..Default::default() };
+        x = langevin(model, x, &Dynamics::Recovery(one_level), &options).await.0;
+    }
+    read_values(x.clamp(-1.0, 1.0)).await
+}
+
 /// Adds Gaussian noise of standard deviation `sigma` (in the [-1, 1] scale) to images, clamped:
 /// a noisy input to try denoising on.
 pub async fn add_noise(images: &[Vec<u8>], channels: usize, side: usize, sigma: f64, device: &Device) -> Result<Vec<Vec<u8>>, EditError> {
@@ -139,20 +178,33 @@ pub async fn add_noise(images: &[Vec<u8>], channels: usize, side: usize, sigma: 
 }
 
 /// Runs a short Langevin chain from each (noisy) image: it moves the image down the energy,
-/// towards what the model finds likely.
+/// towards what the model finds likely. A recovery model starts at the level whose noise
+/// matches `noise_std` (the noise's standard deviation on the [-1, 1] scale; `None`: level 0)
+/// and walks down from there.
 pub async fn denoise(
     model: &EnergyNet,
     images: &[Vec<u8>],
     channels: usize,
     side: usize,
-    params: &LangevinParams,
+    dynamics: &Dynamics,
+    noise_std: Option<f64>,
     class: Option<usize>,
     device: &Device,
 ) -> Result<Edited, EditError> {
     check_images(images, channels, side)?;
     let start = to_tensor(images, channels, side, device);
     let labels = class_labels(model, class, images.len(), device)?;
-    let out = refine(model, start.clone(), params, ChainOptions { labels, ..Default::default() }).await?;
+    let (chain_start, dynamics) = match dynamics {
+        Dynamics::Recovery(chains) => {
+            // A noisy image y = x + σε is x_t/ā_t at the level t where σ̄_t/ā_t = σ: the walk
+            // takes ā_t·y as x_t and goes down from the level below (from level 0 when t = 0).
+            let level = chains.schedule.level_for_noise(noise_std.unwrap_or(0.0) as f32);
+            let scaled = start.clone() * chains.schedule.a_cum[level];
+            (scaled, Dynamics::Recovery(RecoveryChains { walk: Walk::Down { top: level.saturating_sub(1) }, ..chains.clone() }))
+        }
+        Dynamics::Clamped(_) => (start.clone(), dynamics.clone()),
+    };
+    let out = refine(model, chain_start, &dynamics, ChainOptions { labels, ..Default::default() }).await?;
     let after = tensor_values_to_images(&out.samples, channels, side, side);
     let energy_before = energies(model, start, 256).await?;
     let energy_after = energies(model, to_tensor(&after, channels, side, device), 256).await?;

@@ -7,7 +7,7 @@ use burn::tensor::{Int, TensorData};
 use crate::buffer::ReplayBuffer;
 use crate::data::{Dataset, Split};
 use crate::model::{ClassProbe, EnergyNet, ProbeError};
-use crate::sampler::{ChainOptions, FreeMask, LangevinParams, langevin};
+use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, langevin};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("reading results back from the device failed: {0}")]
@@ -144,34 +144,94 @@ pub fn argmax_rows(rows: &[Vec<f32>]) -> Vec<usize> {
 #[derive(Debug, Clone)]
 pub struct Generated {
     pub samples: Vec<f32>,
-    /// (steps taken, images at that point).
-    pub chain: Vec<(usize, Vec<f32>)>,
+    /// The recorded states, from the start to the samples.
+    pub chain: Vec<Frame>,
 }
 
-/// `n` new images: uniform noise refined by Langevin dynamics, under `class` when given (a
-/// class-conditional net samples E(x, y); see [`check_class`]).
+/// One recorded state of every chain, read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// Langevin steps taken to reach it.
+    pub step: usize,
+    /// The noise level of the images (a recovery walk: T at the start, then each level
+    /// reached down to 0); `None` for the contrastive recipe.
+    pub level: Option<usize>,
+    /// [N, C, H, W] values (not clipped: a recovery walk's noisy states go beyond [-1, 1]).
+    pub values: Vec<f32>,
+}
+
+/// `n` new images from noise, under `class` when given (a class-conditional net samples
+/// E(x, y); see [`check_class`]): uniform noise refined by Langevin dynamics (the contrastive
+/// recipe), or N(0, I) walked down the noise levels (recovery), clipped to [-1, 1].
 pub async fn generate(
     model: &EnergyNet,
     n: usize,
     shape: [usize; 3],
-    params: &LangevinParams,
+    dynamics: &Dynamics,
     record_every: Option<usize>,
     class: Option<usize>,
     device: &Device,
 ) -> Result<Generated, SampleError> {
-    let labels = class_labels(model, class, n, device)?;
-    let start = ReplayBuffer::noise(n, shape, device);
-    Ok(refine(model, start, params, ChainOptions { record_every, labels, free: None }).await?)
+    generate_observed(model, n, shape, dynamics, record_every, class, device, &mut |_| {}).await
 }
 
-/// Langevin from given images (inpainting with `options.free`, denoising without).
-pub async fn refine(model: &EnergyNet, start: Tensor<4>, params: &LangevinParams, options: ChainOptions) -> Result<Generated, ReadError> {
-    let (samples, frames) = langevin(model, start, params, &options).await;
+/// [`generate`], handing `observe` each level of a recovery walk as soon as it is reached (the
+/// start, then levels T−1 … 0), so a page can draw the walk while it runs; a contrastive chain
+/// is observed once, at its end.
+pub async fn generate_observed(
+    model: &EnergyNet,
+    n: usize,
+    shape: [usize; 3],
+    dynamics: &Dynamics,
+    record_every: Option<usize>,
+    class: Option<usize>,
+    device: &Device,
+    observe: &mut dyn FnMut(&Frame),
+) -> Result<Generated, SampleError> {
+    let labels = class_labels(model, class, n, device)?;
+    let [c, h, w] = shape;
+    let chains = match dynamics {
+        Dynamics::Recovery(chains @ RecoveryChains { walk: Walk::Down { .. }, .. }) => chains,
+        _ => {
+            let start = ReplayBuffer::noise(n, shape, device);
+            let out = refine(model, start, dynamics, ChainOptions { record_every, labels, ..Default::default() }).await?;
+            let steps = dynamics.total_steps();
+            observe(&Frame { step: steps, level: None, values: out.samples.clone() });
+            return Ok(out);
+        }
+    };
+    let Walk::Down { top } = chains.walk else { unreachable!("matched above") };
+    let mut x = Tensor::random([n, c, h, w], burn::tensor::Distribution::Normal(0.0, 1.0), device);
+    let mut chain = Vec::new();
+    let mut keep = |frame: Frame, chain: &mut Vec<Frame>| {
+        observe(&frame);
+        if record_every.is_some() {
+            chain.push(frame);
+        }
+    };
+    keep(Frame { step: 0, level: Some(top + 1), values: read_values(x.clone()).await? }, &mut chain);
+    // One level at a time (the chains of a level are one run, on the pool when there is one),
+    // so each level can be shown as soon as it is done.
+    let one_level = Dynamics::Recovery(RecoveryChains { walk: Walk::OneLevel, ..chains.clone() });
+    for (i, level) in (0..=top).rev().enumerate() {
+        let levels = Tensor::<1, Int>::from_data(TensorData::new(vec![level as i64; n], [n]), device);
+        let options = ChainOptions { labels: labels.clone(), levels: Some(levels), ..Default::default() };
+        x = langevin(model, x, &one_level, &options).await.0;
+        let values = read_values(if level == 0 { x.clone().clamp(-1.0, 1.0) } else { x.clone() }).await?;
+        keep(Frame { step: (i + 1) * chains.steps, level: Some(level), values }, &mut chain);
+    }
+    Ok(Generated { samples: read_values(x.clamp(-1.0, 1.0)).await?, chain })
+}
+
+/// Langevin from given images (inpainting with `options.free`, denoising without); the samples
+/// are clipped to [-1, 1] (the recovery walk does not clip inside the chain).
+pub async fn refine(model: &EnergyNet, start: Tensor<4>, dynamics: &Dynamics, options: ChainOptions) -> Result<Generated, ReadError> {
+    let (samples, frames) = langevin(model, start, dynamics, &options).await;
     let mut chain = Vec::with_capacity(frames.len());
     for frame in frames {
-        chain.push((frame.step, read_values(frame.images).await?));
+        chain.push(Frame { step: frame.step, level: frame.level, values: read_values(frame.images).await? });
     }
-    Ok(Generated { samples: read_values(samples).await?, chain })
+    Ok(Generated { samples: read_values(samples.clamp(-1.0, 1.0)).await?, chain })
 }
 
 /// The start of an inpainting chain: `images` where kept, uniform noise where free.

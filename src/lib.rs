@@ -5,8 +5,9 @@
 //! - [`config::EbmConfig`]: every knob of a run, with the UvA DL tutorial-8 defaults;
 //! - [`model::EnergyNet`]: the CNN whose output is −E(x) (or, class-conditional, −E(x, y) per class),
 //!   and a wider copy of a trained one that keeps its energy (Net2WiderNet);
-//! - [`sampler::langevin`]: Langevin dynamics on E, all on the device;
-//! - [`cpu_chains`]: the same chains on the CPU with a hand-written input gradient (no autodiff);
+//! - [`sampler::langevin`]: Langevin dynamics of either recipe ([`sampler::Dynamics`]), on the
+//!   device through autodiff, or on the CPU with a hand-written input gradient ([`sampler::cpu`]);
+//! - [`recovery`]: the noise schedule of the recovery-likelihood recipe;
 //! - [`augment`]: random flips and quarter turns of real images;
 //! - [`buffer::ReplayBuffer`]: persistent negatives with a share of fresh noise;
 //! - [`trainer::Trainer`]: async contrastive-divergence iterations returning [`trainer::IterStats`];
@@ -20,7 +21,6 @@ pub mod augment;
 pub mod buffer;
 pub mod checkpoint;
 pub mod config;
-pub mod cpu_chains;
 pub mod data;
 pub mod device;
 pub mod edit;
@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod model;
 pub mod persistent;
 pub mod platform;
+pub mod recovery;
 pub mod sampler;
 pub mod synthetic;
 pub mod trainer;

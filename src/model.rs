@@ -4,15 +4,19 @@
 //! Class-conditional (JEM, Grathwohl et al. 2020): the last layer gives one logit per class,
 //! E(x, y) = −logit_y(x), and the unconditional energy is E(x) = −logsumexp_y logit_y(x);
 //! softmax of the logits is the classifier p(y | x).
+//!
+//! Level-conditioned (the recovery recipe, [`crate::recovery`]): one energy f(y, t) per noise
+//! level t, from a learned shift of every layer's pre-activations per level and a per-level
+//! part of the last layer ([`LevelEmbedding`]); f(x, 0) is the energy of a clean image.
 
 use burn::module::{ModuleVisitor, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
+use burn::tensor::Int;
 use burn::tensor::activation::{log_softmax, silu};
 
 use crate::config::EbmConfig;
-use crate::cpu_chains::{Conv, Dense, FrozenNet};
 
 mod average;
 pub mod probe;
@@ -32,11 +36,15 @@ pub struct NetShape {
     /// files have no such field and are unconditional.
     #[serde(default)]
     pub classes: usize,
+    /// Noise levels of a level-conditioned energy (the recovery recipe); 0 = one energy. Older
+    /// weights files have no such field and hold one energy.
+    #[serde(default)]
+    pub levels: usize,
 }
 
 impl From<&EbmConfig> for NetShape {
     fn from(c: &EbmConfig) -> Self {
-        Self { channels: c.channels, image_size: c.image_size, width: c.width, classes: c.classes }
+        Self { channels: c.channels, image_size: c.image_size, width: c.width, classes: c.classes, levels: c.levels() }
     }
 }
 
@@ -59,14 +67,48 @@ impl NetShape {
 #[derive(Module, Debug)]
 pub struct EnergyNet {
     /// 0 = unconditional; else the number of class logits.
-    classes: usize,
-    conv1: Conv2d,
-    conv2: Conv2d,
-    conv3: Conv2d,
-    conv4: Conv2d,
-    fc1: Linear,
-    fc2: Linear,
+    pub(crate) classes: usize,
+    pub(crate) conv1: Conv2d,
+    pub(crate) conv2: Conv2d,
+    pub(crate) conv3: Conv2d,
+    pub(crate) conv4: Conv2d,
+    pub(crate) fc1: Linear,
+    pub(crate) fc2: Linear,
+    /// The noise-level conditioning of a recovery-recipe net; `None` for one energy.
+    pub(crate) levels: Option<LevelEmbedding>,
 }
+
+/// What makes the energy depend on the noise level t (of T): a learned shift of each layer's
+/// pre-activations per level (the prototype's per-level embedding; it starts at 0, so every
+/// level begins as the same energy) and a per-level vector added to the last layer's weights
+/// (f(h, t) = fc2(h) + ⟨h, head_t⟩, also 0 at first).
+#[derive(Module, Debug)]
+pub struct LevelEmbedding {
+    /// [T, channels] shifts of conv1…conv4 and fc1, in that order.
+    pub(crate) shifts: Vec<Param<Tensor<2>>>,
+    /// [T, features]: each level's part of the output weights.
+    pub(crate) head: Param<Tensor<2>>,
+}
+
+impl LevelEmbedding {
+    fn new(levels: usize, widths: [usize; 5], device: &Device) -> Self {
+        let zeros = |c: usize| Param::from_tensor(Tensor::zeros([levels, c], device));
+        Self { shifts: widths.iter().map(|&c| zeros(c)).collect(), head: zeros(widths[4]) }
+    }
+
+    /// Number of levels T.
+    pub fn levels(&self) -> usize {
+        self.head.dims()[0]
+    }
+
+    /// Layer `layer`'s shift for each image's level: [N, channels].
+    fn shift(&self, layer: usize, levels: &Tensor<1, Int>) -> Tensor<2> {
+        self.shifts[layer].val().select(0, levels.clone())
+    }
+}
+
+/// The level of each image, for a level-conditioned net.
+pub type Levels = Tensor<1, Int>;
 
 impl EnergyNet {
     pub fn new(shape: NetShape, device: &Device) -> Self {
@@ -78,6 +120,7 @@ impl EnergyNet {
                 .init(device)
         };
         let side = shape.final_side();
+        let levels = (shape.levels > 0).then(|| LevelEmbedding::new(shape.levels, [c1, c2, c3, c3, c3], device));
         let net = Self {
             classes: shape.classes,
             // Padding 4 on the first layer turns 28×28 into 16×16, as in the reference.
@@ -87,6 +130,7 @@ impl EnergyNet {
             conv4: conv(c3, c3, 3, 1),
             fc1: LinearConfig::new(c3 * side * side, c3).init(device),
             fc2: LinearConfig::new(c3, shape.classes.max(1)).init(device),
+            levels,
         };
         // burn initialises parameters lazily, on first use; do it now so the initial weights
         // come from the random stream as seeded at construction, not whenever the net first runs.
@@ -108,44 +152,15 @@ impl EnergyNet {
     /// begins as the single output, so E(x, y) = E(x) for all y at first and training only has
     /// to learn what tells the classes apart (a warm start for conditional fine-tuning).
     pub fn into_conditional(self, classes: usize) -> EnergyNet {
-        assert!(self.classes == 0 && classes >= 2, "needs an unconditional net and at least 2 classes");
+        assert!(
+            self.classes == 0 && self.levels.is_none() && classes >= 2,
+            "needs an unconditional net without levels and at least 2 classes"
+        );
         let fc2 = Linear {
             weight: Param::from_tensor(self.fc2.weight.val().repeat_dim(1, classes)),
             bias: self.fc2.bias.map(|b| Param::from_tensor(b.val().repeat_dim(0, classes))),
         };
         EnergyNet { classes, fc2, ..self }
-    }
-
-    /// The weights, read out into the layouts of the CPU Langevin path, for images of side
-    /// `image_side` (a sync read: only for a net on the `flex` device, where reading never waits).
-    pub fn frozen(&self, image_side: usize) -> FrozenNet {
-        let values = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().expect("weights are floats");
-        let conv = |layer: &Conv2d, in_side: usize, pad: usize| {
-            let [cout, cin, k, _] = layer.weight.dims();
-            let bias = layer.bias.as_ref().map_or(vec![0.0; cout], |b| values(b.val()));
-            Conv::from_burn(&values(layer.weight.val().flatten(0, 3)), &bias, cin, cout, k, pad, in_side)
-        };
-        let dense = |layer: &Linear| {
-            let [inputs, outputs] = layer.weight.dims();
-            let bias = layer.bias.as_ref().map_or(vec![0.0; outputs], |b| values(b.val()));
-            Dense { inputs, outputs, weight: values(layer.weight.val().flatten(0, 1)), bias }
-        };
-        let c1 = conv(&self.conv1, image_side, 4);
-        let c2 = conv(&self.conv2, c1.out_side, 1);
-        let c3 = conv(&self.conv3, c2.out_side, 1);
-        let c4 = conv(&self.conv4, c3.out_side, 1);
-        // burn flattens [N, C, H, W] channel-major; the CPU path keeps channels last.
-        let mut fc1 = dense(&self.fc1);
-        let (s, c) = (c4.out_side, c4.cout);
-        let mut reordered = vec![0.0; fc1.weight.len()];
-        for ch in 0..c {
-            for p in 0..s * s {
-                let (from, to) = ((ch * s * s + p) * fc1.outputs, (p * c + ch) * fc1.outputs);
-                reordered[to..to + fc1.outputs].copy_from_slice(&fc1.weight[from..from + fc1.outputs]);
-            }
-        }
-        fc1.weight = reordered;
-        FrozenNet { convs: [c1, c2, c3, c4], fc1, fc2: dense(&self.fc2), classes: self.classes }
     }
 
     /// The last layer: the class logits of a conditional net (the single output otherwise).
@@ -158,16 +173,44 @@ impl EnergyNet {
         self.classes
     }
 
+    /// Noise levels of a level-conditioned net; 0 for one energy.
+    pub fn levels(&self) -> usize {
+        self.levels.as_ref().map_or(0, LevelEmbedding::levels)
+    }
+
+    /// Level 0 for each of `n` images: what a level-conditioned net scores clean images at.
+    fn clean(&self, n: usize, device: &Device) -> Option<Levels> {
+        self.levels.as_ref().map(|_| Tensor::zeros([n], device))
+    }
+
     /// The penultimate layer's activations for images in [-1, 1], shape [N, C, H, W] →
     /// [N, 2·width]: what the last layer (the energy, the class logits) reads linearly, and
-    /// what a [`ClassProbe`] is fitted on.
+    /// what a [`ClassProbe`] is fitted on. A level-conditioned net gives those of level 0.
     pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = silu(self.conv1.forward(x));
-        let x = silu(self.conv2.forward(x));
-        let x = silu(self.conv3.forward(x));
-        let x = silu(self.conv4.forward(x));
+        let levels = self.clean(x.dims()[0], &x.device());
+        self.features_at(x, levels.as_ref())
+    }
+
+    /// [`Self::features`] at each image's noise level (`None`: a net without levels).
+    fn features_at(&self, x: Tensor<4>, levels: Option<&Levels>) -> Tensor<2> {
+        let shift = |layer: usize, x: Tensor<4>| match (&self.levels, levels) {
+            (Some(embedding), Some(t)) => {
+                let [n, c, _, _] = x.dims();
+                x + embedding.shift(layer, t).reshape([n, c, 1, 1])
+            }
+            _ => x,
+        };
+        let x = silu(shift(0, self.conv1.forward(x)));
+        let x = silu(shift(1, self.conv2.forward(x)));
+        let x = silu(shift(2, self.conv3.forward(x)));
+        let x = silu(shift(3, self.conv4.forward(x)));
         let [n, c, h, w] = x.dims();
-        silu(self.fc1.forward(x.reshape([n, c * h * w])))
+        let h = self.fc1.forward(x.reshape([n, c * h * w]));
+        let h = match (&self.levels, levels) {
+            (Some(embedding), Some(t)) => h + embedding.shift(4, t),
+            _ => h,
+        };
+        silu(h)
     }
 
     /// The last layer's outputs for images in [-1, 1], shape [N, C, H, W] → [N, max(classes, 1)].
@@ -175,11 +218,26 @@ impl EnergyNet {
         self.fc2.forward(self.features(x))
     }
 
-    /// The network's output -E(x), shape [N]: the single output, or logsumexp of the logits.
+    /// The network's output -E(x), shape [N]: the single output, or logsumexp of the logits;
+    /// for a level-conditioned net, f(x, 0).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
+        if self.levels.is_some() {
+            let levels = self.clean(x.dims()[0], &x.device()).expect("a level-conditioned net");
+            return self.forward_at(x, &levels);
+        }
         let logits = self.logits(x);
         let n = logits.dims()[0];
         if self.classes == 0 { logits.reshape([n]) } else { log_sum_exp(logits) }
+    }
+
+    /// f(y, t) of a level-conditioned net for each image and its level (a net without levels
+    /// ignores them and gives [`Self::forward`]).
+    pub fn forward_at(&self, x: Tensor<4>, levels: &Levels) -> Tensor<1> {
+        let Some(embedding) = &self.levels else { return self.forward(x) };
+        let n = x.dims()[0];
+        let h = self.features_at(x, Some(levels));
+        let per_level = (h.clone() * embedding.head.val().select(0, levels.clone())).sum_dim(1).reshape([n]);
+        self.fc2.forward(h).reshape([n]) + per_level
     }
 
     /// Energy E(x) = -forward(x): lower means more likely.

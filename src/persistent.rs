@@ -20,7 +20,7 @@ use crate::EbmConfig;
 use crate::buffer::ReplayBuffer;
 use crate::inference::{Generated, ReadError, SampleError, check_class, read_values, refine};
 use crate::model::EnergyNet;
-use crate::sampler::{ChainOptions, LangevinParams};
+use crate::sampler::{ChainOptions, Dynamics, LangevinParams};
 use crate::weights::{WeightsError, WeightsFile};
 
 /// Langevin steps a continued chain takes by default: enough to move every image under the
@@ -204,5 +204,5 @@ pub async fn continue_chains(
         let l: Vec<i32> = picks.iter().map(|&i| class.map_or(snapshot.labels[i], |k| k as i32)).collect();
         Tensor::<1, Int>::from_data(TensorData::new(l, [n]), device)
     });
-    Ok(refine(model, start, params, ChainOptions { record_every, labels, free: None }).await?)
+    Ok(refine(model, start, &Dynamics::Clamped(*params), ChainOptions { record_every, labels, ..Default::default() }).await?)
 }

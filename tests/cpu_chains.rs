@@ -1,27 +1,36 @@
 //! The CPU Langevin path's hand-written input gradient against burn's autodiff, for the
-//! unconditional energy, a class-conditional E(x, y) and the conditional marginal E(x).
+//! unconditional energy, a class-conditional E(x, y), the conditional marginal E(x) and a
+//! level-conditioned f(y, t); its chains against the autodiff path's; and its pool of helpers.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
+use common::with_random_levels;
+
 use burn::tensor::{Int, TensorData};
-use dermaebm::cpu_chains::{Target, swap_inner_axes};
+use dermaebm::sampler::cpu::{FrozenNet, Target, swap_inner_axes};
+use dermaebm::sampler::{Dynamics, LangevinParams};
 use dermaebm::{Device, EbmConfig, EnergyNet, NetShape, Tensor};
 
-/// burn's ∇ₓE (NCHW values) for `x`, with labels or the marginal energy.
-fn autodiff_grad(net: &EnergyNet, x: &Tensor<4>, labels: Option<&[i32]>) -> Vec<f32> {
+/// burn's ∇ₓE (NCHW values) for `x`, with labels, levels or the marginal energy.
+fn autodiff_grad(net: &EnergyNet, x: &Tensor<4>, labels: Option<&[i32]>, levels: Option<&[u32]>) -> Vec<f32> {
     let device = x.device();
     let leaf = x.clone().require_grad();
-    let energy = match labels {
-        Some(l) => {
-            let labels = Tensor::<1, Int>::from_data(TensorData::new(l.to_vec(), [l.len()]), &device);
-            net.energy_given(leaf.clone(), labels)
-        }
-        None => net.energy(leaf.clone()),
+    let ints = |l: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(l.clone(), [l.len()]), &device);
+    let energy = match (labels, levels) {
+        (_, Some(t)) => net.forward_at(leaf.clone(), &ints(t.iter().map(|&v| v as i64).collect())).neg(),
+        (Some(l), None) => net.energy_given(leaf.clone(), ints(l.iter().map(|&v| v as i64).collect())),
+        (None, None) => net.energy(leaf.clone()),
     };
     let grads = energy.sum().backward();
     leaf.grad(&grads).expect("gradient of the input").into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
 }
 
 fn check(config: &EbmConfig, labels: Option<&[i32]>) {
+    check_at(config, labels, None);
+}
+
+fn check_at(config: &EbmConfig, labels: Option<&[i32]>, levels: Option<&[u32]>) {
     // Net and images on the autodiff device, so burn can differentiate the same values.
     let device = Device::flex().autodiff();
     device.seed(7);
@@ -29,13 +38,14 @@ fn check(config: &EbmConfig, labels: Option<&[i32]>) {
     let n = 5;
     let [c, h, w] = config.image_shape();
     let x = Tensor::<4>::random([n, c, h, w], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
-    let expected = swap_inner_axes(&autodiff_grad(&net, &x, labels), n, c, h * w);
+    let net = with_random_levels(net);
+    let expected = swap_inner_axes(&autodiff_grad(&net, &x, labels, levels), n, c, h * w);
 
-    let frozen = net.frozen(h);
+    let frozen = FrozenNet::of(&net, h);
     let values = swap_inner_axes(&x.into_data().convert::<f32>().try_into_vec::<f32>().unwrap(), n, c, h * w);
     let mut ws = frozen.workspace(n);
     let mut got = vec![0.0; values.len()];
-    frozen.energy_grad(n, &values, labels.map_or(Target::Marginal, Target::Class), &mut ws, &mut got);
+    frozen.energy_grad(n, &values, labels.map_or(Target::Marginal, Target::Class), levels, &mut ws, &mut got);
 
     let scale = expected.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     assert!(scale > 0.0, "a random net has a non-zero input gradient");
@@ -61,23 +71,68 @@ fn other_shapes_match_autodiff() {
     check(&config, None);
 }
 
+#[test]
+fn level_conditioned_gradient_matches_autodiff() {
+    let config = EbmConfig { width: 16, ..EbmConfig::recovery() };
+    check_at(&config, None, Some(&[0, 5, 2, 2, 4]));
+    check_at(&config, None, None);
+}
+
+/// The CPU path's recovery chains (the walk down the levels, and one level per chain) end where
+/// the autodiff path's do when no noise is drawn (each path draws its own noise).
+#[test]
+fn recovery_chains_match_the_autodiff_path() {
+    use dermaebm::platform::block_on;
+    use dermaebm::recovery::NoiseSchedule;
+    use dermaebm::sampler::{ChainOptions, RecoveryChains, Walk, langevin};
+    let config = EbmConfig { width: 16, ..EbmConfig::recovery() };
+    let device = Device::flex();
+    device.seed(11);
+    let net = burn::module::Module::valid(&with_random_levels(EnergyNet::new(NetShape::from(&config), &device.clone().autodiff())));
+    let start = Tensor::<4>::random([6, 3, 28, 28], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let schedule = NoiseSchedule::new(6, 2e-4);
+    let levels = Tensor::<1, Int>::from_data(TensorData::new(vec![0i64, 1, 2, 3, 4, 5], [6]), &device);
+    for walk in [Walk::Down { top: 5 }, Walk::OneLevel] {
+        let dynamics = Dynamics::Recovery(RecoveryChains { schedule: schedule.clone(), steps: 4, noise_scale: 0.0, walk });
+        let options = ChainOptions { levels: Some(levels.clone()), record_every: Some(1), ..Default::default() };
+        let (cpu, cpu_frames) = block_on(langevin(&net, start.clone(), &dynamics, &options));
+        // The autodiff path: the same net on the autodiff-capable device skips the CPU path.
+        let (general, frames) = dermaebm::sampler::langevin_autodiff(&net, start.clone(), &dynamics, &options);
+        let (a, b): (Vec<f32>, Vec<f32>) = (cpu.into_data().try_to_vec().unwrap(), general.into_data().try_to_vec().unwrap());
+        let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let worst = a.iter().zip(&b).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+        assert!(worst <= 1e-4 * scale, "{walk:?}: the paths differ by {worst} (scale {scale})");
+        let labels = |f: &[dermaebm::sampler::ChainFrame]| f.iter().map(|f| (f.step, f.level)).collect::<Vec<_>>();
+        assert_eq!(labels(&cpu_frames), labels(&frames), "{walk:?}: the same frames");
+        if walk != Walk::OneLevel {
+            assert_eq!(
+                labels(&frames),
+                [(0, Some(6)), (4, Some(5)), (8, Some(4)), (12, Some(3)), (16, Some(2)), (20, Some(1)), (24, Some(0))]
+            );
+        }
+        let moved = a.iter().zip(start.clone().into_data().try_to_vec::<f32>().unwrap()).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+        assert!(moved > 1e-3, "{walk:?}: the chains moved ({moved})");
+    }
+}
+
 /// A run's chains split into pieces (as threads or workers would take them) give the same
 /// images as the run in one piece: each chain's noise depends only on the seed and its index.
 #[test]
 fn chains_do_not_depend_on_how_the_run_is_split() {
-    use dermaebm::cpu_chains::{Spec, run_chains};
-    use dermaebm::sampler::LangevinParams;
+    use dermaebm::sampler::cpu::{Spec, run_chains};
     let config = EbmConfig::default();
     let device = Device::flex();
     device.seed(3);
-    let net = EnergyNet::new(NetShape::from(&config), &device).frozen(config.image_size);
+    let net = FrozenNet::of(&EnergyNet::new(NetShape::from(&config), &device), config.image_size);
     let len = net.image_len();
     let n = 37;
     let x = Tensor::<4>::random([n, 3, 28, 28], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
     let start = x.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+    let dynamics = Dynamics::Clamped(LangevinParams { steps: 5, ..LangevinParams::from(&config) });
     let spec = |first_chain| Spec {
-        params: LangevinParams { steps: 5, ..LangevinParams::from(&config) },
+        dynamics: &dynamics,
         target_labels: None,
+        levels: None,
         free: None,
         record_every: None,
         seed: 99,
@@ -101,16 +156,17 @@ struct LocalPool {
     broken: bool,
 }
 
-impl dermaebm::cpu_chains::ChainPool for LocalPool {
+impl dermaebm::sampler::cpu::ChainPool for LocalPool {
     fn helpers(&self) -> usize {
         self.helpers
     }
-    fn start(&self, job: dermaebm::cpu_chains::ShareJob<'_>) -> dermaebm::cpu_chains::ShareFuture {
-        use dermaebm::cpu_chains::{FrozenNet, Spec, run_chains};
+    fn start(&self, job: dermaebm::sampler::cpu::ShareJob<'_>) -> dermaebm::sampler::cpu::ShareFuture {
+        use dermaebm::sampler::cpu::{Spec, run_chains};
         let out = FrozenNet::from_values(job.net).map(|net| {
             let spec = Spec {
-                params: job.params,
+                dynamics: job.dynamics,
                 target_labels: job.labels,
+                levels: job.levels,
                 free: job.free,
                 record_every: job.record_every,
                 seed: job.seed,
@@ -128,26 +184,27 @@ impl dermaebm::cpu_chains::ChainPool for LocalPool {
 /// index), recorded frames included.
 #[test]
 fn chains_on_a_pool_of_helpers_do_not_depend_on_how_many() {
-    use dermaebm::cpu_chains::{Spec, run_chains, run_on_pool};
     use dermaebm::platform::block_on;
-    use dermaebm::sampler::LangevinParams;
+    use dermaebm::sampler::cpu::{Spec, run_chains, run_on_pool};
     let config = EbmConfig { classes: 3, ..EbmConfig::default() };
     let device = Device::flex();
-    let net = EnergyNet::new(NetShape::from(&config), &device).frozen(28);
+    let net = FrozenNet::of(&EnergyNet::new(NetShape::from(&config), &device), 28);
     let n = 11;
     let start: Vec<f32> = (0..n * net.image_len()).map(|i| ((i * 7919 % 2001) as f32 / 1000.0) - 1.0).collect();
     let labels: Vec<i32> = (0..n as i32).map(|i| i % 3).collect();
+    let dynamics = Dynamics::Clamped(LangevinParams { steps: 6, ..LangevinParams::from(&config) });
     let spec = Spec {
-        params: LangevinParams { steps: 6, ..LangevinParams::from(&config) },
+        dynamics: &dynamics,
         target_labels: Some(&labels),
+        levels: None,
         free: None,
         record_every: Some(3),
         seed: 42,
         first_chain: 0,
     };
-    let flat = |(finals, frames): (Vec<f32>, dermaebm::cpu_chains::Frames)| {
-        let steps: Vec<usize> = frames.iter().map(|f| f.0).collect();
-        (finals.into_iter().chain(frames.into_iter().flat_map(|f| f.1)).collect::<Vec<f32>>(), steps)
+    let flat = |(finals, frames): (Vec<f32>, dermaebm::sampler::cpu::Frames)| {
+        let steps: Vec<usize> = frames.iter().map(|f| f.step).collect();
+        (finals.into_iter().chain(frames.into_iter().flat_map(|f| f.values)).collect::<Vec<f32>>(), steps)
     };
     let (here, steps) = flat(run_chains(&net, &start, &spec));
     assert_eq!(steps, [0, 3, 6]);
@@ -165,15 +222,15 @@ fn chains_on_a_pool_of_helpers_do_not_depend_on_how_many() {
 /// of a pool that keeps failing are rerun here.
 #[test]
 fn langevin_runs_on_the_installed_pool_and_survives_a_broken_one() {
-    use dermaebm::cpu_chains::install_pool;
     use dermaebm::platform::block_on;
-    use dermaebm::sampler::{LangevinParams, langevin};
+    use dermaebm::sampler::cpu::install_pool;
+    use dermaebm::sampler::langevin;
     use std::rc::Rc;
     let config = EbmConfig::default();
     let device = Device::flex();
     let net = EnergyNet::new(NetShape::from(&config), &device);
     let start = Tensor::<4>::random([4, 3, 28, 28], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
-    let params = LangevinParams { steps: 2, ..LangevinParams::from(&config) };
+    let params = Dynamics::Clamped(LangevinParams { steps: 2, ..LangevinParams::from(&config) });
     for broken in [false, true] {
         let pool = Rc::new(CountingPool { inner: LocalPool { helpers: 2, broken }, shares: Default::default() });
         install_pool(Some(pool.clone()));
@@ -191,11 +248,11 @@ struct CountingPool {
     shares: std::cell::Cell<usize>,
 }
 
-impl dermaebm::cpu_chains::ChainPool for CountingPool {
+impl dermaebm::sampler::cpu::ChainPool for CountingPool {
     fn helpers(&self) -> usize {
         self.inner.helpers()
     }
-    fn start(&self, job: dermaebm::cpu_chains::ShareJob<'_>) -> dermaebm::cpu_chains::ShareFuture {
+    fn start(&self, job: dermaebm::sampler::cpu::ShareJob<'_>) -> dermaebm::sampler::cpu::ShareFuture {
         self.shares.set(self.shares.get() + 1);
         self.inner.start(job)
     }
@@ -203,11 +260,14 @@ impl dermaebm::cpu_chains::ChainPool for CountingPool {
 
 #[test]
 fn the_frozen_net_survives_its_wire_format_and_damage_is_refused() {
-    use dermaebm::cpu_chains::FrozenNet;
+    for config in [EbmConfig { classes: 7, ..EbmConfig::default() }, EbmConfig { width: 16, ..EbmConfig::recovery() }] {
+        let net = FrozenNet::of(&with_random_levels(EnergyNet::new(NetShape::from(&config), &Device::flex())), 28);
+        let values = net.to_values();
+        assert_eq!(FrozenNet::from_values(&values).expect("it reads back").to_values(), values);
+    }
     let config = EbmConfig { classes: 7, ..EbmConfig::default() };
-    let net = EnergyNet::new(NetShape::from(&config), &Device::flex()).frozen(28);
+    let net = FrozenNet::of(&EnergyNet::new(NetShape::from(&config), &Device::flex()), 28);
     let values = net.to_values();
-    assert_eq!(FrozenNet::from_values(&values).expect("it reads back").to_values(), values);
     assert!(FrozenNet::from_values(&values[..values.len() - 1]).is_err(), "cut short");
     let mut longer = values.clone();
     longer.push(0.0);

@@ -33,7 +33,7 @@ fn inpainting_keeps_unmasked_bytes_and_lowers_the_energy() {
     let images = pattern_bytes(&config, 8, 77);
     let free = MaskPreset::CentreSquare.mask(s);
     let params = LangevinParams { steps: 60, ..LangevinParams::from(&config) };
-    let out = block_on(inpaint(&model, &images, c, s, &free, &params, None, &device)).unwrap();
+    let out = block_on(inpaint(&model, &images, c, s, &free, &params.into(), None, &device)).unwrap();
     let mut moved = 0;
     for (i, (after, input)) in out.after.iter().zip(&images).enumerate() {
         for p in 0..s * s {
@@ -66,7 +66,7 @@ fn denoising_lowers_the_energy_of_noisy_images() {
     let noisy = block_on(add_noise(&clean, c, s, 0.4, &device)).unwrap();
     assert_ne!(noisy, clean);
     let params = LangevinParams { steps: 20, ..LangevinParams::from(&config) };
-    let out = block_on(denoise(&model, &noisy, c, s, &params, None, &device)).unwrap();
+    let out = block_on(denoise(&model, &noisy, c, s, &params.into(), None, None, &device)).unwrap();
     assert_eq!(out.before, noisy);
     assert!(mean(&out.energy_after) < mean(&out.energy_before), "{:?} → {:?}", out.energy_before, out.energy_after);
 }
@@ -92,7 +92,7 @@ fn bad_masks_and_images_are_refused() {
     let (c, s) = (config.channels, config.image_size);
     let params = LangevinParams::from(&config);
     let images = pattern_bytes(&config, 2, 1);
-    let run = |imgs: &[Vec<u8>], free: &[bool]| block_on(inpaint(&model, imgs, c, s, free, &params, None, &device)).unwrap_err();
+    let run = |imgs: &[Vec<u8>], free: &[bool]| block_on(inpaint(&model, imgs, c, s, free, &params.into(), None, &device)).unwrap_err();
     assert_eq!(run(&images, &[true; 3]), EditError::MaskSize { got: 3, expected: s * s });
     assert_eq!(run(&images, &vec![false; s * s]), EditError::EmptyMask);
     let short = vec![images[0].clone(), images[1][..10].to_vec()];
@@ -115,18 +115,18 @@ fn a_class_the_model_lacks_is_refused_everywhere() {
     let (c, s) = (config.channels, config.image_size);
     let missing = config.classes + 5;
     let refused = |e: String| assert!(e.contains(&format!("class {missing} does not exist")), "{e}");
-    refused(block_on(generate(&net, 2, config.image_shape(), &params, None, Some(missing), &device)).unwrap_err().to_string());
-    refused(block_on(denoise(&net, &images, c, s, &params, Some(missing), &device)).unwrap_err().to_string());
+    refused(block_on(generate(&net, 2, config.image_shape(), &params.into(), None, Some(missing), &device)).unwrap_err().to_string());
+    refused(block_on(denoise(&net, &images, c, s, &params.into(), None, Some(missing), &device)).unwrap_err().to_string());
     let mask = MaskPreset::CentreSquare.mask(s);
-    refused(block_on(inpaint(&net, &images, c, s, &mask, &params, Some(missing), &device)).unwrap_err().to_string());
+    refused(block_on(inpaint(&net, &images, c, s, &mask, &params.into(), Some(missing), &device)).unwrap_err().to_string());
     let chains = ChainSnapshot { shape: config.image_shape(), bytes: vec![128; 3 * c * s * s], labels: vec![0, 1, 2], ages: vec![0; 3] };
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let err = block_on(continue_chains(&net, &chains, 2, &params, None, Some(missing), 0, &mut rng, &device)).unwrap_err();
     assert!(matches!(err, SampleError::NoSuchClass { .. }), "{err}");
     // A class the model has is fine; an unconditional net has no classes to choose from.
-    assert!(block_on(generate(&net, 2, config.image_shape(), &params, None, Some(1), &device)).is_ok());
+    assert!(block_on(generate(&net, 2, config.image_shape(), &params.into(), None, Some(1), &device)).is_ok());
     let plain = EnergyNet::new((&common::tiny_config(5)).into(), &device);
-    let err = block_on(generate(&plain, 2, config.image_shape(), &params, None, Some(0), &device)).unwrap_err();
+    let err = block_on(generate(&plain, 2, config.image_shape(), &params.into(), None, Some(0), &device)).unwrap_err();
     assert!(matches!(err, SampleError::NotConditional), "{err}");
-    assert!(block_on(generate(&plain, 2, config.image_shape(), &params, None, None, &device)).is_ok());
+    assert!(block_on(generate(&plain, 2, config.image_shape(), &params.into(), None, None, &device)).is_ok());
 }

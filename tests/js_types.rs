@@ -15,6 +15,7 @@ const CLIENT_DTS: &str = include_str!("../js/client.d.ts");
 fn config_stats_and_backend_declarations_match_the_rust_structs() {
     let config = serde_json::to_value(EbmConfig::default()).unwrap();
     assert_eq!(ts_interface_fields(CLIENT_DTS, "EbmConfig"), json_keys(&config));
+    assert_eq!(ts_interface_fields(CLIENT_DTS, "RecoveryConfig"), json_keys(&config["recovery"]));
 
     let stats = IterStats {
         iteration: 1,

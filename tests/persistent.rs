@@ -121,8 +121,8 @@ fn continuing_chains_moves_them_and_zero_steps_returns_them() {
             .unwrap();
     assert_eq!(moved.samples.len(), 4 * 144);
     assert!(moved.samples.iter().all(|v| (-1.0..=1.0).contains(v)));
-    assert_eq!(moved.chain.first().map(|f| f.0), Some(0));
-    assert_ne!(moved.chain.first().unwrap().1, moved.samples, "the chains moved");
+    assert_eq!(moved.chain.first().map(|f| f.step), Some(0));
+    assert_ne!(moved.chain.first().unwrap().values, moved.samples, "the chains moved");
 }
 
 #[test]

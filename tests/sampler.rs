@@ -25,7 +25,7 @@ fn chain_is_recorded_every_k_steps_and_stays_in_range() {
     let (end, chain) = block_on(langevin(
         &net,
         ReplayBuffer::noise(4, config.image_shape(), &device),
-        &params,
+        &params.into(),
         &ChainOptions { record_every: Some(4), ..Default::default() },
     ));
     let steps: Vec<usize> = chain.iter().map(|f| f.step).collect();
@@ -49,7 +49,7 @@ fn masked_langevin_changes_only_free_pixels() {
     let free: Vec<bool> = (0..2 * s * s).map(|i| (i % s) < s / 2).collect();
     let mask = Tensor::<4, Bool>::from_data(TensorData::new(free.clone(), [2, 1, s, s]), &device);
     let options = ChainOptions { free: Some(mask), ..Default::default() };
-    let (end, _) = block_on(langevin(&net, start.clone(), &LangevinParams::from(&config), &options));
+    let (end, _) = block_on(langevin(&net, start.clone(), &LangevinParams::from(&config).into(), &options));
     let (a, b) = (block_on(read_values(start)).unwrap(), block_on(read_values(end)).unwrap());
     let kept = a.iter().zip(&b).zip(&free).filter(|(_, f)| !**f).all(|((x, y), _)| x.to_bits() == y.to_bits());
     let moved = a.iter().zip(&b).zip(&free).filter(|(_, f)| **f).any(|((x, y), _)| x != y);

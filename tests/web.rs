@@ -40,6 +40,24 @@ async fn webgpu_cd_training_separates_data_from_noise() {
     assert!(after >= 0.95, "trained AUROC {after}");
 }
 
+/// The recovery recipe's walk on WebGPU (burn's autodiff path) ends where the CPU path's does:
+/// the level-conditioned net, the tether and the rescaling between levels agree.
+#[wasm_bindgen_test]
+async fn webgpu_recovery_walk_matches_the_cpu() {
+    let (cpu, gpu) = common::recovery_walk_on_both(&webgpu().await).await;
+    let d = common::relative_difference(&cpu, &gpu);
+    assert!(d < 1e-3, "the walks differ by {d} (relative): cpu {:?} gpu {:?}", &cpu[..4], &gpu[..4]);
+}
+
+/// Recovery-likelihood training runs on WebGPU: finite statistics, and the averaged weights that
+/// samples use move.
+#[wasm_bindgen_test]
+async fn webgpu_recovery_training_runs() {
+    let (finite, moved) = common::recovery_training_on(&webgpu().await, 5).await;
+    assert!(finite, "every iteration's statistics are finite");
+    assert!(moved > 0.0, "the moving average moved");
+}
+
 #[wasm_bindgen_test]
 async fn auto_backend_skips_a_software_adapter() {
     // What a GPU request finds decides what "auto" must pick: a hardware adapter is used, a
@@ -102,7 +120,7 @@ async fn webgpu_inpainting_keeps_unmasked_pixels() {
     let images: Vec<Vec<u8>> = (0..2).map(|i| (0..c * s * s).map(|p| ((p * 13 + i * 7) % 256) as u8).collect()).collect();
     let free = MaskPreset::LeftHalf.mask(s);
     let params = LangevinParams { steps: 5, ..LangevinParams::from(&config) };
-    let out = inpaint(&net, &images, c, s, &free, &params, None, &device).await.unwrap();
+    let out = inpaint(&net, &images, c, s, &free, &params.into(), None, &device).await.unwrap();
     for (after, input) in out.after.iter().zip(&images) {
         for p in (0..s * s).filter(|&p| !free[p]) {
             assert_eq!(after[p * c..(p + 1) * c], input[p * c..(p + 1) * c], "pixel {p}");
@@ -144,7 +162,7 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     check("loadWeights", message(engine.load_weights(b"PK\x03\x04 not weights")), "not a weights file of this project");
     check("loadWeights", message(engine.load_weights(b"DEBMWTS\0\x01\0\0\0")), "truncated or damaged");
     check("saveWeights", message(engine.save_weights().await), "there is no model to save yet");
-    check("generate", message(engine.generate(4, 10, 0, None, None).await), "no model yet");
+    check("generate", message(engine.generate(4, 10, 0, None, None, None).await), "no model yet");
     check("scoreNoise", message(engine.score_noise(0).await), "count must be between 1 and 4096");
     check("loadDataset", message(engine.load_dataset(vec!["a.npz".into()], vec![])), "one name per file");
     check(
@@ -171,17 +189,21 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     let weights = WeightsFile::encode(&config, 3, "test", vec![("model".into(), model_bytes(&net, (&config).into()).await.unwrap())]);
     assert_eq!(message(engine.load_weights(&weights)), "<no error>");
     check("loadWeights", message(engine.load_weights(&weights[..weights.len() - 5])), "truncated or damaged");
-    check("generate", message(engine.generate(0, 10, 0, None, None).await), "count must be between 1 and 256");
-    check("generate", message(engine.generate(2, 0, 0, None, None).await), "steps must be between 1 and 2000");
-    check("generate", message(engine.generate(2, 5, 0, Some(2), None).await), "not class-conditional");
-    check("generate", message(engine.generate(2, 5, 0, None, Some("buffer".into())).await), "unknown start `buffer`");
-    check("generate", message(engine.generate(2, 5, 0, None, Some("persistent".into())).await), "these weights carry no persistent chains");
+    check("generate", message(engine.generate(0, 10, 0, None, None, None).await), "count must be between 1 and 256");
+    check("generate", message(engine.generate(2, 5000, 0, None, None, None).await), "steps must be between 1 and 2000");
+    check("generate", message(engine.generate(2, 5, 0, Some(2), None, None).await), "not class-conditional");
+    check("generate", message(engine.generate(2, 5, 0, None, Some("buffer".into()), None).await), "unknown start `buffer`");
+    check(
+        "generate",
+        message(engine.generate(2, 5, 0, None, Some("persistent".into()), None).await),
+        "these weights carry no persistent chains",
+    );
     check("scoreRgba", message(engine.score_rgba(&[0; 7], 1).await), "expected 1 RGBA images of 12×12 (576 bytes), got 7 bytes");
     check("classifyRgba", message(engine.classify_rgba(&[0; 576], 1).await), "not class-conditional");
     check("inpaint", message(engine.inpaint(&[0; 576], 1, &[1; 5], 5, None).await), "the mask has 5 pixels");
     check("inpaint", message(engine.inpaint(&[0; 576], 1, &[0; 144], 5, None).await), "the mask selects no pixel");
     check("inpaint", message(engine.inpaint(&[0; 500], 1, &[1; 144], 5, None).await), "expected 1 RGBA images");
-    check("denoise", message(engine.denoise(&[0; 576], 2, 5, None).await), "expected 2 RGBA images");
+    check("denoise", message(engine.denoise(&[0; 576], 2, 5, None, None).await), "expected 2 RGBA images");
     check("addNoise", message(engine.add_noise(&[0; 576], 1, f64::NAN).await), "sigma must be between 0 and 2");
 
     let pixels: Vec<u8> = (0..6 * 144).map(|i| (i % 251) as u8).collect();
@@ -217,9 +239,9 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     assert_eq!(training.iteration().ok(), Some(1.0));
     assert_eq!(message(training.buffer_samples(4).await), "<no error>");
     assert_eq!(message(training.save_checkpoint().await), "<no error>");
-    assert_eq!(message(engine.generate(2, 3, 0, None, None).await), "<no error>");
+    assert_eq!(message(engine.generate(2, 3, 0, None, None, None).await), "<no error>");
     // Training here gives persistent chains of its own (the replay buffer) to continue.
-    assert_eq!(message(engine.generate(2, 3, 0, None, Some("persistent".into())).await), "<no error>");
+    assert_eq!(message(engine.generate(2, 3, 0, None, Some("persistent".into()), None).await), "<no error>");
     // A run whose engine changed configuration is discarded, and says so instead of training on.
     assert_eq!(message(engine.set_config(&config.to_json())), "<no error>");
     check("Training.step", message(training.step().await), "this training run was discarded");
@@ -257,7 +279,7 @@ async fn engine_answers_match_client_dts() {
     assert_eq!(keys(&info), declared("ModelInfo"), "modelInfo");
     let Ok(backend) = engine.backend() else { panic!("backend") };
     assert_eq!(keys(&backend), declared("BackendInfo"), "backend");
-    let Ok(samples) = engine.generate(2, 2, 1, None, None).await else { panic!("generate") };
+    let Ok(samples) = engine.generate(2, 2, 1, None, None, None).await else { panic!("generate") };
     assert_eq!(keys(&samples), declared("Samples"), "generate");
 
     let pixels: Vec<u8> = (0..6 * 144).map(|i| (i % 251) as u8).collect();
@@ -326,4 +348,48 @@ async fn flex_in_wasm_the_engine_classifies_with_a_stored_probe() {
     assert!(message(engine.classify_split("train", 6).await).contains("not class-conditional"));
     let Ok(info) = engine.model_info() else { panic!("modelInfo") };
     assert!(field(&info, "classifier").is_null(), "no classifier once the probe no longer applies");
+}
+
+/// Issue 40: a weights file with one flipped bit is refused with the damaged place named, and
+/// the engine keeps the model it had — same weights, same iteration, still sampling.
+#[wasm_bindgen_test]
+async fn flex_in_wasm_a_bit_flipped_weights_file_is_refused_and_the_model_kept() {
+    use dermaebm::EbmConfig;
+    use dermaebm::wasm::Engine;
+    use dermaebm::weights::{WeightsFile, model_bytes};
+
+    let engine = Engine::create("cpu".into()).await.unwrap();
+    let config =
+        EbmConfig { channels: 1, image_size: 12, width: 8, batch_size: 4, buffer_size: 16, langevin_steps: 2, ..EbmConfig::default() };
+    let weights = async |seed: u64, iteration: u64| {
+        let device = Device::flex();
+        device.seed(seed);
+        let net = dermaebm::EnergyNet::new((&config).into(), &device);
+        WeightsFile::encode(&config, iteration, "test", vec![("model".into(), model_bytes(&net, (&config).into()).await.unwrap())])
+    };
+    assert_eq!(message(engine.load_weights(&weights(1, 3).await)), "<no error>");
+    let Ok(before) = engine.save_weights().await else { panic!("saveWeights") };
+
+    // Other weights, damaged: one bit in the header JSON, or in the middle of the model section
+    // (the file's only section, after the 20-byte prefix and the header).
+    let other = weights(2, 9).await;
+    let header_end = 20 + u32::from_le_bytes(other[12..16].try_into().unwrap()) as usize;
+    let flipped = |at: usize| {
+        let mut bytes = other.clone();
+        bytes[at] ^= 0x10;
+        bytes
+    };
+    let refused = message(engine.load_weights(&flipped(header_end + (other.len() - header_end) / 2)));
+    assert!(refused.contains("truncated or damaged: section `model` fails its checksum"), "{refused}");
+    let refused = message(engine.load_weights(&flipped((20 + header_end) / 2)));
+    assert!(refused.contains("truncated or damaged: the header fails its checksum"), "{refused}");
+
+    let Ok(after) = engine.save_weights().await else { panic!("saveWeights") };
+    assert!(before.to_vec() == after.to_vec(), "the engine kept the weights it had");
+    let Ok(info) = engine.model_info() else { panic!("modelInfo") };
+    let iteration = js_sys::Reflect::get(&info, &"iteration".into()).ok().and_then(|v| v.as_f64());
+    assert_eq!(iteration, Some(3.0), "and their iteration");
+    assert_eq!(message(engine.generate(2, 3, 0, None, None, None).await), "<no error>");
+    // The undamaged file loads: the refusals were the damage, not the file.
+    assert_eq!(message(engine.load_weights(&other)), "<no error>");
 }

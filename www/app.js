@@ -5,7 +5,7 @@ import { setupData } from "./data.js";
 import { setupEdit } from "./edit.js";
 import { setupEnergy } from "./energy.js";
 import { generate, setupGenerate } from "./generate.js";
-import { fillSettings, offerSavedRun, reportBackend, setupTraining } from "./train.js";
+import { fillForStart, offerSavedRun, reportBackend, setupTraining } from "./train.js";
 import { $, show } from "./ui.js";
 import { call, refresh, startEngine, state, syncModel } from "./session.js";
 
@@ -13,15 +13,21 @@ window.dermaebm = { state, call }; // for tests and the curious
 
 /** What a visitor should know about the shipped model, from its measured figures (weights/fid.json). */
 async function describeShippedModel(info) {
-  const kind = state.model.classes ? `, class-conditional over the ${state.model.classes} DermaMNIST classes` : "";
+  const c = state.config;
+  const kind = c.recipe === "recovery"
+    ? `, recovery likelihood over ${c.recovery.levels} noise levels`
+    : state.model.classes ? `, class-conditional over the ${state.model.classes} DermaMNIST classes` : "";
   let text = `Shipped model: an energy-based model${kind}`;
   try {
     const res = await fetch("weights/fid.json");
     if (!res.ok) throw new Error(res.statusText);
     const q = await res.json();
-    text += `, trained for ${q.updates.toLocaleString("en")} contrastive-divergence updates on DermaMNIST (HAM10000). `;
+    const updates = c.recipe === "recovery" ? "updates" : "contrastive-divergence updates";
+    text += `, trained for ${q.updates.toLocaleString("en")} ${updates} on DermaMNIST (HAM10000). `;
     text += `FID against the val split (${q.samples} images; lower is better, real images score ${q.real_train_fid}): `;
-    text += `${q.persistent.fid.toFixed(0)} continuing its persistent chains, ${q.noise.fid.toFixed(0)} from noise.`;
+    text += q.persistent
+      ? `${q.persistent.fid.toFixed(0)} continuing its persistent chains, ${q.noise.fid.toFixed(0)} from noise.`
+      : `${q.noise.fid.toFixed(0)} from noise.`;
   } catch {
     text += ` (${info.iteration} training iterations).`;
   }
@@ -38,7 +44,7 @@ async function loadShippedWeights() {
     const info = await call("loadWeights", new Uint8Array(await res.arrayBuffer()));
     performance.mark("weights-loaded");
     await syncModel();
-    fillSettings(state.config);
+    await fillForStart();
     $("model-status").textContent = await describeShippedModel(info);
     // A first look within seconds even on the CPU, with the better start (the persistent
     // chains, by FID) and its default chain length.
@@ -63,7 +69,7 @@ async function main() {
   await startEngine(backend);
   performance.mark("engine-started"); // start-up phases, for the benchmarks
   reportBackend();
-  fillSettings(state.config);
+  await fillForStart();
   await loadShippedWeights();
   await offerSavedRun();
   refresh();

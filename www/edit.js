@@ -27,6 +27,8 @@ function drawSource() {
 
 function setSource(rgba) {
   edit.rgba = rgba;
+  // A new source carries no added noise (Add noise sets it again afterwards).
+  edit.noiseSigma = undefined;
   if (!edit.mask || edit.mask.length !== state.side * state.side) edit.mask = new Uint8Array(state.side * state.side);
   edit.result = null;
   drawSource();
@@ -67,6 +69,13 @@ async function guarded(button, task) {
 export function setupEdit() {
   onRefresh(() => {
     const ready = !!state.model?.ready && !state.running;
+    // A recovery model counts Langevin steps per noise level.
+    const perLevel = state.config?.recipe === "recovery";
+    const label = perLevel ? "Langevin steps per level " : "Langevin steps ";
+    if ($("edit-steps-label").firstChild.textContent !== label) {
+      $("edit-steps-label").firstChild.textContent = label;
+      $("edit-steps").value = String(perLevel ? state.config.recovery.steps : 60);
+    }
     $("edit-pick-btn").disabled = !state.hasData || state.running;
     for (const b of document.querySelectorAll(".preset")) b.disabled = !edit.rgba;
     $("mask-clear-btn").disabled = !edit.rgba;
@@ -108,10 +117,13 @@ export function setupEdit() {
     showResult(await call("inpaint", edit.rgba, 1, edit.mask, Number($("edit-steps").value), chosenClass()), "Inpainted");
   });
   $("add-noise-btn").onclick = () => guarded($("add-noise-btn"), async () => {
-    setSource(await call("addNoise", edit.rgba, 1, Number($("noise-sigma").value)));
+    const sigma = Number($("noise-sigma").value);
+    setSource(await call("addNoise", edit.rgba, 1, sigma));
+    // A recovery model starts denoising at the level whose noise matches what was added.
+    edit.noiseSigma = sigma;
   });
   $("denoise-btn").onclick = () => guarded($("denoise-btn"), async () => {
-    showResult(await call("denoise", edit.rgba, 1, Number($("edit-steps").value), chosenClass()), "Denoised");
+    showResult(await call("denoise", edit.rgba, 1, Number($("edit-steps").value), chosenClass(), edit.noiseSigma ?? Number($("noise-sigma").value)), "Denoised");
   });
   $("edit-png-btn").onclick = () => guarded($("edit-png-btn"), async () => {
     const both = new Uint8Array(edit.result.before.length * 2);

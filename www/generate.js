@@ -1,11 +1,16 @@
-// Generating: samples continued from the model's persistent chains or started from noise (of
-// one class, for a class-conditional model), the Langevin chains that led to them, and their
-// export as PNG and animated GIF.
+// Generating: samples started from noise (a recovery model walks its noise levels, drawn level
+// by level as they are reached) or continued from a contrastive model's persistent chains (of
+// one class, for a class-conditional model), the chains that led to them, and their export as
+// PNG and animated GIF.
 import { chainTiles, drawGrid } from "./pkg/grid.js";
 import { $, download, show } from "./ui.js";
-import { call, onRefresh, refresh, state } from "./session.js";
+import { call, onEngineEvent, onRefresh, refresh, state } from "./session.js";
 
 let last = null;
+/** While a walk runs: where its levels are drawn as they arrive. */
+let live = null;
+
+const isRecovery = () => state.config?.recipe === "recovery";
 
 /** The class picked for generating and editing (undefined: any class, or an unconditional model). */
 export function chosenClass() {
@@ -13,8 +18,9 @@ export function chosenClass() {
   return state.model?.classes > 0 && v !== "" ? Number(v) : undefined;
 }
 
-/** Langevin steps each start needs by default: from noise the full chain, else a few dozen. */
-const DEFAULT_STEPS = { persistent: 40, noise: 256 };
+/** Langevin steps each start needs by default, as the engine says: from noise the full chain
+ * (per level for a recovery model, as trained), else a few dozen. */
+const defaultSteps = (from) => state.model?.default_steps?.[from] ?? 0;
 
 /** The start the form asks for, falling back to noise when the model has no persistent chains. */
 function chosenStart() {
@@ -22,39 +28,66 @@ function chosenStart() {
   return persistent ? "persistent" : "noise";
 }
 
-/** Images in the first look on load: continuing chains is cheap (40 steps), noise is not (256). */
-const PREVIEW_COUNT = { persistent: 16, noise: 6 };
+/** Images in the first look on load: continuing chains is cheap (40 steps), so is a recovery
+ * walk drawn level by level; 256 steps from noise are not. */
+const previewCount = (from) => (from === "persistent" || isRecovery() ? 16 : 6);
+
+function describe(out) {
+  if (out.from === "persistent") return `Continued from the model's persistent chains, ${out.steps} Langevin steps.`;
+  if (out.levels > 0) {
+    return `From N(0, I) through ${out.levels} noise levels (${out.levels} → 0), ${out.steps / out.levels} Langevin steps each, ${out.steps} in all.`;
+  }
+  return `From uniform noise, ${out.steps} Langevin steps.`;
+}
 
 /** Generates and draws samples; `preview` (a quick first look on load) overrides the form. */
 export async function generate(preview = false) {
   const from = chosenStart();
-  const count = preview ? PREVIEW_COUNT[from] : Number($("gen-count").value);
-  const steps = preview ? DEFAULT_STEPS[from] : Number($("gen-steps").value);
+  const count = preview ? previewCount(from) : Number($("gen-count").value);
+  const steps = preview ? defaultSteps(from) : Number($("gen-steps").value);
   const recordEvery = Math.max(1, Math.floor(steps / 8));
   const button = $("gen-btn");
   try {
     button.disabled = true;
     button.textContent = "Generating…";
-    const out = await call("generate", count, steps, recordEvery, preview ? undefined : chosenClass(), from);
+    live = isRecovery() && from === "noise" ? { count } : null;
+    const out = await call("generate", count, steps, recordEvery, preview ? undefined : chosenClass(), from, { frames: Boolean(live) });
     drawGrid($("gen-grid"), out.samples, out.side, out.count, { columns: 8, scale: 4 });
     $("gen-grid").dataset.count = String(out.count);
-    $("gen-kind").textContent =
-      out.from === "persistent" ? `Continued from the model's persistent chains, ${steps} Langevin steps.` : `From uniform noise, ${steps} Langevin steps.`;
+    $("gen-grid").dataset.level = "0";
+    $("gen-kind").textContent = describe(out);
     $("gen-kind").dataset.from = out.from;
     show($("gen-error"), "");
     const chains = Math.min(out.count, 8);
     last = { out, tiles: chainTiles(out.chain, out.side, chains), columns: out.chain.length, chains };
     drawGrid($("chain-grid"), last.tiles, out.side, chains * last.columns, { columns: last.columns, scale: 2 });
     $("chain-grid").dataset.steps = out.chain.map((f) => f.step).join(",");
+    $("chain-grid").dataset.levels = out.chain.map((f) => f.level ?? "").join(",");
+    const levels = out.chain.filter((f) => f.level !== undefined).map((f) => f.level);
+    $("chain-hint").textContent = levels.length
+      ? `One row per sample; columns are the noise levels ${levels[0]} → ${levels[levels.length - 1]} (noise on the left, the sample on the right).`
+      : "One row per sample; columns are the chain every few Langevin steps.";
   } catch (err) {
     show($("gen-error"), err.message);
   } finally {
+    live = null;
     button.textContent = "Generate";
     refresh();
   }
 }
 
 export function setupGenerate() {
+  // A recovery walk's levels, drawn as they are reached: the first one is on screen long before
+  // the samples are done.
+  onEngineEvent("frame", (f) => {
+    if (!live) return;
+    drawGrid($("gen-grid"), f.rgba, state.side, live.count, { columns: 8, scale: 4 });
+    $("gen-grid").dataset.level = String(f.level ?? "");
+    $("gen-kind").textContent = f.level === undefined ? "" : `Walking down the noise levels: level ${f.level}…`;
+    if ($("model-status").dataset.firstLevelMs === undefined && f.level !== undefined && f.step > 0) {
+      $("model-status").dataset.firstLevelMs = String(Math.round(performance.now()));
+    }
+  });
   onRefresh(() => {
     const ready = !!state.model?.ready;
     $("gen-btn").disabled = state.running || !ready;
@@ -68,7 +101,13 @@ export function setupGenerate() {
     if (want) {
       select.value = want;
       select.dataset.auto = String(want === "noise");
-      $("gen-steps").value = String(DEFAULT_STEPS[want]);
+      $("gen-steps").value = String(defaultSteps(want));
+    }
+    // A recovery model counts steps per level; follow a new model's default unless the visitor typed one.
+    const stepsLabel = isRecovery() ? "Langevin steps per level" : "Langevin steps";
+    if ($("gen-steps-label").firstChild.textContent.trim() !== stepsLabel) {
+      $("gen-steps-label").firstChild.textContent = `${stepsLabel} `;
+      $("gen-steps").value = String(defaultSteps(select.value));
     }
     const classes = state.model?.classes ?? 0;
     $("gen-class-label").hidden = classes === 0;
@@ -81,7 +120,7 @@ export function setupGenerate() {
   $("gen-btn").onclick = () => generate();
   $("gen-from").onchange = () => {
     $("gen-from").dataset.auto = "false";
-    $("gen-steps").value = String(DEFAULT_STEPS[$("gen-from").value]);
+    $("gen-steps").value = String(defaultSteps($("gen-from").value));
   };
   $("png-btn").onclick = async () => {
     const png = await call("encodePng", last.tiles, last.out.side, last.columns, 3);

@@ -8,15 +8,61 @@ import * as store from "./store.js";
 import { $, download, seconds, show } from "./ui.js";
 import { call, onEngineEvent, onRefresh, refresh, startEngine, state, syncModel } from "./session.js";
 
-const FIELDS = ["batch_size", "langevin_steps", "step_size", "noise_std", "alpha", "lr", "buffer_size", "seed"];
-const LABELS = { batch_size: "Batch", langevin_steps: "Langevin steps", step_size: "Step size", noise_std: "Noise σ", alpha: "α", lr: "Learning rate", buffer_size: "Buffer size", seed: "Seed" };
+/** The form's number fields by recipe; a dotted name is a nested setting (`recovery.levels`). */
+const FIELDS = {
+  common: ["batch_size", "lr", "seed"],
+  recovery: ["recovery.levels", "recovery.steps"],
+  contrastive: ["langevin_steps", "step_size", "noise_std", "alpha", "buffer_size"],
+};
+const LABELS = {
+  batch_size: "Batch", langevin_steps: "Langevin steps", step_size: "Step size", noise_std: "Noise σ", alpha: "α", lr: "Learning rate",
+  buffer_size: "Buffer size", seed: "Seed", "recovery.levels": "Noise levels", "recovery.steps": "Langevin steps per level",
+};
+const RECIPE_NAMES = { recovery: "the recovery-likelihood recipe", contrastive: "the contrastive (reference) recipe" };
 const run = { started: 0, startIter: 0 };
 let kept = [];
 
+const fieldsOf = (recipe) => [...FIELDS.common, ...FIELDS[recipe]];
+const getPath = (config, path) => path.split(".").reduce((o, k) => o?.[k], config);
+function setPath(config, path, value) {
+  const keys = path.split(".");
+  const last = keys.pop();
+  const parent = keys.reduce((o, k) => (o[k] = { ...o[k] }), config);
+  parent[last] = value;
+}
+
+/** Shows `config` in the form (its recipe's fields only). */
 export function fillSettings(config) {
-  for (const f of FIELDS) $("settings").elements[f].value = config[f];
+  const form = $("settings");
+  const recipe = config.recipe ?? "contrastive";
+  form.elements.recipe.value = recipe;
+  for (const f of fieldsOf(recipe)) form.elements[f].value = getPath(config, f);
+  for (const label of form.querySelectorAll("[data-recipe]")) label.hidden = label.dataset.recipe !== recipe;
   $("conditional").checked = config.classes > 0;
   $("augment-real").checked = Boolean(config.augment_real);
+  describeStart();
+}
+
+/** The configuration Start begins from: the current model's when continuing it, else the
+ * defaults of the recipe picked in the form (a new network never inherits a trained model's
+ * late-stage settings). */
+async function baseConfig() {
+  if ($("continue-model").checked && state.model?.ready) return { ...state.config };
+  return JSON.parse(await call("defaultConfig", $("settings").elements.recipe.value));
+}
+
+/** Fills the form with what Start would use. */
+export async function fillForStart() {
+  fillSettings(await baseConfig());
+}
+
+/** Says in words what Start will do. */
+function describeStart() {
+  const continuing = $("continue-model").checked && state.model?.ready;
+  const recipe = $("settings").elements.recipe.value;
+  $("start-what").textContent = continuing
+    ? `Start continues the current model from update ${(state.model.iteration ?? 0).toLocaleString("en")} with its own settings (${RECIPE_NAMES[state.config?.recipe ?? "contrastive"]}).`
+    : `Start trains a new network with ${RECIPE_NAMES[recipe]} and the settings above.`;
 }
 
 function labelledClasses() {
@@ -26,17 +72,23 @@ function labelledClasses() {
 
 /** Sends the form's settings to the engine; shows what is wrong instead when it refuses. */
 async function applySettings() {
-  const config = { ...state.config };
-  for (const f of FIELDS) {
+  const config = await baseConfig();
+  config.recipe = $("settings").elements.recipe.value;
+  for (const f of fieldsOf(config.recipe)) {
     const raw = $("settings").elements[f].value;
     const v = Number(raw);
     if (raw.trim() === "" || !Number.isFinite(v)) {
       show($("settings-error"), `${LABELS[f]} (${f}) must be a number`);
       return false;
     }
-    config[f] = v;
+    setPath(config, f, v);
   }
-  if ($("conditional").checked) {
+  // The data decides the image shape.
+  if (state.summary) {
+    config.channels = state.summary.channels ?? config.channels;
+    config.image_size = state.summary.image_size?.[0] ?? config.image_size;
+  }
+  if ($("conditional").checked && config.recipe === "contrastive") {
     config.classes = labelledClasses();
     if (!config.classes) {
       show($("settings-error"), "Class-conditional training needs labelled data: the loaded split has no labels.");
@@ -226,7 +278,13 @@ export function setupTraining() {
     $("speed").textContent = `${(done / elapsed).toFixed(3)} it/s (${s.seconds.toFixed(2)} s per iteration)`;
     $("elapsed").textContent = seconds(elapsed);
   });
-  onEngineEvent("samples", (e) => drawGrid($("buffer-grid"), e.rgba, e.side, e.count, { columns: 16 }));
+  onEngineEvent("samples", (e) => {
+    drawGrid($("buffer-grid"), e.rgba, e.side, e.count, { columns: e.columns ?? 16 });
+    $("buffer-grid").dataset.levels = (e.levels ?? []).join(",");
+    $("live-hint").textContent = e.levels?.length
+      ? `Each row walks from noise (level ${e.levels[0]}) down to level 0 with the model's averaged weights.`
+      : "The newest chains of the replay buffer.";
+  });
   onEngineEvent("checkpoint", async (e) => {
     const c = { bytes: e.bytes, iteration: e.iteration, config: state.config, savedAt: Date.now() };
     try {
@@ -249,6 +307,7 @@ export function setupTraining() {
   onEngineEvent("lost", onEngineLost);
 
   onRefresh(() => {
+    describeStart();
     const r = state.running;
     $("start-btn").disabled = r || !state.hasData;
     $("pause-btn").disabled = !r;
@@ -265,9 +324,15 @@ export function setupTraining() {
   });
 
   $("defaults-btn").onclick = async () => {
-    fillSettings(JSON.parse(await call("defaultConfig")));
+    fillSettings(JSON.parse(await call("defaultConfig", $("settings").elements.recipe.value)));
     $("ckpt-every").value = "25";
   };
+  $("settings").elements.recipe.onchange = async () => {
+    // Another recipe is another network: its defaults, and no continuing the current model.
+    if (state.config?.recipe !== $("settings").elements.recipe.value) $("continue-model").checked = false;
+    fillSettings(JSON.parse(await call("defaultConfig", $("settings").elements.recipe.value)));
+  };
+  $("continue-model").onchange = () => fillForStart().catch((err) => show($("settings-error"), err.message));
   $("start-btn").onclick = () => startTraining($("continue-model").checked);
   $("pause-btn").onclick = () => call("pause");
   $("resume-btn").onclick = () => runLoop().catch((err) => show($("train-error"), err.message));

@@ -114,7 +114,9 @@ fn widen_linear(layer: &Linear, inputs: &Copies, block: usize, outputs: Option<&
 
 /// Why a net cannot be widened to the asked width.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot widen a width-{from} net to width {to}: the new width must be even and at least the current one")]
+#[error(
+    "cannot widen a width-{from} net to width {to}: the new width must be even and at least the current one, and the net not level-conditioned"
+)]
 pub struct WidenError {
     pub from: usize,
     pub to: usize,
@@ -135,7 +137,8 @@ impl EnergyNet {
     /// [`Self::widened`] with the noise's relative scale given (0: exactly the same function).
     pub fn widened_with_noise(&self, width: usize, noise: f32, seed: u64) -> Result<EnergyNet, WidenError> {
         let from = self.width();
-        if width < from || !width.is_multiple_of(2) {
+        // Level-conditioned nets are not widened: their shifts would need copying too.
+        if width < from || !width.is_multiple_of(2) || self.levels.is_some() {
             return Err(WidenError { from, to: width });
         }
         let mut rng = StdRng::seed_from_u64(seed);
@@ -154,6 +157,7 @@ impl EnergyNet {
             conv4: widen_conv(&self.conv4, Some(&c3), &c4, noise, &mut rng),
             fc1: widen_linear(&self.fc1, &c4, block, Some(&f1), noise, &mut rng),
             fc2: widen_linear(&self.fc2, &f1, 1, None, noise, &mut rng),
+            levels: None,
         })
     }
 }

@@ -1,22 +1,22 @@
-//! Contrastive-divergence training of the energy net, one async iteration at a time.
+//! Training of the energy net, one async iteration at a time, by either recipe: each gives the
+//! iteration's loss terms (`contrastive.rs`, `recovery.rs`), and one update, one readback of the
+//! statistics and one guard serve both. None of it reads back inside the Langevin loop.
 //!
-//! loss = mean f(fake) − mean f(real) + α·mean(f(real)² + f(fake)²), with f = −E the net's
-//! output, as in UvA DL tutorial 8. Negatives come from Langevin chains started in the replay
-//! buffer. One readback per iteration (the statistics), none inside the Langevin loop.
-//!
-//! Class-conditional (config `classes` > 0): f = logit_y for each image's label (real images
-//! keep theirs, negatives are sampled under theirs), plus the classifier's cross-entropy on the
-//! real images weighted by `class_loss_weight` — JEM's p(x, y) = p(x) p(y | x) split. The last
-//! layer (the class logits) may learn at its own rate: `head_lr_factor`, `head.rs`.
+//! The last layer (the class logits of a conditional net) may learn at its own rate:
+//! `head_lr_factor`, `head.rs`. The recovery recipe's samples use an exponential moving average
+//! of the weights (`ema.rs`).
 
 mod clip;
+mod contrastive;
+mod ema;
 mod guard;
 mod head;
+mod recovery;
 mod stats;
 
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::tensor::{Distribution, Int, TensorData, Transaction};
+use burn::tensor::Transaction;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -26,12 +26,11 @@ use guard::{Drift, Snapshot};
 pub use stats::IterStats;
 use stats::Read;
 
-use crate::augment::{SYMMETRIES, dihedral};
 use crate::buffer::ReplayBuffer;
-use crate::config::{ConfigError, EbmConfig};
+use crate::config::{ConfigError, EbmConfig, Recipe};
 use crate::model::{EnergyNet, NetShape};
 use crate::platform::Instant;
-use crate::sampler::{ChainOptions, LangevinParams, langevin};
+use crate::recovery::NoiseSchedule;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
@@ -68,6 +67,28 @@ pub struct Trainer {
     rollbacks_in_a_row: usize,
     rollbacks_total: u64,
     drift: Drift,
+    /// The recovery recipe's noise schedule.
+    schedule: Option<NoiseSchedule>,
+    /// The recovery recipe's moving average of the weights (on the device without autodiff):
+    /// what its samples and checkpoints' `model` use.
+    ema: Option<EnergyNet>,
+}
+
+/// One iteration's loss and what it reports, as the recipe computed them (device tensors of
+/// one value each, read back together).
+struct Terms {
+    loss: Tensor<1>,
+    /// The contrastive term, or the recovery loss itself.
+    cd: Tensor<1>,
+    /// The energy regulariser (contrastive only).
+    reg: Option<Tensor<1>>,
+    /// Mean net output on the real images and on the negatives.
+    real_out: Tensor<1>,
+    fake_out: Tensor<1>,
+    /// The classifier's cross-entropy and batch accuracy (class-conditional only).
+    class: Option<(Tensor<1>, Tensor<1>)>,
+    /// Negatives started from fresh noise.
+    fresh: usize,
 }
 
 impl Trainer {
@@ -103,15 +124,19 @@ impl Trainer {
     }
 
     fn assemble(config: EbmConfig, device: Device, model: EnergyNet, rng: StdRng) -> Self {
-        let optim = AdamConfig::new().with_beta_1(0.0).with_beta_2(config.beta2 as f32).init();
+        let optim = AdamConfig::new().with_beta_1(config.beta1 as f32).with_beta_2(config.beta2 as f32).init();
+        // The recovery recipe keeps no chains between iterations: a one-slot buffer stays empty.
+        let capacity = if config.is_recovery() { 1 } else { config.buffer_size };
         let buffer = ReplayBuffer::with_update(
-            config.buffer_size,
+            capacity,
             config.image_shape(),
             config.fresh_fraction,
             config.chains_in_place,
             &device.clone().inner(),
         );
         let good = Snapshot { model: model.clone(), optim: optim.clone(), iteration: 0 };
+        let schedule = config.is_recovery().then(|| NoiseSchedule::new(config.recovery.levels, config.recovery.step_factor));
+        let ema = config.is_recovery().then(|| model.valid());
         Self {
             config,
             device,
@@ -125,6 +150,8 @@ impl Trainer {
             rollbacks_in_a_row: 0,
             rollbacks_total: 0,
             drift: Drift::default(),
+            schedule,
+            ema,
         }
     }
 
@@ -146,8 +173,27 @@ impl Trainer {
         self.iteration
     }
 
+    /// The net being trained.
     pub fn model(&self) -> &EnergyNet {
         &self.model
+    }
+
+    /// The net samples come from: the moving average of the weights for the recovery recipe,
+    /// else the trained net itself.
+    pub fn sampling_model(&self) -> &EnergyNet {
+        self.ema.as_ref().unwrap_or(&self.model)
+    }
+
+    /// The recovery recipe's moving average of the weights.
+    pub fn ema(&self) -> Option<&EnergyNet> {
+        self.ema.as_ref()
+    }
+
+    /// Replaces the moving average (a resumed recovery run's, from its checkpoint).
+    pub fn set_ema(&mut self, ema: EnergyNet) {
+        if self.config.is_recovery() {
+            self.ema = Some(ema.to_device(&self.device()));
+        }
     }
 
     pub fn buffer(&self) -> &ReplayBuffer {
@@ -172,9 +218,12 @@ impl Trainer {
         &mut self.rng
     }
 
-    /// Learning rate for the next iteration: lr · decay^epoch.
+    /// Learning rate for the next iteration: lr · decay^epoch, rising linearly over the
+    /// recovery recipe's warm-up.
     pub fn current_lr(&self) -> f64 {
-        self.config.lr * self.config.lr_decay.powi((self.iteration / self.iters_per_epoch) as i32)
+        let warmup = if self.config.is_recovery() { self.config.recovery.warmup } else { 0 };
+        let ramp = if warmup == 0 { 1.0 } else { ((self.iteration + 1) as f64 / warmup as f64).min(1.0) };
+        ramp * self.config.lr * self.config.lr_decay.powi((self.iteration / self.iters_per_epoch) as i32)
     }
 
     /// Restores the position of a resumed run (iteration count and optimiser state).
@@ -193,143 +242,103 @@ impl Trainer {
         self.rollbacks_total
     }
 
-    /// One CD iteration on a batch of real images in [-1, 1], shape [N, C, H, W]; a
+    /// One training iteration on a batch of real images in [-1, 1], shape [N, C, H, W]; a
     /// class-conditional model needs `labels`, one per real image (an unconditional one ignores
     /// them).
     pub async fn step(&mut self, real: Tensor<4>, labels: Option<&[i32]>) -> Result<IterStats, TrainError> {
         let started = Instant::now();
-        let dims = real.dims();
-        let expected = self.config.image_shape();
-        if dims[1..] != expected[..] || dims[0] == 0 {
-            return Err(TrainError::BatchShape { got: dims.to_vec(), expected });
-        }
-        let classes = self.config.classes;
-        let real_labels = match (classes, labels) {
-            (0, _) => None,
-            (_, Some(l)) if l.len() == dims[0] => {
-                if let Some(&bad) = l.iter().find(|&&y| y < 0 || y as usize >= classes) {
-                    return Err(TrainError::LabelRange { label: bad, classes });
-                }
-                Some(l)
-            }
-            (_, l) => return Err(TrainError::Labels { got: l.map_or(0, |l| l.len()), images: dims[0] }),
+        let real_labels = self.check_batch(&real, labels)?;
+        self.device().seed(self.rng.random());
+        let terms = match self.config.recipe {
+            Recipe::Contrastive => self.contrastive_terms(real, real_labels).await,
+            Recipe::Recovery => self.recovery_terms(real).await,
         };
-        let data_device = self.device();
-        data_device.seed(self.rng.random());
-        let batch = self.config.batch_size;
-        let labels_tensor = |l: &[i32]| Tensor::<1, Int>::from_data(TensorData::new(l.to_vec(), [l.len()]), &data_device);
-
-        // Negatives: Langevin chains from the buffer (plus a few fresh starts), each under its label.
-        let draw = self.buffer.draw(batch, &mut self.rng, real_labels.unwrap_or(&[]));
-        let mut starts = draw.images;
-        let mut ages = draw.ages.clone();
-        let extra = self.config.fresh_steps().saturating_sub(self.config.langevin_steps);
-        if draw.fresh > 0 && extra > 0 {
-            ages[..draw.fresh].iter_mut().for_each(|a| *a = a.saturating_add(extra as u32));
-            // Chains from noise first take the steps they need beyond the common ones.
-            let labels = real_labels.map(|_| labels_tensor(&draw.labels[..draw.fresh]));
-            let params = LangevinParams { steps: extra, ..LangevinParams::from(&self.config) };
-            let options = ChainOptions { labels, ..Default::default() };
-            let (fresh, _) = langevin(&self.model, starts.clone().narrow(0, 0, draw.fresh), &params, &options).await;
-            starts = if draw.fresh < batch { Tensor::cat(vec![fresh, starts.narrow(0, draw.fresh, batch - draw.fresh)], 0) } else { fresh };
-        }
-        let chain = ChainOptions { labels: real_labels.map(|_| labels_tensor(&draw.labels)), ..Default::default() };
-        let (fake, _) = langevin(&self.model, starts, &LangevinParams::from(&self.config), &chain).await;
-        ages.iter_mut().for_each(|a| *a = a.saturating_add(self.config.langevin_steps as u32));
-        self.buffer.put_back(fake.clone(), draw.slots.as_deref(), &draw.labels, &ages);
-
-        // Positives, slightly noised so the data distribution has support everywhere.
-        let real = real.without_autodiff();
-        let real = if self.config.augment_real { dihedral(real, self.rng.random_range(0..SYMMETRIES)) } else { real };
-        let real = if self.config.real_noise_std > 0.0 {
-            let noise = Tensor::random(real.shape(), Distribution::Normal(0.0, self.config.real_noise_std), &data_device);
-            (real + noise).clamp(-1.0, 1.0)
-        } else {
-            real
-        };
-        let n_real = real.dims()[0];
-
-        // One forward for both halves, as in the reference.
-        let both = Tensor::cat(vec![real, fake], 0);
-        let (real_out, fake_out, class_terms) = match real_labels {
-            None => {
-                let out = self.model.forward(both);
-                (out.clone().narrow(0, 0, n_real), out.narrow(0, n_real, batch), None)
-            }
-            Some(real_labels) => {
-                let logits = self.model.logits(both);
-                let mut all = real_labels.to_vec();
-                all.extend(&draw.labels);
-                let picked = logits.clone().gather(1, labels_tensor(&all).reshape([n_real + batch, 1])).reshape([n_real + batch]);
-                let real_logits = logits.narrow(0, 0, n_real);
-                let truth = labels_tensor(real_labels);
-                let log_probs = burn::tensor::activation::log_softmax(real_logits.clone(), 1);
-                let class_loss = log_probs.gather(1, truth.clone().reshape([n_real, 1])).mean().neg();
-                let correct = real_logits.argmax(1).reshape([n_real]).equal(truth).float().mean();
-                (picked.clone().narrow(0, 0, n_real), picked.narrow(0, n_real, batch), Some((class_loss, correct)))
-            }
-        };
-        let reg = (real_out.clone().square().mean() + fake_out.clone().square().mean()) * self.config.alpha;
-        let cd = fake_out.clone().mean() - real_out.clone().mean();
-        let mut loss = cd.clone() + reg.clone();
-        if let Some((class_loss, _)) = &class_terms {
-            loss = loss + class_loss.clone() * self.config.class_loss_weight;
-        }
-
-        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
-        if self.config.grad_clip_norm > 0.0 {
-            clip::clip_global_norm(&self.model, &mut grads, self.config.grad_clip_norm);
-        }
         let lr = self.current_lr();
-        if classes > 0 && self.config.head_lr_factor != 1.0 {
-            let head_grads = head::take_head_grads(&self.model, &mut grads);
-            self.model = self.optim.step(lr, self.model.clone(), grads);
-            self.model = self.optim.step(lr * self.config.head_lr_factor, self.model.clone(), head_grads);
-        } else {
-            self.model = self.optim.step(lr, self.model.clone(), grads);
-        }
+        self.update(terms.loss.clone(), lr);
         self.iteration += 1;
-
-        // The statistics, read back in one transaction, in the order of `Read`.
-        let mut read = Transaction::default()
-            .register(loss.without_autodiff())
-            .register(cd.without_autodiff())
-            .register(reg.without_autodiff())
-            .register(real_out.without_autodiff().mean())
-            .register(fake_out.without_autodiff().mean());
-        if let Some((class_loss, correct)) = class_terms {
-            read = read.register(class_loss.without_autodiff()).register(correct.without_autodiff());
-        }
-        let read = read.execute_async().await.map_err(|e| TrainError::Readback(format!("{e:?}")))?;
-        let value = |which: Read| {
-            read.get(which as usize)
-                .and_then(|d| d.iter::<f32>().next())
-                .ok_or_else(|| TrainError::Readback(format!("the device returned no value for {which:?}")))
-        };
-        let class_value = |which: Read| if classes > 0 { value(which) } else { Ok(0.0) };
-        let mut stats = IterStats {
-            iteration: self.iteration,
-            epoch: (self.iteration - 1) / self.iters_per_epoch,
-            loss: value(Read::Loss)?,
-            cd: value(Read::Cd)?,
-            reg: value(Read::Reg)?,
-            class_loss: class_value(Read::ClassLoss)?,
-            class_accuracy: class_value(Read::ClassAccuracy)?,
-            energy_real: -value(Read::RealOut)?,
-            energy_fake: -value(Read::FakeOut)?,
-            lr,
-            fresh: draw.fresh,
-            seconds: started.elapsed().as_secs_f64(),
-            rolled_back: false,
-        };
+        let mut stats = self.read_stats(terms, lr).await?;
+        stats.seconds = started.elapsed().as_secs_f64();
         if guard::diverged(&self.config, &stats) {
             self.roll_back()?;
             stats.rolled_back = true;
             stats.iteration = self.iteration;
         } else {
             self.keep_as_good();
+            self.update_ema();
             self.check_drift(&stats)?;
         }
         Ok(stats)
+    }
+
+    /// The batch's shape and, for a class-conditional model, its labels; returns the labels
+    /// training uses.
+    fn check_batch<'l>(&self, real: &Tensor<4>, labels: Option<&'l [i32]>) -> Result<Option<&'l [i32]>, TrainError> {
+        let dims = real.dims();
+        let expected = self.config.image_shape();
+        if dims[1..] != expected[..] || dims[0] == 0 {
+            return Err(TrainError::BatchShape { got: dims.to_vec(), expected });
+        }
+        let classes = self.config.classes;
+        match (classes, labels) {
+            (0, _) => Ok(None),
+            (_, Some(l)) if l.len() == dims[0] => match l.iter().find(|&&y| y < 0 || y as usize >= classes) {
+                Some(&bad) => Err(TrainError::LabelRange { label: bad, classes }),
+                None => Ok(Some(l)),
+            },
+            (_, l) => Err(TrainError::Labels { got: l.map_or(0, |l| l.len()), images: dims[0] }),
+        }
+    }
+
+    /// One Adam step on `loss` at `lr`: gradients clipped by global norm, the class head at its
+    /// own rate when asked.
+    fn update(&mut self, loss: Tensor<1>, lr: f64) {
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        if self.config.grad_clip_norm > 0.0 {
+            clip::clip_global_norm(&self.model, &mut grads, self.config.grad_clip_norm);
+        }
+        if self.config.classes > 0 && self.config.head_lr_factor != 1.0 {
+            let head_grads = head::take_head_grads(&self.model, &mut grads);
+            self.model = self.optim.step(lr, self.model.clone(), grads);
+            self.model = self.optim.step(lr * self.config.head_lr_factor, self.model.clone(), head_grads);
+        } else {
+            self.model = self.optim.step(lr, self.model.clone(), grads);
+        }
+    }
+
+    /// The iteration's statistics, read back in one transaction, in the order of `Read`.
+    async fn read_stats(&self, terms: Terms, lr: f64) -> Result<IterStats, TrainError> {
+        let zero = || Tensor::<1>::zeros([1], &self.device());
+        let (class_loss, correct) = terms.class.unwrap_or_else(|| (zero(), zero()));
+        let read = Transaction::default()
+            .register(terms.loss.without_autodiff())
+            .register(terms.cd.without_autodiff())
+            .register(terms.reg.unwrap_or_else(zero).without_autodiff())
+            .register(terms.real_out.without_autodiff())
+            .register(terms.fake_out.without_autodiff())
+            .register(class_loss.without_autodiff())
+            .register(correct.without_autodiff())
+            .execute_async()
+            .await
+            .map_err(|e| TrainError::Readback(format!("{e:?}")))?;
+        let value = |which: Read| {
+            read.get(which as usize)
+                .and_then(|d| d.iter::<f32>().next())
+                .ok_or_else(|| TrainError::Readback(format!("the device returned no value for {which:?}")))
+        };
+        Ok(IterStats {
+            iteration: self.iteration,
+            epoch: (self.iteration - 1) / self.iters_per_epoch,
+            loss: value(Read::Loss)?,
+            cd: value(Read::Cd)?,
+            reg: value(Read::Reg)?,
+            class_loss: value(Read::ClassLoss)?,
+            class_accuracy: value(Read::ClassAccuracy)?,
+            energy_real: -value(Read::RealOut)?,
+            energy_fake: -value(Read::FakeOut)?,
+            lr,
+            fresh: terms.fresh,
+            seconds: 0.0,
+            rolled_back: false,
+        })
     }
 }

@@ -1,6 +1,6 @@
 //! Langevin chains across workers: the engine hands shares of its chains to a pool of helper
 //! workers (`js/chain-pool.js`), each running `ChainHelper` in its own instance of this module.
-//! Partitioning, seeding and joining are the core's ([`crate::cpu_chains::run_on_pool`]); this
+//! Partitioning, seeding and joining are the core's ([`crate::sampler::cpu::run_on_pool`]); this
 //! file only moves a share's numbers between Rust and JavaScript.
 
 use std::rc::Rc;
@@ -10,8 +10,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use super::{Engine, err};
-use crate::cpu_chains::{ChainPool, Frames, FrozenNet, ShareFuture, ShareJob, Spec, install_pool, run_chains};
-use crate::sampler::LangevinParams;
+use crate::sampler::Dynamics;
+use crate::sampler::cpu::{ChainPool, Frame, Frames, FrozenNet, ShareFuture, ShareJob, Spec, install_pool, run_chains};
 
 /// Runs shares of chains in a helper worker.
 #[wasm_bindgen]
@@ -43,27 +43,27 @@ impl ChainHelper {
         }
         let count = images.len() / len;
         let labels = get(job, "labels").dyn_ref::<Int32Array>().map(|a| a.to_vec());
+        let levels: Option<Vec<u32>> =
+            get(job, "levels").dyn_ref::<Int32Array>().map(|a| a.to_vec().into_iter().map(|l| l.max(0) as u32).collect());
         let free: Option<Vec<bool>> = get(job, "free").dyn_ref::<Uint8Array>().map(|a| a.to_vec().into_iter().map(|f| f != 0).collect());
+        let net_levels = net.levels.as_ref().map_or(0, |l| l.count);
         if labels.as_ref().is_some_and(|l| l.len() != count || l.iter().any(|&y| y < 0 || y as usize >= net.classes.max(1)))
+            || levels.as_ref().is_some_and(|l| l.len() != count || l.iter().any(|&t| t as usize >= net_levels))
             || free.as_ref().is_some_and(|f| f.len() != images.len())
         {
-            return Err(err("share.labels / share.free do not fit its images or the net"));
+            return Err(err("share.labels / share.levels / share.free do not fit its images or the net"));
         }
-        let steps = number("steps")?;
-        if !(0.0..=crate::limits::MAX_STEPS_PER_CALL as f64 * 16.0).contains(&steps) {
-            return Err(err("share.steps is out of range"));
-        }
-        let params = LangevinParams {
-            steps: steps as usize,
-            step_size: number("step_size")?,
-            noise_std: number("noise_std")?,
-            grad_clamp: number("grad_clamp")?,
-        };
+        let dynamics: Dynamics = get(job, "dynamics")
+            .as_string()
+            .and_then(|json| serde_json::from_str(&json).ok())
+            .ok_or_else(|| err("share.dynamics must be the chains' dynamics as JSON"))?;
+        check_dynamics(&dynamics, net_levels, levels.is_some())?;
         let record = number("record_every")? as usize;
         let seed = ((number("seed_hi")? as u64) << 32) | number("seed_lo")? as u64;
         let spec = Spec {
-            params,
+            dynamics: &dynamics,
             target_labels: labels.as_deref(),
+            levels: levels.as_deref(),
             free: free.as_deref(),
             record_every: (record > 0).then_some(record),
             seed,
@@ -73,10 +73,13 @@ impl ChainHelper {
         let out = Object::new();
         set(&out, "finals", &Float32Array::from(finals.as_slice()));
         let list = Array::new();
-        for (step, values) in frames {
+        for f in frames {
             let frame = Object::new();
-            set(&frame, "step", &JsValue::from(step as f64));
-            set(&frame, "values", &Float32Array::from(values.as_slice()));
+            set(&frame, "step", &JsValue::from(f.step as f64));
+            if let Some(level) = f.level {
+                set(&frame, "level", &JsValue::from(level as f64));
+            }
+            set(&frame, "values", &Float32Array::from(f.values.as_slice()));
             list.push(&frame);
         }
         set(&out, "frames", &list);
@@ -125,15 +128,14 @@ impl ChainPool for JsChainPool {
         if let Some(labels) = job.labels {
             set(&share, "labels", &Int32Array::from(labels));
         }
+        if let Some(levels) = job.levels {
+            set(&share, "levels", &Int32Array::from(levels.iter().map(|&l| l as i32).collect::<Vec<_>>().as_slice()));
+        }
         if let Some(free) = job.free {
             set(&share, "free", &Uint8Array::from(free.iter().map(|&f| u8::from(f)).collect::<Vec<_>>().as_slice()));
         }
-        let p = job.params;
+        set(&share, "dynamics", &JsValue::from_str(&serde_json::to_string(job.dynamics).expect("dynamics serialise")));
         for (key, value) in [
-            ("steps", p.steps as f64),
-            ("step_size", p.step_size),
-            ("noise_std", p.noise_std),
-            ("grad_clamp", p.grad_clamp),
             ("record_every", job.record_every.unwrap_or(0) as f64),
             ("seed_hi", (job.seed >> 32) as f64),
             ("seed_lo", (job.seed & 0xFFFF_FFFF) as f64),
@@ -150,12 +152,32 @@ impl ChainPool for JsChainPool {
             let mut frames: Frames = Vec::new();
             for frame in Array::from(&get(&out, "frames")).iter() {
                 let step = get(&frame, "step").as_f64().ok_or("a frame has no step")? as usize;
+                let level = get(&frame, "level").as_f64().map(|l| l as usize);
                 let values = get(&frame, "values").dyn_ref::<Float32Array>().map(|a| a.to_vec()).ok_or("a frame has no values")?;
-                frames.push((step, values));
+                frames.push(Frame { step, level, values });
             }
             Ok((finals, frames))
         })
     }
+}
+
+/// A share's dynamics must fit its net and stay within what one call may ask for.
+fn check_dynamics(dynamics: &Dynamics, net_levels: usize, has_levels: bool) -> Result<(), JsError> {
+    use crate::sampler::{RecoveryChains, Walk};
+    let within = dynamics.total_steps() <= crate::limits::MAX_STEPS_PER_CALL * 16;
+    let fits = match dynamics {
+        Dynamics::Clamped(p) => [p.step_size, p.noise_std, p.grad_clamp].iter().all(|v| v.is_finite()),
+        Dynamics::Recovery(RecoveryChains { schedule, noise_scale, walk, .. }) => {
+            schedule.is_well_formed()
+                && schedule.levels() == net_levels
+                && noise_scale.is_finite()
+                && match walk {
+                    Walk::OneLevel => has_levels,
+                    Walk::Down { top } => *top < net_levels,
+                }
+        }
+    };
+    if within && fits { Ok(()) } else { Err(err("share.dynamics does not fit the net or is out of range")) }
 }
 
 fn get(target: &JsValue, key: &str) -> JsValue {

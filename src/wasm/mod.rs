@@ -114,6 +114,15 @@ struct ModelInfo<'a> {
     /// Persistent chains available to continue (`generate(…, "persistent")`): the loaded
     /// file's, or the replay buffer of training run here.
     persistent_chains: usize,
+    /// The Langevin steps `generate` takes when asked for 0: from noise (per level for a
+    /// recovery model) and continuing persistent chains.
+    default_steps: DefaultSteps,
+}
+
+#[derive(Serialize)]
+struct DefaultSteps {
+    noise: usize,
+    persistent: usize,
 }
 
 #[wasm_bindgen]
@@ -150,10 +159,16 @@ impl Engine {
         self.state.borrow().config.to_json()
     }
 
-    /// The reference defaults as JSON.
+    /// The defaults of a recipe as JSON: `"recovery"` (diffusion recovery likelihood, what a
+    /// new network trains with by default; also when `recipe` is omitted) or `"contrastive"`
+    /// (the UvA tutorial-8 reference).
     #[wasm_bindgen(js_name = defaultConfig)]
-    pub fn default_config() -> String {
-        EbmConfig::default().to_json()
+    pub fn default_config(recipe: Option<String>) -> Result<String, JsError> {
+        match recipe.as_deref() {
+            None | Some("recovery") => Ok(EbmConfig::recovery().to_json()),
+            Some("contrastive") => Ok(EbmConfig::default().to_json()),
+            Some(other) => Err(err(format!("unknown recipe `{other}`: use recovery or contrastive"))),
+        }
     }
 
     /// Replaces the configuration (validated). A different architecture discards the current
@@ -203,6 +218,10 @@ impl Engine {
                 Some(run) => run.trainer().buffer().len(),
                 None => s.chains.as_ref().map_or(0, |c| c.len()),
             },
+            default_steps: DefaultSteps {
+                noise: if s.config.is_recovery() { s.config.recovery.steps } else { crate::sampler::NOISE_STEPS },
+                persistent: crate::persistent::DEFAULT_STEPS,
+            },
         })
     }
 
@@ -239,7 +258,7 @@ impl Engine {
         match &s.training {
             Some(run) => {
                 let run = run.try_lock().ok_or_else(|| err("the engine is busy with another call; wait for it to finish"))?;
-                Ok(run.trainer().model().valid())
+                Ok(run.trainer().sampling_model().valid())
             }
             None => s.model.clone().ok_or_else(|| err(missing)),
         }

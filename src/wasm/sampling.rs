@@ -8,10 +8,10 @@ use wasm_bindgen::prelude::*;
 use super::convert::{images_to_rgba, rgba_to_images, values_to_rgba};
 use super::{BusyGuard, Engine, class_arg, err, to_js};
 use crate::edit::{self, Edited, MaskPreset};
-use crate::inference::generate;
+use crate::inference::{Frame, generate_observed};
 use crate::limits::{MAX_SAMPLES_PER_CALL, MAX_STEPS_PER_CALL, check_count};
-use crate::persistent::{BURN_IN_STEPS, ChainSnapshot, continue_chains};
-use crate::sampler::LangevinParams;
+use crate::persistent::{BURN_IN_STEPS, ChainSnapshot, DEFAULT_STEPS, continue_chains};
+use crate::sampler::{Dynamics, LangevinParams};
 use crate::{Device, EnergyNet};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -27,12 +27,20 @@ struct GeneratedJs {
     count: usize,
     /// Where the chains started: "noise" or "persistent".
     from: &'static str,
+    /// Langevin steps each sample took.
+    steps: usize,
+    /// The model's noise levels (0: a contrastive model).
+    levels: usize,
 }
 
 #[derive(Serialize)]
 struct FrameJs {
     /// Langevin steps taken to reach this state.
     step: usize,
+    /// The noise level of the images (a recovery model's walk: T at the start down to 0);
+    /// absent for a contrastive model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    level: Option<usize>,
     /// RGBA bytes of each chain's state, concatenated.
     #[serde(with = "serde_bytes")]
     rgba: Vec<u8>,
@@ -56,11 +64,17 @@ fn check_steps(steps: usize) -> Result<(), JsError> {
 
 #[wasm_bindgen]
 impl Engine {
-    /// `count` new samples after `steps` Langevin steps, of `class` when the model is
-    /// class-conditional (omit it for any class), recording the chain every `record_every` steps
-    /// (0 = no chain). `from`: "noise" (the default) starts from uniform noise; "persistent"
-    /// continues the model's persistent chains (those of the loaded file, or the replay buffer of
-    /// training run here). Returns `{samples, chain, side, count, from}`.
+    /// `count` new samples after `steps` Langevin steps (0: the model's default — 256 from noise,
+    /// 40 continuing chains), of `class` when the model is class-conditional (omit it for any
+    /// class), recording the chain every `record_every` steps (0 = no chain). `from`: "noise" (the
+    /// default) starts from uniform noise; "persistent" continues the model's persistent chains
+    /// (those of the loaded file, or the replay buffer of training run here). A recovery model
+    /// walks its noise levels from N(0, I), `steps` per level (0: as trained), recording the end
+    /// of every level when `record_every` > 0; it has no persistent chains. Returns
+    /// `{samples, chain, side, count, from, steps, levels}` (`steps`: Langevin steps each
+    /// sample took; `levels`: the model's noise levels, 0 for a contrastive one). `on_frame`, when
+    /// given, is called with `{step, level, rgba}` as each level of a recovery walk is reached
+    /// (the start, then levels T−1 … 0), so a page can draw the walk while it runs.
     pub async fn generate(
         &self,
         count: usize,
@@ -68,9 +82,9 @@ impl Engine {
         record_every: usize,
         class: Option<u32>,
         from: Option<String>,
+        on_frame: Option<js_sys::Function>,
     ) -> Result<JsValue, JsError> {
         check_count("count", count, MAX_SAMPLES_PER_CALL).map_err(err)?;
-        check_steps(steps)?;
         let persistent = match from.as_deref() {
             None | Some("noise") => false,
             Some("persistent") => true,
@@ -79,22 +93,40 @@ impl Engine {
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, device) = self.model_for_use()?;
         let class = class_arg(class, &config)?;
-        let params = LangevinParams { steps, ..LangevinParams::from(&config) };
+        if persistent && config.is_recovery() {
+            return Err(err("a recovery-likelihood model has no persistent chains: it samples from noise through its noise levels"));
+        }
+        // 0 steps: the model's own default (see `Dynamics::sampling` and `persistent::DEFAULT_STEPS`).
+        let steps = (steps > 0).then_some(steps);
+        let params = LangevinParams { steps: steps.unwrap_or(DEFAULT_STEPS), ..LangevinParams::from(&config) };
+        let dynamics = if persistent { Dynamics::Clamped(params) } else { Dynamics::sampling(&config, steps) };
+        check_steps(dynamics.total_steps())?;
         let record = (record_every > 0).then_some(record_every);
         let out = if persistent {
             let chains = self.persistent_chains().await?;
             let mut rng = StdRng::seed_from_u64(self.state.borrow_mut().rng.random());
             continue_chains(&model, &chains, count, &params, record, class, BURN_IN_STEPS, &mut rng, &device).await.map_err(err)?
         } else {
-            generate(&model, count, config.image_shape(), &params, record, class, &device).await.map_err(err)?
+            let shape = config.image_shape();
+            let mut observe = |frame: &Frame| {
+                if let Some(callback) = &on_frame
+                    && let Ok(value) = to_js(&FrameJs { step: frame.step, level: frame.level, rgba: values_to_rgba(&frame.values, shape) })
+                {
+                    // A callback that throws only loses its own drawing, not the samples.
+                    let _ = callback.call1(&JsValue::NULL, &value);
+                }
+            };
+            generate_observed(&model, count, shape, &dynamics, record, class, &device, &mut observe).await.map_err(err)?
         };
         let shape = config.image_shape();
         to_js(&GeneratedJs {
             samples: values_to_rgba(&out.samples, shape),
-            chain: out.chain.iter().map(|(step, v)| FrameJs { step: *step, rgba: values_to_rgba(v, shape) }).collect(),
+            chain: out.chain.iter().map(|f| FrameJs { step: f.step, level: f.level, rgba: values_to_rgba(&f.values, shape) }).collect(),
             side: shape[1],
             count,
             from: if persistent { "persistent" } else { "noise" },
+            steps: dynamics.total_steps(),
+            levels: config.levels(),
         })
     }
 
@@ -105,16 +137,28 @@ impl Engine {
         let _busy = BusyGuard::take(&self.state)?;
         let e = self.edit_inputs(rgba, count, steps, class)?;
         let free: Vec<bool> = mask.iter().map(|&m| m != 0).collect();
-        let out = edit::inpaint(&e.model, &e.images, e.channels, e.side, &free, &e.params, e.class, &e.device).await.map_err(err)?;
+        let out = edit::inpaint(&e.model, &e.images, e.channels, e.side, &free, &e.dynamics, e.class, &e.device).await.map_err(err)?;
         edited_js(out, e.channels, e.side)
     }
 
-    /// Runs `steps` Langevin steps from each of `count` (noisy) RGBA images.
+    /// Runs `steps` Langevin steps from each of `count` (noisy) RGBA images (a recovery model:
+    /// the walk down from the level whose noise matches `noise_std`, the standard deviation of
+    /// the noise on the [-1, 1] scale, `steps` per level; 0 steps: the model's default).
     /// Returns `{before, after, energy_before, energy_after, side, count}`.
-    pub async fn denoise(&self, rgba: &[u8], count: usize, steps: usize, class: Option<u32>) -> Result<JsValue, JsError> {
+    pub async fn denoise(
+        &self,
+        rgba: &[u8],
+        count: usize,
+        steps: usize,
+        class: Option<u32>,
+        noise_std: Option<f64>,
+    ) -> Result<JsValue, JsError> {
+        if noise_std.is_some_and(|s| !(s.is_finite() && (0.0..=2.0).contains(&s))) {
+            return Err(err("noise_std must be between 0 and 2"));
+        }
         let _busy = BusyGuard::take(&self.state)?;
         let e = self.edit_inputs(rgba, count, steps, class)?;
-        let out = edit::denoise(&e.model, &e.images, e.channels, e.side, &e.params, e.class, &e.device).await.map_err(err)?;
+        let out = edit::denoise(&e.model, &e.images, e.channels, e.side, &e.dynamics, noise_std, e.class, &e.device).await.map_err(err)?;
         edited_js(out, e.channels, e.side)
     }
 
@@ -153,7 +197,7 @@ struct EditInputs {
     images: Vec<Vec<u8>>,
     channels: usize,
     side: usize,
-    params: LangevinParams,
+    dynamics: Dynamics,
     class: Option<usize>,
 }
 
@@ -173,13 +217,13 @@ impl Engine {
     }
 
     fn edit_inputs(&self, rgba: &[u8], count: usize, steps: usize, class: Option<u32>) -> Result<EditInputs, JsError> {
-        check_steps(steps)?;
         let (model, config, device) = self.model_for_use()?;
         let class = class_arg(class, &config)?;
         let (channels, side) = (config.channels, config.image_size);
         let images = rgba_to_images(rgba, count, side, channels)?;
-        let params = LangevinParams { steps, ..LangevinParams::from(&config) };
-        Ok(EditInputs { model, device, images, channels, side, params, class })
+        let dynamics = Dynamics::sampling(&config, (steps > 0).then_some(steps));
+        check_steps(dynamics.total_steps())?;
+        Ok(EditInputs { model, device, images, channels, side, dynamics, class })
     }
 }
 

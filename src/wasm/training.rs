@@ -14,8 +14,9 @@ use wasm_bindgen::prelude::*;
 use super::convert::values_to_rgba;
 use super::{Engine, State, err, to_js};
 use crate::checkpoint::Contents;
-use crate::inference::read_values;
+use crate::inference::{generate, read_values};
 use crate::limits::MAX_BUFFER_IMAGES_SHOWN;
+use crate::sampler::Dynamics;
 use crate::training_run::{Origin, TrainingRun};
 
 /// The run a `Training` handle owns, shared with the engine that started it.
@@ -30,6 +31,19 @@ struct BufferSamples {
     labels: Vec<i32>,
     count: usize,
     side: usize,
+}
+
+/// Chains a recovery run's live view walks.
+const LIVE_WALKS: usize = 8;
+
+#[derive(Serialize)]
+struct LiveSamples {
+    #[serde(with = "serde_bytes")]
+    rgba: Vec<u8>,
+    count: usize,
+    side: usize,
+    columns: usize,
+    levels: Vec<usize>,
 }
 
 /// One training run started by `Engine.startTraining`. It stays valid until the engine's
@@ -100,6 +114,45 @@ impl Training {
         };
         let values = read_values(images).await.map_err(err)?;
         to_js(&BufferSamples { rgba: values_to_rgba(&values, shape), count: labels.len(), labels, side: shape[1] })
+    }
+
+    /// What the run's model draws now, to watch training: the `count` newest replay-buffer
+    /// samples (contrastive), or `min(count, 8)` chains walked from noise down every level with
+    /// the moving-average weights (recovery), one row per chain and one column per level (the
+    /// start, then levels T−1 … 0). Returns `{rgba, count, side, columns, levels}` (`levels`:
+    /// the noise level of each column, empty for the buffer).
+    #[wasm_bindgen(js_name = liveSamples)]
+    pub async fn live_samples(&self, count: usize) -> Result<JsValue, JsError> {
+        let run = self.lock()?;
+        let config = run.trainer().config().clone();
+        if !config.is_recovery() {
+            drop(run);
+            let buffer = self.buffer_samples(count).await?;
+            let _ = Reflect::set(&buffer, &"columns".into(), &JsValue::from(16));
+            let _ = Reflect::set(&buffer, &"levels".into(), &js_sys::Array::new());
+            return Ok(buffer);
+        }
+        let chains = count.clamp(1, LIVE_WALKS);
+        let shape = config.image_shape();
+        let model = burn::module::Module::valid(run.trainer().sampling_model());
+        let device = run.trainer().device();
+        let dynamics = Dynamics::sampling(&config, None);
+        let walk = generate(&model, chains, shape, &dynamics, Some(1), None, &device).await.map_err(err)?;
+        let per_image: usize = shape.iter().product();
+        let columns = walk.chain.len();
+        let mut values = Vec::with_capacity(chains * columns * per_image);
+        for chain in 0..chains {
+            for frame in &walk.chain {
+                values.extend(frame.values[chain * per_image..(chain + 1) * per_image].iter().map(|v| v.clamp(-1.0, 1.0)));
+            }
+        }
+        to_js(&LiveSamples {
+            rgba: values_to_rgba(&values, shape),
+            count: chains * columns,
+            side: shape[1],
+            columns,
+            levels: walk.chain.iter().filter_map(|f| f.level).collect(),
+        })
     }
 
     /// The run as a checkpoint file: weights, configuration and replay buffer (Adam's state

@@ -71,7 +71,7 @@ pub async fn langevin_energy_drop(device: &Device) -> (f32, f32) {
     let start = ReplayBuffer::noise(64, config.image_shape(), device);
     let params = LangevinParams { noise_std: 0.0, ..LangevinParams::from(&config) };
     let before = energies(&net, start.clone(), 64).await.unwrap();
-    let (end, _) = langevin(&net, start, &params, &Default::default()).await;
+    let (end, _) = langevin(&net, start, &params.into(), &Default::default()).await;
     let after = energies(&net, end, 64).await.unwrap();
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
     (mean(&before), mean(&after))
@@ -194,7 +194,7 @@ async fn sample_accuracy(model: &EnergyNet, config: &EbmConfig, device: &Device,
     let mut right = 0;
     for k in 0..config.classes {
         device.seed(100 + k as u64);
-        let out = generate(model, per_class, config.image_shape(), &params, None, Some(k), device).await.expect("samples");
+        let out = generate(model, per_class, config.image_shape(), &params.into(), None, Some(k), device).await.expect("samples");
         right +=
             out.samples.chunks_exact(pixels).filter(|img| synthetic::nearest_pattern(img, config.channels, config.image_size) == k).count();
     }
@@ -288,4 +288,79 @@ pub fn json_keys(value: &serde_json::Value) -> std::collections::BTreeSet<String
 pub fn device_rng_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A tiny recovery-recipe config (4 levels of 6 steps) for tests natively and in the browser.
+pub fn tiny_recovery_config(seed: u64) -> EbmConfig {
+    let mut config = EbmConfig { channels: 1, image_size: 12, width: 8, batch_size: 32, lr: 1e-3, seed, ..EbmConfig::recovery() };
+    config.recovery.levels = 4;
+    config.recovery.steps = 6;
+    config.recovery.warmup = 5;
+    config
+}
+
+/// A level-conditioned net whose per-level shifts and heads are random (they start at 0, where
+/// every level is the same energy and a path that ignored the level would pass unnoticed).
+pub fn with_random_levels(net: EnergyNet) -> EnergyNet {
+    use burn::module::{Module, ModuleMapper, Param};
+    struct Randomise;
+    impl ModuleMapper for Randomise {
+        fn map_float<const D: usize>(&mut self, param: Param<dermaebm::Tensor<D>>) -> Param<dermaebm::Tensor<D>> {
+            let t = param.val();
+            // The level tables are the only [T ≤ 8, c] parameters of these nets.
+            if D != 2 || t.dims()[0] > 8 {
+                return param;
+            }
+            let noise = dermaebm::Tensor::random(t.shape(), burn::tensor::Distribution::Normal(0.0, 0.3), &t.device());
+            Param::initialized(param.id, t + noise)
+        }
+    }
+    if net.levels() == 0 { net } else { net.map(&mut Randomise) }
+}
+
+/// A recovery walk down every level, without noise, from one seeded start with one seeded
+/// level-conditioned net: on the CPU backend (the CPU Langevin path) and again on `device`
+/// (same weights, same start). Returns (CPU samples, `device` samples), unclipped.
+pub async fn recovery_walk_on_both(device: &Device) -> (Vec<f32>, Vec<f32>) {
+    use burn::tensor::TensorData;
+    use dermaebm::inference::read_values;
+    use dermaebm::sampler::{ChainOptions, Dynamics, RecoveryChains, Walk, langevin};
+    use dermaebm::weights::{load_model, model_bytes};
+    let config = tiny_recovery_config(8);
+    let shape: dermaebm::model::NetShape = (&config).into();
+    let cpu = Device::flex();
+    cpu.seed(8);
+    let net = with_random_levels(EnergyNet::new(shape, &cpu));
+    let bytes = model_bytes(&net, shape).await.unwrap();
+    let dims = [6, config.channels, config.image_size, config.image_size];
+    let start = read_values(dermaebm::Tensor::<4>::random(dims, burn::tensor::Distribution::Normal(0.0, 1.0), &cpu)).await.unwrap();
+    let Dynamics::Recovery(chains) = Dynamics::sampling(&config, None) else { unreachable!("a recovery config") };
+    let dynamics = Dynamics::Recovery(RecoveryChains { noise_scale: 0.0, walk: Walk::Down { top: config.recovery.levels - 1 }, ..chains });
+    let mut out = Vec::new();
+    for on in [cpu, device.clone()] {
+        let net = load_model(shape, &bytes, &on).unwrap();
+        let x = dermaebm::Tensor::<4>::from_data(TensorData::new(start.clone(), dims), &on);
+        let (end, _) = langevin(&net, x, &dynamics, &ChainOptions::default()).await;
+        out.push(read_values(end).await.unwrap());
+    }
+    let device_values = out.pop().unwrap();
+    (out.pop().unwrap(), device_values)
+}
+
+/// Trains the tiny recovery config for `iterations` updates on `device`; returns every
+/// iteration's statistics were finite, and how far the moving average moved from the start.
+pub async fn recovery_training_on(device: &Device, iterations: u64) -> (bool, f32) {
+    use dermaebm::inference::energies;
+    let config = tiny_recovery_config(9);
+    let mut trainer = Trainer::new(config.clone(), device).expect("valid config");
+    let probe = synthetic::patterns(8, 1, config.image_size, 0.05, 5, &trainer.device());
+    let before = energies(trainer.sampling_model(), probe.clone(), 8).await.unwrap();
+    let mut finite = true;
+    for i in 0..iterations {
+        let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
+        let s = trainer.step(real, None).await.expect("a recovery step");
+        finite &= s.is_finite() && !s.rolled_back;
+    }
+    let after = energies(trainer.sampling_model(), probe, 8).await.unwrap();
+    (finite, before.iter().zip(&after).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max))
 }

@@ -1,27 +1,31 @@
-//! `debm bench`: seconds per CD iteration (the reference recipe by default), Langevin
-//! throughput, sampling time and peak memory, as one JSON object.
+//! `debm bench`: seconds per training iteration of each recipe (the contrastive reference, and
+//! recovery likelihood on the same net and on the shipped one), Langevin throughput, sampling
+//! time and peak memory, as one JSON object.
 
 use anyhow::{Result, bail};
-use dermaebm::buffer::ReplayBuffer;
-use dermaebm::inference::read_values;
+use dermaebm::inference::generate;
 use dermaebm::platform::{Instant, block_on};
-use dermaebm::sampler::{LangevinParams, langevin};
-use dermaebm::{EbmConfig, Trainer, synthetic};
-use serde_json::json;
+use dermaebm::sampler::Dynamics;
+use dermaebm::{Device, EbmConfig, Trainer, synthetic};
+use serde_json::{Value, json};
 
 use crate::common;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Timed CD iterations (after the warm-up).
+    /// Timed iterations per recipe (after the warm-up).
     #[arg(long, default_value_t = 5)]
     iterations: usize,
     #[arg(long, default_value_t = 1)]
     warmup: usize,
     #[arg(long, default_value_t = 128)]
     batch: usize,
+    /// Langevin steps of the contrastive recipe's iteration.
     #[arg(long, default_value_t = 60)]
     steps: usize,
+    /// Which recipes: contrastive, recovery or both.
+    #[arg(long, default_value = "both")]
+    recipe: String,
     #[arg(long, default_value = "auto")]
     backend: String,
 }
@@ -39,14 +43,10 @@ fn peak_rss() -> Option<u64> {
     Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
 }
 
-pub fn run(args: Args) -> Result<()> {
-    if args.iterations == 0 {
-        bail!("--iterations must be at least 1");
-    }
-    let (device, info) = common::device(&args.backend)?;
-    let config = EbmConfig { batch_size: args.batch, langevin_steps: args.steps, ..EbmConfig::default() };
+/// Times `args.iterations` training iterations of `config` and 64 samples from noise.
+fn measure(config: &EbmConfig, args: &Args, device: &Device) -> Result<Value> {
     config.validate()?;
-    let mut trainer = Trainer::new(config.clone(), &device)?;
+    let mut trainer = Trainer::new(config.clone(), device)?;
     let shape = config.image_shape();
     let mut times = Vec::new();
     for i in 0..args.warmup + args.iterations {
@@ -59,28 +59,54 @@ pub fn run(args: Args) -> Result<()> {
     }
     let min = times.iter().cloned().fold(f64::INFINITY, f64::min);
     let med = median(&mut times.clone());
-
-    // Sampling: 64 images × 60 steps from noise, read back.
-    let net = trainer.model().clone();
-    let params = LangevinParams { steps: 60, ..LangevinParams::from(&config) };
-    let run_sampling = || {
-        let start = ReplayBuffer::noise(64, shape, &trainer.device());
-        let (x, _) = block_on(langevin(&net, start, &params, &Default::default()));
-        block_on(read_values(x)).map(|_| ())
-    };
+    // Sampling: 64 images from noise as the site draws them (60 steps for the contrastive
+    // recipe, as before; the whole level walk for recovery), read back.
+    let net = trainer.sampling_model().clone();
+    let dynamics = Dynamics::sampling(config, (!config.is_recovery()).then_some(60));
+    let run_sampling = || block_on(generate(&net, 64, shape, &dynamics, None, None, &trainer.device())).map(|g| g.samples.len());
     run_sampling()?;
     let t = Instant::now();
     run_sampling()?;
     let sample_seconds = t.elapsed().as_secs_f64();
+    let chain_steps = if config.is_recovery() { config.recovery.steps } else { config.langevin_steps };
+    Ok(json!({
+        "recipe": config.recipe,
+        "width": config.width,
+        "batch": config.batch_size,
+        "langevin_steps_per_iteration": chain_steps,
+        "iteration_seconds": { "median": med, "min": min, "all": times },
+        "langevin_image_steps_per_second": (config.batch_size * chain_steps) as f64 / med,
+        "sample_64_seconds": sample_seconds,
+        "sample_steps": dynamics.total_steps(),
+    }))
+}
 
+pub fn run(args: Args) -> Result<()> {
+    if args.iterations == 0 {
+        bail!("--iterations must be at least 1");
+    }
+    let (which_contrastive, which_recovery) = match args.recipe.as_str() {
+        "both" => (true, true),
+        "contrastive" => (true, false),
+        "recovery" => (false, true),
+        other => bail!("unknown recipe `{other}`: use contrastive, recovery or both"),
+    };
+    let (device, info) = common::device(&args.backend)?;
+    let mut runs = Vec::new();
+    if which_contrastive {
+        let config = EbmConfig { batch_size: args.batch, langevin_steps: args.steps, ..EbmConfig::default() };
+        runs.push(measure(&config, &args, &device)?);
+    }
+    if which_recovery {
+        let shipped = EbmConfig { batch_size: args.batch, ..EbmConfig::recovery() };
+        // The same net as the contrastive reference, then the shipped recovery net.
+        runs.push(measure(&EbmConfig { width: EbmConfig::default().width, ..shipped.clone() }, &args, &device)?);
+        runs.push(measure(&shipped, &args, &device)?);
+    }
     let report = json!({
         "backend": info.backend,
         "adapter": info.adapter,
-        "batch": config.batch_size,
-        "langevin_steps": config.langevin_steps,
-        "cd_iteration_seconds": { "median": med, "min": min, "all": times },
-        "langevin_image_steps_per_second": (config.batch_size * config.langevin_steps) as f64 / med,
-        "sample_64x60_seconds": sample_seconds,
+        "runs": runs,
         "peak_rss_bytes": peak_rss(),
         "threads": std::thread::available_parallelism().map(|n| n.get()).ok(),
     });

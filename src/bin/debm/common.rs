@@ -1,9 +1,9 @@
-//! Arguments and helpers shared by the subcommands.
+//! Helpers shared by the subcommands: reading data and weights, picking the device, writing
+//! files atomically.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
 use dermaebm::data::{Dataset, Limits};
 use dermaebm::device::{BackendInfo, BackendRequest, select_device};
 use dermaebm::platform::block_on;
@@ -11,38 +11,6 @@ use dermaebm::weights::WeightsFile;
 use dermaebm::{Device, EnergyNet};
 
 pub const DEFAULT_WEIGHTS: &str = "weights/dermamnist.debm";
-
-#[derive(Parser)]
-#[command(name = "debm", about = "Deep energy-based model for DermaMNIST: inspect data, train, sample, score, benchmark")]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(Subcommand)]
-pub enum Command {
-    /// Print a JSON summary of one or more MedMNIST .npz/.npy shards (merged).
-    Info {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
-    /// Train on .npz/.npy shards, writing checkpoints, a CSV log and the final weights.
-    Train(crate::train::Args),
-    /// Generate samples: a PNG sheet and an animated GIF of the Langevin chains.
-    Sample(crate::sample::Args),
-    /// Print one energy per line (lower = more likely), in row order.
-    Score(crate::score::Args),
-    /// Measure training and sampling speed; prints JSON.
-    Bench(crate::bench::Args),
-    /// Quality figures of weights (energy AUROC, sample statistics); prints JSON.
-    Eval(crate::eval::Args),
-    /// Average the nets of several snapshots of one run (stochastic weight averaging) into one
-    /// weights file; everything else comes from the last snapshot.
-    Average(crate::average::Args),
-    /// Fit a linear classifier on the net's features of labelled images (a probe: the energy
-    /// is untouched) and store it with the weights; prints its accuracy and the head's as JSON.
-    Probe(crate::probe::Args),
-}
 
 pub fn load_dataset(files: &[PathBuf]) -> Result<Dataset> {
     let contents = files

@@ -10,7 +10,7 @@ use dermaebm::inference::{argmax_rows, class_probabilities, energies, generate, 
 use dermaebm::metrics::{Classification, CrossEntropy, auroc_lower_is_positive, channel_mean_std};
 use dermaebm::persistent::{self, ChainSnapshot};
 use dermaebm::platform::{Instant, block_on};
-use dermaebm::sampler::LangevinParams;
+use dermaebm::sampler::{Dynamics, LangevinParams};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::json;
@@ -29,9 +29,10 @@ pub struct Args {
     /// Samples generated from fresh noise.
     #[arg(long, default_value_t = 1000)]
     samples: usize,
-    /// Langevin steps per sample (the site's default).
-    #[arg(long, default_value_t = 256)]
-    steps: usize,
+    /// Langevin steps per sample from noise (default: the site's, 256 for a contrastive model;
+    /// per level as trained for a recovery one).
+    #[arg(long)]
+    steps: Option<usize>,
     /// Uniform-noise images scored against the real ones.
     #[arg(long, default_value_t = 1000)]
     noise: usize,
@@ -73,12 +74,12 @@ pub fn run(args: Args) -> Result<()> {
         _ => (None, None),
     };
     let started = Instant::now();
-    let params = LangevinParams { steps: args.steps, ..LangevinParams::from(&config) };
+    let dynamics = Dynamics::sampling(&config, args.steps);
     let mut samples = Vec::new();
     let mut left = args.samples.max(1);
     while left > 0 {
         let n = left.min(250);
-        samples.extend(block_on(generate(&model, n, config.image_shape(), &params, None, None, &device))?.samples);
+        samples.extend(block_on(generate(&model, n, config.image_shape(), &dynamics, None, None, &device))?.samples);
         left -= n;
     }
     let sampling_seconds = started.elapsed().as_secs_f64();
@@ -123,7 +124,8 @@ pub fn run(args: Args) -> Result<()> {
         "mean_energy_real": e_real.iter().sum::<f32>() / e_real.len() as f32,
         "mean_energy_noise": e_noise.iter().sum::<f32>() / e_noise.len() as f32,
         "samples": args.samples,
-        "steps": args.steps,
+        "steps": dynamics.total_steps(),
+        "recipe": config.recipe,
         "real_channel_mean_std": real_stats,
         "sample_channel_mean_std": sample_stats,
         "max_abs_difference": max_diff,

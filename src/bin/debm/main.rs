@@ -18,6 +18,8 @@ mod average;
 #[cfg(not(target_arch = "wasm32"))]
 mod bench;
 #[cfg(not(target_arch = "wasm32"))]
+mod cli;
+#[cfg(not(target_arch = "wasm32"))]
 mod common;
 #[cfg(not(target_arch = "wasm32"))]
 mod eval;
@@ -33,16 +35,16 @@ mod train;
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     use clap::Parser;
-    let cli = common::Cli::parse();
+    let cli = cli::Cli::parse();
     let result = match cli.command {
-        common::Command::Info { files } => common::info(&files),
-        common::Command::Train(args) => train::run(args),
-        common::Command::Sample(args) => sample::run(args),
-        common::Command::Score(args) => score::run(args),
-        common::Command::Bench(args) => bench::run(args),
-        common::Command::Eval(args) => eval::run(args),
-        common::Command::Average(args) => average::run(args),
-        common::Command::Probe(args) => probe::run(args),
+        cli::Command::Info { files } => common::info(&files),
+        cli::Command::Train(args) => train::run(args),
+        cli::Command::Sample(args) => sample::run(args),
+        cli::Command::Score(args) => score::run(args),
+        cli::Command::Bench(args) => bench::run(args),
+        cli::Command::Eval(args) => eval::run(args),
+        cli::Command::Average(args) => average::run(args),
+        cli::Command::Probe(args) => probe::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

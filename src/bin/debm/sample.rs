@@ -10,7 +10,7 @@ use dermaebm::export;
 use dermaebm::inference::generate;
 use dermaebm::persistent::{self, ChainSnapshot};
 use dermaebm::platform::block_on;
-use dermaebm::sampler::LangevinParams;
+use dermaebm::sampler::{Dynamics, LangevinParams};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -24,7 +24,8 @@ pub struct Args {
     #[arg(long, default_value_t = 64)]
     count: usize,
     /// Langevin steps (default: 256 from noise, 40 continuing persistent chains; 0 with
-    /// --persistent shows the chains as stored).
+    /// --persistent shows the chains as stored). A recovery model: steps per noise level
+    /// (default: as trained).
     #[arg(long)]
     steps: Option<usize>,
     /// Langevin step size (default: the one the weights were trained with).
@@ -63,9 +64,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let steps = args.steps.unwrap_or(if args.persistent { persistent::DEFAULT_STEPS } else { 256 });
     check_count("--count", args.count, MAX_IMAGES_PER_CALL).map_err(anyhow::Error::msg)?;
-    if steps == 0 && !args.persistent {
+    if args.steps == Some(0) && !args.persistent {
         bail!("--steps must be at least 1 when sampling from noise");
     }
     let (device, _) = common::device(&args.backend)?;
@@ -92,12 +92,22 @@ pub fn run(args: Args) -> Result<()> {
     if args.step_size.is_some() || args.noise_std.is_some() {
         sampler_config.validate().context("--step-size / --noise-std")?;
     }
-    let params = LangevinParams { steps, ..LangevinParams::from(&sampler_config) };
-    let every = (steps / 16).max(1);
+    if config.is_recovery() && (args.persistent || args.step_size.is_some() || args.noise_std.is_some()) {
+        bail!(
+            "{} is a recovery-likelihood model: it samples from noise through its noise levels (no --persistent, --step-size or --noise-std)",
+            args.weights.display()
+        );
+    }
+    let persistent_params =
+        LangevinParams { steps: args.steps.unwrap_or(persistent::DEFAULT_STEPS), ..LangevinParams::from(&sampler_config) };
+    let dynamics = Dynamics::sampling(&sampler_config, args.steps);
+    let every = (dynamics.total_steps() / 16).max(1);
     let record = args.gif.as_ref().map(|_| every);
     let draw = |n: usize, class: Option<usize>, record: Option<usize>, rng: &mut StdRng| match &snapshot {
-        Some(chains) => block_on(persistent::continue_chains(&model, chains, n, &params, record, class, args.burn_in, rng, &device)),
-        None => block_on(generate(&model, n, config.image_shape(), &params, record, class, &device)),
+        Some(chains) => {
+            block_on(persistent::continue_chains(&model, chains, n, &persistent_params, record, class, args.burn_in, rng, &device))
+        }
+        None => block_on(generate(&model, n, config.image_shape(), &dynamics, record, class, &device)),
     };
     let (images, columns, out) = if args.by_class {
         if config.classes == 0 {
@@ -121,7 +131,8 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("wrote {} ({} images)", path.display(), images.len());
     }
     if let (Some(gif_path), Some(out)) = (&args.gif, out) {
-        let frames: Vec<_> = out.chain.iter().map(|(_, v)| export::grid(&tensor_values_to_images(v, c, h, w), h, c, columns, 3)).collect();
+        let frames: Vec<_> =
+            out.chain.iter().map(|f| export::grid(&tensor_values_to_images(&f.values, c, h, w), h, c, columns, 3)).collect();
         common::write_atomic(gif_path, &export::gif(&frames, 15).map_err(anyhow::Error::msg)?)?;
         eprintln!("wrote {}", gif_path.display());
     }

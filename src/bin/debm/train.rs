@@ -1,4 +1,4 @@
-//! `debm train`: CD training from shards, with checkpoints, a CSV log and resume.
+//! `debm train`: training from shards by either recipe, with checkpoints, a CSV log and resume.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,10 +19,14 @@ pub struct Args {
     /// MedMNIST .npz/.npy shards (the train split is used, else the largest one).
     #[arg(long, required = true, num_args = 1..)]
     data: Vec<PathBuf>,
-    /// Run configuration as JSON (defaults: the reference recipe). Ignored when resuming
+    /// Run configuration as JSON (defaults: the preset of --recipe). Ignored when resuming
     /// unless given explicitly.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// The recipe of a new run without --config: `recovery` (diffusion recovery likelihood,
+    /// samples from noise through noise levels) or `contrastive` (the UvA tutorial-8 reference).
+    #[arg(long, default_value = "recovery")]
+    recipe: String,
     /// Iterations to reach (counting those of a resumed checkpoint).
     #[arg(long, default_value_t = 500)]
     iterations: u64,
@@ -99,7 +103,14 @@ pub fn run(args: Args) -> Result<()> {
             (explicit_config.unwrap_or_else(|| file.header.config.clone()), Origin::Checkpoint(file))
         }
         None => {
-            let mut config = explicit_config.unwrap_or_default();
+            let mut config = match explicit_config {
+                Some(config) => config,
+                None => match args.recipe.as_str() {
+                    "recovery" => EbmConfig::recovery(),
+                    "contrastive" => EbmConfig::default(),
+                    other => bail!("unknown recipe `{other}`: use recovery or contrastive"),
+                },
+            };
             config.channels = dataset.channels;
             config.image_size = dataset.height;
             if args.conditional {
@@ -155,7 +166,11 @@ pub fn run(args: Args) -> Result<()> {
         // File names only: the note travels with the weights, the training machine's paths do not.
         dataset.files.iter().map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f)).collect::<Vec<_>>().join(", "),
         split.name(),
-        if config.is_conditional() { format!(", class-conditional over {} classes", config.classes) } else { String::new() },
+        match (config.is_recovery(), config.is_conditional()) {
+            (true, _) => format!(", recovery likelihood over {} noise levels", config.recovery.levels),
+            (false, true) => format!(", class-conditional over {} classes", config.classes),
+            (false, false) => String::new(),
+        },
         info.backend
     );
     let note = match provenance {

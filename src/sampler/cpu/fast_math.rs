@@ -67,6 +67,14 @@ pub fn add_noise(x: &mut [f32], noise: &[f32], std: f32) {
     }
 }
 
+/// The recovery recipe's Langevin move, given ∇ₓE = −∇f: y ← y − ½∇E + tether·(anchor − y) + noise·ε.
+#[multiversion(targets = "simd")]
+pub fn recovery_step(y: &mut [f32], grad_energy: &[f32], anchor: &[f32], eps: &[f32], tether: f32, noise: f32) {
+    for (((v, g), a), e) in y.iter_mut().zip(grad_energy).zip(anchor).zip(eps) {
+        *v = *v - 0.5 * g + tether * (a - *v) + noise * e;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

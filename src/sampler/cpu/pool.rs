@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use super::{Frames, FrozenNet, Spec, join_shares, run_chains};
-use crate::sampler::LangevinParams;
+use crate::sampler::Dynamics;
 
 /// One share of a run, for one helper.
 pub struct ShareJob<'a> {
@@ -20,8 +20,10 @@ pub struct ShareJob<'a> {
     /// The share's chains, NHWC, one after another.
     pub images: &'a [f32],
     pub labels: Option<&'a [i32]>,
+    /// The share's chains' noise levels (a one-level recovery chain).
+    pub levels: Option<&'a [u32]>,
     pub free: Option<&'a [bool]>,
-    pub params: LangevinParams,
+    pub dynamics: &'a Dynamics,
     pub record_every: Option<usize>,
     pub seed: u64,
     /// Index of the share's first chain in the whole run.
@@ -78,8 +80,9 @@ pub async fn run_on_pool(pool: &dyn ChainPool, net: &FrozenNet, images: &[f32], 
     let values = net.to_values();
     let ranges = shares(images.len() / len, pool.helpers() + 1);
     let share_spec = |r: &Range<usize>| Spec {
-        params: spec.params,
+        dynamics: spec.dynamics,
         target_labels: spec.target_labels.map(|l| &l[r.clone()]),
+        levels: spec.levels.map(|l| &l[r.clone()]),
         free: spec.free.map(|f| &f[r.start * len..r.end * len]),
         record_every: spec.record_every,
         seed: spec.seed,
@@ -94,8 +97,9 @@ pub async fn run_on_pool(pool: &dyn ChainPool, net: &FrozenNet, images: &[f32], 
                 net: &values,
                 images: &images[r.start * len..r.end * len],
                 labels: s.target_labels,
+                levels: s.levels,
                 free: s.free,
-                params: s.params,
+                dynamics: s.dynamics,
                 record_every: s.record_every,
                 seed: s.seed,
                 first_chain: s.first_chain,

@@ -3,8 +3,13 @@
 //! input. During Langevin the weights never change, so the autodiff graph, the weight
 //! gradients and the per-operation tensor bookkeeping of the general path are all avoidable.
 
+use burn::nn::Linear;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+
 use super::conv::{Conv, matmul};
 use super::fast_math::{swish_with_slope, times};
+use crate::model::EnergyNet;
 
 /// A dense layer `y = x · weight + bias` with `weight` as `[inputs, outputs]` (burn's layout).
 #[derive(Clone, Debug)]
@@ -46,6 +51,68 @@ pub struct FrozenNet {
     pub fc2: Dense,
     /// 0 = unconditional.
     pub classes: usize,
+    /// The noise-level conditioning of a recovery-recipe net.
+    pub levels: Option<FrozenLevels>,
+}
+
+/// A level-conditioned net's per-level parts ([`crate::model::LevelEmbedding`]).
+#[derive(Clone, Debug)]
+pub struct FrozenLevels {
+    /// Number of levels T.
+    pub count: usize,
+    /// [T, channels] shifts of conv1…conv4 and fc1's pre-activations.
+    pub shifts: [Vec<f32>; 5],
+    /// [T, features]: each level's part of the output weights.
+    pub head: Vec<f32>,
+}
+
+impl FrozenNet {
+    /// `net`'s weights, read out into these layouts, for images of side `image_side` (a sync
+    /// read: only for a net on the `flex` device, where reading never waits).
+    pub fn of(net: &EnergyNet, image_side: usize) -> FrozenNet {
+        let values = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().expect("weights are floats");
+        let conv = |layer: &Conv2d, in_side: usize, pad: usize| {
+            let [cout, cin, k, _] = layer.weight.dims();
+            let bias = layer.bias.as_ref().map_or(vec![0.0; cout], |b| values(b.val()));
+            Conv::from_burn(&values(layer.weight.val().flatten(0, 3)), &bias, cin, cout, k, pad, in_side)
+        };
+        let dense = |layer: &Linear| {
+            let [inputs, outputs] = layer.weight.dims();
+            let bias = layer.bias.as_ref().map_or(vec![0.0; outputs], |b| values(b.val()));
+            Dense { inputs, outputs, weight: values(layer.weight.val().flatten(0, 1)), bias }
+        };
+        let c1 = conv(&net.conv1, image_side, 4);
+        let c2 = conv(&net.conv2, c1.out_side, 1);
+        let c3 = conv(&net.conv3, c2.out_side, 1);
+        let c4 = conv(&net.conv4, c3.out_side, 1);
+        // burn flattens [N, C, H, W] channel-major; the CPU path keeps channels last.
+        let mut fc1 = dense(&net.fc1);
+        let (s, c) = (c4.out_side, c4.cout);
+        let mut reordered = vec![0.0; fc1.weight.len()];
+        for ch in 0..c {
+            for p in 0..s * s {
+                let (from, to) = ((ch * s * s + p) * fc1.outputs, (p * c + ch) * fc1.outputs);
+                reordered[to..to + fc1.outputs].copy_from_slice(&fc1.weight[from..from + fc1.outputs]);
+            }
+        }
+        fc1.weight = reordered;
+        let levels = net.levels.as_ref().map(|l| FrozenLevels {
+            count: l.levels(),
+            shifts: std::array::from_fn(|i| values(l.shifts[i].val().flatten(0, 1))),
+            head: values(l.head.val().flatten(0, 1)),
+        });
+        FrozenNet { convs: [c1, c2, c3, c4], fc1, fc2: dense(&net.fc2), classes: net.classes, levels }
+    }
+}
+
+/// Adds each image's level shift to its pre-activations `z` (`images` × `pixels` × `channels`).
+fn add_level_shift(z: &mut [f32], shifts: &[f32], levels: &[u32], pixels: usize, channels: usize) {
+    for (image, &level) in z.chunks_exact_mut(pixels * channels).zip(levels) {
+        let shift = &shifts[level as usize * channels..(level as usize + 1) * channels];
+        for pixel in image.chunks_exact_mut(channels) {
+            pixel.iter_mut().zip(shift).for_each(|(v, s)| *v += s);
+        }
+    }
 }
 
 /// Scratch space for a tile of images, reused across steps so the loop allocates nothing.
@@ -82,21 +149,45 @@ impl FrozenNet {
         self.convs[0].in_len()
     }
 
-    /// ∇ₓE for `images` NHWC images `x`, written to `grad` (same layout); returns nothing else
-    /// so the loop does no readback-like work it does not need.
-    pub fn energy_grad(&self, images: usize, x: &[f32], target: Target, ws: &mut Workspace, grad: &mut [f32]) {
+    /// ∇ₓE for `images` NHWC images `x`, written to `grad` (same layout), at each image's noise
+    /// level for a level-conditioned net (`levels`: one per image; `None` = level 0); returns
+    /// nothing else so the loop does no readback-like work it does not need.
+    pub fn energy_grad(&self, images: usize, x: &[f32], target: Target, levels: Option<&[u32]>, ws: &mut Workspace, grad: &mut [f32]) {
         assert!(images <= ws.images, "workspace made for {} images, asked for {images}", ws.images);
+        let clean: Vec<u32>;
+        let level_of: Option<(&FrozenLevels, &[u32])> = match (&self.levels, levels) {
+            (Some(l), Some(levels)) => Some((l, levels)),
+            (Some(l), None) => {
+                clean = vec![0; images];
+                Some((l, &clean))
+            }
+            (None, _) => None,
+        };
+        if let Some((l, levels)) = level_of {
+            assert!(
+                levels.len() >= images && levels[..images].iter().all(|&t| (t as usize) < l.count),
+                "a level outside the net's {}",
+                l.count
+            );
+        }
         // Forward, keeping each activation's slope.
         for (layer, conv) in self.convs.iter().enumerate() {
             let (done, rest) = ws.acts.split_at_mut(layer);
             let input: &[f32] = if layer == 0 { x } else { &done[layer - 1] };
             conv.forward(images, input, &mut ws.cols, &mut rest[0]);
             let values = images * conv.out_len();
+            if let Some((l, levels)) = level_of {
+                add_level_shift(&mut rest[0][..values], &l.shifts[layer], levels, conv.out_side * conv.out_side, conv.cout);
+            }
             swish_with_slope(&mut rest[0][..values], &mut ws.slopes[layer][..values]);
         }
         let (convs, fc) = ws.acts.split_at_mut(4);
         self.fc1.forward(images, &convs[3], &mut fc[0]);
-        swish_with_slope(&mut fc[0][..images * self.fc1.outputs], &mut ws.slopes[4][..images * self.fc1.outputs]);
+        let hidden = images * self.fc1.outputs;
+        if let Some((l, levels)) = level_of {
+            add_level_shift(&mut fc[0][..hidden], &l.shifts[4], levels, 1, self.fc1.outputs);
+        }
+        swish_with_slope(&mut fc[0][..hidden], &mut ws.slopes[4][..hidden]);
         self.fc2.forward(images, &fc[0], &mut ws.logits);
 
         // dE/dlogits.
@@ -126,6 +217,13 @@ impl FrozenNet {
 
         // Backward to the input.
         self.fc2.input_grad(images, &ws.grad_a, &mut ws.grad_b);
+        if let Some((l, levels)) = level_of {
+            // f gains ⟨h, head_t⟩: dE/dh gains −head_t.
+            let width = self.fc1.outputs;
+            for (row, &t) in ws.grad_b[..hidden].chunks_exact_mut(width).zip(levels) {
+                row.iter_mut().zip(&l.head[t as usize * width..(t as usize + 1) * width]).for_each(|(g, w)| *g -= w);
+            }
+        }
         times(&mut ws.grad_b[..images * self.fc1.outputs], &ws.slopes[4]);
         self.fc1.input_grad(images, &ws.grad_b, &mut ws.grad_a);
         for layer in (0..4).rev() {

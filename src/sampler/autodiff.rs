@@ -1,0 +1,111 @@
+//! The general path: every step builds a small autodiff graph for ∇ₓf and stays on the device
+//! (WebGPU, native wgpu, or `flex` when the CPU path is not taken). No value is read back.
+
+use burn::prelude::*;
+use burn::tensor::{Distribution, Int, TensorData};
+
+use super::{ChainFrame, ChainOptions, Dynamics, LangevinParams, RecoveryChains, Walk};
+use crate::model::EnergyNet;
+
+/// Runs the chains with burn's autodiff for ∇ₓf, on `start`'s device.
+pub fn chain(net: &EnergyNet, start: Tensor<4>, dynamics: &Dynamics, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
+    // Gradients are only wanted for the input: a net without autodiff treats its weights as
+    // constants, so the backward pass skips their gradients entirely.
+    let net = net.valid();
+    let start = start.without_autodiff();
+    match dynamics {
+        Dynamics::Clamped(params) => clamped(&net, start, params, options),
+        Dynamics::Recovery(chains) => recovery(&net, start, chains, options),
+    }
+}
+
+/// ∇ₓ of the net's output (−E) at `x`, under the options' labels or at `levels`.
+fn output_grad(net: &EnergyNet, x: &Tensor<4>, options: &ChainOptions, levels: Option<&Tensor<1, Int>>) -> Tensor<4> {
+    let leaf = x.clone().detach().autodiff().require_grad();
+    let out = match (levels, &options.labels) {
+        (Some(levels), _) => net.forward_at(leaf.clone(), levels),
+        (None, Some(labels)) => net.forward_given(leaf.clone(), labels.clone()),
+        (None, None) => net.forward(leaf.clone()),
+    };
+    let grads = out.sum().backward();
+    leaf.grad(&grads).expect("the Langevin input is a leaf that requires its gradient")
+}
+
+fn clamped(net: &EnergyNet, start: Tensor<4>, params: &LangevinParams, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
+    let mut x = start.clone();
+    let mut chain = Vec::new();
+    let record_every = options.record_every.filter(|&k| k > 0);
+    if record_every.is_some() {
+        chain.push(ChainFrame { step: 0, level: None, images: x.clone() });
+    }
+    for step in 1..=params.steps {
+        if params.noise_std > 0.0 {
+            // Noise first, so `x` is moved into the add and its buffer can be reused in place.
+            let noise = Tensor::random(x.shape(), Distribution::Normal(0.0, params.noise_std), &x.device());
+            x = (x + noise).clamp(-1.0, 1.0);
+        }
+        // The output is −E: descending E is ascending the output.
+        let grad = output_grad(net, &x, options, None).neg();
+        let g = params.grad_clamp;
+        x = (x - grad.clamp(-g, g) * params.step_size).clamp(-1.0, 1.0);
+        if let Some(mask) = &options.free {
+            x = start.clone().mask_where(mask.clone(), x);
+        }
+        if let Some(k) = record_every
+            && (step % k == 0 || step == params.steps)
+        {
+            chain.push(ChainFrame { step, level: None, images: x.clone() });
+        }
+    }
+    (x, chain)
+}
+
+/// A per-chain factor as a [N, 1, 1, 1] tensor.
+fn per_chain(values: Vec<f32>, device: &Device) -> Tensor<4> {
+    let n = values.len();
+    Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), device)
+}
+
+fn recovery(net: &EnergyNet, start: Tensor<4>, chains: &RecoveryChains, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
+    let device = start.device();
+    let n = start.dims()[0];
+    let record = options.record_every.is_some_and(|k| k > 0);
+    // Each stage: the level of every chain, on the host (for the coefficients) and the device.
+    let stages: Vec<Vec<usize>> = match chains.walk {
+        Walk::OneLevel => {
+            let levels = options.levels.clone().expect("a one-level recovery chain needs its levels");
+            let host = levels.into_data().convert::<i64>().try_to_vec::<i64>().expect("levels are integers");
+            vec![host.into_iter().map(|l| l as usize).collect()]
+        }
+        Walk::Down { top } => (0..=top).rev().map(|t| vec![t; n]).collect(),
+    };
+    let mut x = start.clone();
+    let mut frames = Vec::new();
+    if record && let Walk::Down { top } = chains.walk {
+        frames.push(ChainFrame { step: 0, level: Some(top + 1), images: x.clone() });
+    }
+    let mut taken = 0;
+    for levels in stages {
+        let steps: Vec<_> = levels.iter().map(|&t| chains.schedule.step(t, chains.noise_scale)).collect();
+        let tether = per_chain(steps.iter().map(|s| s.tether).collect(), &device);
+        let noise = per_chain(steps.iter().map(|s| s.noise).collect(), &device);
+        let rescale = per_chain(steps.iter().map(|s| s.rescale).collect(), &device);
+        let level_ids = Tensor::<1, Int>::from_data(TensorData::new(levels.iter().map(|&l| l as i64).collect(), [n]), &device);
+        let anchor = x.clone();
+        for _ in 0..chains.steps {
+            let grad = output_grad(net, &x, options, Some(&level_ids));
+            let eps = Tensor::random(x.shape(), Distribution::Normal(0.0, 1.0), &device);
+            x = x.clone() + grad * 0.5 + (anchor.clone() - x) * tether.clone() + eps * noise.clone();
+            if let Some(mask) = &options.free {
+                x = anchor.clone().mask_where(mask.clone(), x);
+            }
+        }
+        taken += chains.steps;
+        x = x * rescale;
+        if record {
+            let level = if chains.walk == Walk::OneLevel { None } else { Some(levels[0]) };
+            frames.push(ChainFrame { step: taken, level, images: x.clone() });
+        }
+    }
+    (x, frames)
+}

@@ -1,0 +1,155 @@
+//! Langevin dynamics on the energy, for both recipes ([`Dynamics`]) and on both paths: on a GPU
+//! everything stays on the device with burn's autodiff for ∇ₓf ([`autodiff`]: no value is read
+//! back inside the loop); on the CPU (`flex`) the chains take [`cpu`], the same dynamics with a
+//! hand-written input gradient and no autodiff.
+
+mod autodiff;
+pub mod cpu;
+
+/// The general path whatever the device (the tests hold the CPU path against it).
+pub use autodiff::chain as langevin_autodiff;
+
+use burn::prelude::*;
+use burn::tensor::Int;
+use serde::{Deserialize, Serialize};
+
+use crate::config::EbmConfig;
+use crate::model::EnergyNet;
+use crate::recovery::NoiseSchedule;
+
+/// Langevin steps of a contrastive model's samples from noise (the site, `<ebm-sampler>` and
+/// `debm sample` by default).
+pub const NOISE_STEPS: usize = 256;
+
+/// Noise scale of a recovery model's samples: the authors' 0.99 (training uses 1).
+pub const SAMPLING_NOISE_SCALE: f32 = 0.99;
+
+/// The contrastive recipe's sampler knobs (a subset of [`EbmConfig`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LangevinParams {
+    pub steps: usize,
+    pub step_size: f64,
+    pub noise_std: f64,
+    pub grad_clamp: f64,
+}
+
+impl From<&EbmConfig> for LangevinParams {
+    fn from(c: &EbmConfig) -> Self {
+        Self { steps: c.langevin_steps, step_size: c.step_size, noise_std: c.noise_std, grad_clamp: c.grad_clamp }
+    }
+}
+
+/// How a chain moves: the Langevin dynamics of the model's recipe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Dynamics {
+    /// The contrastive recipe on E(x): x ← clamp(x + N(0, σ)); x ← clamp(x − step·clamp(∇ₓE, ±g)),
+    /// in [-1, 1].
+    Clamped(LangevinParams),
+    /// The recovery recipe ([`crate::recovery`]): at a level t, K steps of
+    /// y ← y + ½∇f(y, t) + tether·(x̃ − y) + noise·ε from the noisier image y = x̃, then
+    /// x_t = y/a_{t+1}.
+    Recovery(RecoveryChains),
+}
+
+impl From<LangevinParams> for Dynamics {
+    fn from(params: LangevinParams) -> Self {
+        Dynamics::Clamped(params)
+    }
+}
+
+/// The recovery recipe's chains.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecoveryChains {
+    pub schedule: NoiseSchedule,
+    /// Langevin steps per level.
+    pub steps: usize,
+    /// Multiplies each step's noise: 1 in training, [`SAMPLING_NOISE_SCALE`] for samples.
+    pub noise_scale: f32,
+    pub walk: Walk,
+}
+
+/// Which levels a recovery chain runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Walk {
+    /// One level per chain, given by [`ChainOptions::levels`] (training's negatives).
+    OneLevel,
+    /// Every chain walks down from level `top` to level 0: from N(0, I) at top = T − 1 (samples),
+    /// or from a noisy image at the level whose noise it has (denoising).
+    Down { top: usize },
+}
+
+impl Dynamics {
+    /// How a model of `config` samples: a contrastive one `steps` steps (default
+    /// [`NOISE_STEPS`]) of its own dynamics, a recovery one the walk down all its levels with
+    /// `steps` per level (default: as trained).
+    pub fn sampling(config: &EbmConfig, steps: Option<usize>) -> Self {
+        if config.is_recovery() {
+            Dynamics::Recovery(RecoveryChains {
+                schedule: NoiseSchedule::new(config.recovery.levels, config.recovery.step_factor),
+                steps: steps.unwrap_or(config.recovery.steps),
+                noise_scale: SAMPLING_NOISE_SCALE,
+                walk: Walk::Down { top: config.recovery.levels - 1 },
+            })
+        } else {
+            Dynamics::Clamped(LangevinParams { steps: steps.unwrap_or(NOISE_STEPS), ..LangevinParams::from(config) })
+        }
+    }
+
+    /// Langevin steps a chain takes in all.
+    pub fn total_steps(&self) -> usize {
+        match self {
+            Dynamics::Clamped(p) => p.steps,
+            Dynamics::Recovery(r) => match r.walk {
+                Walk::OneLevel => r.steps,
+                Walk::Down { top } => r.steps * (top + 1),
+            },
+        }
+    }
+
+    /// The levels a chain passes, in order (empty for the contrastive recipe; `None` entries
+    /// never occur: a one-level chain's levels are per chain, given in its options).
+    pub fn walked_levels(&self) -> Vec<usize> {
+        match self {
+            Dynamics::Recovery(RecoveryChains { walk: Walk::Down { top }, .. }) => (0..=*top).rev().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One recorded state of the chain.
+pub struct ChainFrame {
+    /// Number of Langevin steps taken to reach this state (0 = the start).
+    pub step: usize,
+    /// The noise level of the images (a recovery walk: T at the start, then each level
+    /// reached); `None` for the contrastive recipe.
+    pub level: Option<usize>,
+    pub images: Tensor<4>,
+}
+
+/// Which pixels Langevin may change: `true` where the sampler is free, `false` where the input
+/// is kept exactly (inpainting). Shape [N, C, H, W].
+pub type FreeMask = Tensor<4, Bool>;
+
+/// What a chain records and what constrains it.
+#[derive(Clone, Default)]
+pub struct ChainOptions {
+    /// Keep every k-th state (and the first and last) for visualising the chain; a recovery
+    /// walk keeps the start and the end of every level instead.
+    pub record_every: Option<usize>,
+    /// Only these pixels may change (inpainting); the rest stay bit-identical.
+    pub free: Option<FreeMask>,
+    /// Sample from E(x, y) for these labels, one per image (class-conditional nets).
+    pub labels: Option<Tensor<1, Int>>,
+    /// The noise level of each chain, for [`Walk::OneLevel`].
+    pub levels: Option<Tensor<1, Int>>,
+}
+
+/// Runs the chains of `dynamics` from `start` and returns the final images, plus the recorded
+/// states when `options.record_every` asks for them. Async because on the CPU the chains may
+/// run on helper workers ([`cpu::ChainPool`]).
+pub async fn langevin(net: &EnergyNet, start: Tensor<4>, dynamics: &Dynamics, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
+    if let Some(done) = cpu::langevin(net, &start, dynamics, options).await {
+        return done;
+    }
+    autodiff::chain(net, start, dynamics, options)
+}

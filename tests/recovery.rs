@@ -1,0 +1,146 @@
+//! The recovery-likelihood recipe: its noise schedule against the authors' (as the PyTorch
+//! prototype computes it), training that learns, the moving average of the weights, checkpoints
+//! that resume it, and samples that walk the levels from noise.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use dermaebm::checkpoint::{self, Contents};
+use dermaebm::inference::generate;
+use dermaebm::platform::block_on;
+use dermaebm::recovery::NoiseSchedule;
+use dermaebm::sampler::Dynamics;
+use dermaebm::weights::WeightsFile;
+use dermaebm::{Device, EbmConfig, EnergyNet, Trainer, synthetic};
+
+use common::tiny_recovery_config as tiny_recovery;
+
+fn train(config: &EbmConfig, iterations: u64, device: &Device) -> Trainer {
+    let mut trainer = Trainer::new(config.clone(), device).expect("valid config");
+    for i in 0..iterations {
+        let real = synthetic::patterns(config.batch_size, config.channels, config.image_size, 0.05, i, &trainer.device());
+        let stats = block_on(trainer.step(real, None)).expect("a training step");
+        assert!(stats.is_finite() && !stats.rolled_back, "iteration {i}: {stats:?}");
+    }
+    trainer
+}
+
+fn parameters(net: &EnergyNet) -> Vec<f32> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    struct All(Vec<f32>);
+    impl ModuleVisitor for All {
+        fn visit_float<const D: usize>(&mut self, param: &Param<dermaebm::Tensor<D>>) {
+            self.0.extend(param.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
+        }
+    }
+    let mut all = All(Vec::new());
+    net.visit(&mut all);
+    all.0
+}
+
+/// The numbers the prototype (`../shared/bench/torch_drl_ref.py`, the authors' schedule) prints
+/// for T = 6: a_s, sigmas and s_cum; and its step size s_t² = (σ̄_t/σ̄₀)·b²·σ²_{t+1}.
+#[test]
+fn the_schedule_is_the_authors() {
+    let s = NoiseSchedule::new(6, 2e-4);
+    let close = |got: &[f32], want: &[f32]| got.len() == want.len() && got.iter().zip(want).all(|(g, w)| (g - w).abs() < 2e-6);
+    assert!(close(&s.a, &[0.99995, 0.9461665, 0.85629, 0.7747962, 0.7009177, 0.6339561, 0.0227764]), "{:?}", s.a);
+    assert!(close(&s.sigma, &[0.01, 0.3236802, 0.5164953, 0.6322111, 0.7132421, 0.773369, 0.9997406]), "{:?}", s.sigma);
+    assert!(close(&s.sigma_cum, &[0.01, 0.3238185, 0.5862193, 0.7784529, 0.8980134, 0.9603142, 0.9999798]), "{:?}", s.sigma_cum);
+    let step0 = 2e-4 * 0.3236802f32 * 0.3236802;
+    assert!((s.step_size[0] - step0).abs() < 1e-9, "{}", s.step_size[0]);
+    assert!((s.step_size[5] - 0.9603142 / 0.01 * 2e-4 * 0.9997406 * 0.9997406).abs() < 1e-6);
+    // The last level has no tether and no rescaling: it is the marginal energy of x_T.
+    let last = s.step(5, 1.0);
+    assert_eq!((last.tether, last.rescale), (0.0, 1.0));
+    assert!(s.step(0, 1.0).tether > 0.0 && (s.step(0, 1.0).rescale - 1.0 / 0.9461665).abs() < 1e-6);
+    // Denoising: light noise starts low, heavy noise high.
+    assert_eq!(s.level_for_noise(0.0), 0);
+    assert_eq!(s.level_for_noise(0.35), 1);
+    assert_eq!(s.level_for_noise(10.0), 5);
+}
+
+/// AUROC of clean patterns against the same patterns with Gaussian noise of level 1's size,
+/// under the energy of level 0 (what that level learns: the data is likelier than its noisy
+/// neighbourhood).
+fn clean_vs_noisy_auroc(net: &EnergyNet, config: &EbmConfig, device: &Device) -> f64 {
+    use dermaebm::inference::energies;
+    use dermaebm::metrics::auroc_lower_is_positive;
+    let clean = synthetic::patterns(256, config.channels, config.image_size, 0.05, 1234, device);
+    device.seed(77);
+    let sigma = NoiseSchedule::new(config.recovery.levels, config.recovery.step_factor).sigma[1] as f64;
+    let noisy = clean.clone() + dermaebm::Tensor::random(clean.shape(), burn::tensor::Distribution::Normal(0.0, sigma), device);
+    let e_clean = block_on(energies(net, clean, 256)).unwrap();
+    let e_noisy = block_on(energies(net, noisy, 256)).unwrap();
+    auroc_lower_is_positive(&e_clean, &e_noisy).unwrap()
+}
+
+/// A few hundred updates make the energy of level 0 prefer the training patterns to their noisy
+/// versions, which the untrained net cannot tell apart.
+#[test]
+fn recovery_training_learns_the_data() {
+    let device = Device::flex();
+    let config = tiny_recovery(3);
+    let untrained = Trainer::new(config.clone(), &device).unwrap();
+    let before = clean_vs_noisy_auroc(untrained.sampling_model(), &config, &device);
+    let trainer = train(&config, 400, &device);
+    let after = clean_vs_noisy_auroc(trainer.sampling_model(), &config, &device);
+    assert!(after > 0.95 && after > before + 0.2, "AUROC clean vs noisy patterns {before:.3} → {after:.3}");
+}
+
+/// The average follows ema ← d·ema + (1 − d)·weights after each update: with d = 0 it is the
+/// net itself, with d = 0.5 it is halfway between the start and one update later.
+#[test]
+fn the_moving_average_follows_the_weights() {
+    let device = Device::flex();
+    let mut config = tiny_recovery(4);
+    config.recovery.ema_decay = 0.0;
+    let trainer = train(&config, 2, &device);
+    assert_eq!(parameters(trainer.sampling_model()), parameters(trainer.model()));
+
+    config.recovery.ema_decay = 0.5;
+    let start = parameters(Trainer::new(config.clone(), &device).unwrap().model());
+    let trainer = train(&config, 1, &device);
+    let (now, average) = (parameters(trainer.model()), parameters(trainer.sampling_model()));
+    assert_ne!(now, start, "the update moved the weights");
+    let worst = average.iter().zip(start.iter().zip(&now)).fold(0.0f32, |m, (a, (s, n))| m.max((a - 0.5 * (s + n)).abs()));
+    assert!(worst < 1e-6, "the average is off by {worst}");
+}
+
+/// A checkpoint keeps the average as its `model` (what samples use) and the trained weights and
+/// Adam's state beside it; restored, both come back and training goes on.
+#[test]
+fn a_checkpoint_resumes_the_weights_and_their_average() {
+    let device = Device::flex();
+    let config = tiny_recovery(5);
+    let trainer = train(&config, 3, &device);
+    let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true, newest_chains: None }, "test")).unwrap();
+    let file = WeightsFile::decode(&bytes).unwrap();
+    assert!(file.section(checkpoint::TRAINING_MODEL_SECTION).is_some());
+    assert_eq!(parameters(&file.model(&device).unwrap()), parameters(trainer.sampling_model()), "the file's model is the average");
+    let mut resumed = checkpoint::restore(&file, config.clone(), &device).unwrap();
+    assert_eq!(resumed.iteration(), 3);
+    assert_eq!(parameters(resumed.model()), parameters(trainer.model()));
+    assert_eq!(parameters(resumed.sampling_model()), parameters(trainer.sampling_model()));
+    let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, 99, &resumed.device());
+    assert!(block_on(resumed.step(real, None)).unwrap().is_finite());
+}
+
+/// Samples from noise walk every level, recorded T → 0, and end in [-1, 1].
+#[test]
+fn samples_walk_the_levels_from_noise() {
+    let device = Device::flex();
+    let config = tiny_recovery(6);
+    let trainer = train(&config, 2, &device);
+    let dynamics = Dynamics::sampling(&config, None);
+    assert_eq!(dynamics.total_steps(), 4 * 6);
+    let out = block_on(generate(trainer.sampling_model(), 5, config.image_shape(), &dynamics, Some(1), None, &device)).unwrap();
+    let levels: Vec<Option<usize>> = out.chain.iter().map(|f| f.level).collect();
+    assert_eq!(levels, [Some(4), Some(3), Some(2), Some(1), Some(0)]);
+    assert_eq!(out.chain.iter().map(|f| f.step).collect::<Vec<_>>(), [0, 6, 12, 18, 24]);
+    assert!(out.samples.iter().all(|v| (-1.0..=1.0).contains(v)));
+    // The start is N(0, I): far wider than [-1, 1].
+    let start = &out.chain[0].values;
+    let std = (start.iter().map(|v| v * v).sum::<f32>() / start.len() as f32).sqrt();
+    assert!((0.8..1.2).contains(&std), "start std {std}");
+}
