@@ -21,9 +21,11 @@ def chains(path):
     data = open(path, "rb").read()
     if data[:8] != b"DEBMWTS\0":
         raise SystemExit(f"{path}: not a weights file")
-    header_len = struct.unpack("<I", data[12:16])[0]
-    header = json.loads(data[16 : 16 + header_len])
-    offset, sections = 16 + header_len, {}
+    version, header_len = struct.unpack("<II", data[8:16])
+    # Version 3 adds the header's CRC32 after its length (src/weights.rs).
+    start = 20 if version >= 3 else 16
+    header = json.loads(data[start : start + header_len])
+    offset, sections = start + header_len, {}
     for s in header["sections"]:
         raw = data[offset : offset + s["len"]]
         offset += s["len"]

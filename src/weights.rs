@@ -1,10 +1,18 @@
 //! The one file format the site and `debm` share for weights and checkpoints.
 //!
-//! Layout: `DEBMWTS\0`, u32 LE format version, u32 LE header length, a JSON [`Header`], then the
-//! sections the header lists, back to back. The model section is burn's burnpack record. Large
-//! sections (Adam's state, the persistent chains) may be stored deflated: their header entry
-//! says so and gives the inflated size, which is checked before anything is inflated.
+//! Layout: `DEBMWTS\0`, u32 LE format version, u32 LE header length, u32 LE CRC32 of the header
+//! (version 3 on), a JSON [`Header`], then the sections the header lists, back to back. The
+//! model section is burn's burnpack record. Large sections (Adam's state, the persistent chains)
+//! may be stored deflated: their header entry says so and gives the inflated size, which is
+//! checked before anything is inflated.
 //! The version is checked first so an old or new file is reported, never misread.
+//!
+//! Damage is refused, not loaded: a download or browser-stored copy with one wrong bit used to
+//! load and sample without a word (issue 40). From version 3 the header and every section
+//! (its stored bytes, deflated or not) carry a CRC32, checked by [`WeightsFile::decode`]
+//! before anything is parsed or inflated, and the refusal names what failed. Versions 1 and 2
+//! have no checksums and still load as before. A net with a NaN or infinite weight is refused
+//! on loading ([`load_section`]), whatever the version: it would only ever sample noise.
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -20,8 +28,11 @@ use crate::model::{ClassProbe, EnergyNet, NetShape};
 pub const PROBE_SECTION: &str = "probe";
 
 pub const MAGIC: &[u8; 8] = b"DEBMWTS\0";
-/// 2: sections may be deflated (`deflated_from` in the header). Version 1 files still load.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: CRC32 of the header and of every section. 2: sections may be deflated (`deflated_from`
+/// in the header). Version 1 and 2 files still load, without checksums.
+pub const FORMAT_VERSION: u32 = 3;
+/// The first version whose header and sections carry checksums.
+pub const CHECKSUMMED_VERSION: u32 = 3;
 /// The oldest version this build reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 const MAX_HEADER: usize = 1 << 20;
@@ -34,6 +45,9 @@ pub struct Section {
     /// `Some(n)`: the section is deflated (raw DEFLATE) and inflates to `n` bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deflated_from: Option<u64>,
+    /// CRC32 of the bytes in the file (required from version 3; older files have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<u32>,
 }
 
 /// Sections worth deflating: Adam's state (its first moment is all zeros with β₁ = 0) and the
@@ -120,10 +134,12 @@ impl WeightsFile {
             .into_iter()
             .map(|(name, bytes)| {
                 let packed = DEFLATED_SECTIONS.contains(&name.as_str()).then(|| deflate(&bytes)).filter(|p| p.len() < bytes.len());
-                match packed {
-                    Some(p) => (Section { name, len: p.len() as u64, deflated_from: Some(bytes.len() as u64) }, p),
-                    None => (Section { name, len: bytes.len() as u64, deflated_from: None }, bytes),
-                }
+                let (deflated_from, stored) = match packed {
+                    Some(p) => (Some(bytes.len() as u64), p),
+                    None => (None, bytes),
+                };
+                let crc32 = Some(crc32fast::hash(&stored));
+                (Section { name, len: stored.len() as u64, deflated_from, crc32 }, stored)
             })
             .collect();
         let header = Header {
@@ -136,10 +152,11 @@ impl WeightsFile {
         };
         let sections: Vec<(String, Vec<u8>)> = stored.into_iter().map(|(s, b)| (s.name, b)).collect();
         let json = serde_json::to_vec(&header).expect("header serialises");
-        let mut out = Vec::with_capacity(16 + json.len() + sections.iter().map(|s| s.1.len()).sum::<usize>());
+        let mut out = Vec::with_capacity(20 + json.len() + sections.iter().map(|s| s.1.len()).sum::<usize>());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&json).to_le_bytes());
         out.extend_from_slice(&json);
         for (_, bytes) in sections {
             out.extend_from_slice(&bytes);
@@ -158,11 +175,20 @@ impl WeightsFile {
         if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(WeightsError::Version { found: version });
         }
+        let checked = version >= CHECKSUMMED_VERSION;
+        // Version 3 puts the header's checksum between its length and the header itself.
+        let start = if checked { 20 } else { 16 };
         let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-        if len > MAX_HEADER || bytes.len() < 16 + len {
+        if len > MAX_HEADER || bytes.len() < start + len {
             return Err(WeightsError::Damaged("the header is cut short".into()));
         }
-        let header: Header = serde_json::from_slice(&bytes[16..16 + len]).map_err(|e| {
+        let json = &bytes[start..start + len];
+        // Checked before parsing: a damaged header could otherwise still parse and misdescribe
+        // the sections (a length, a size, a setting) without any other check noticing.
+        if checked && crc32fast::hash(json) != u32::from_le_bytes(bytes[16..20].try_into().unwrap()) {
+            return Err(WeightsError::Damaged("the header fails its checksum".into()));
+        }
+        let header: Header = serde_json::from_slice(json).map_err(|e| {
             // Settings are added without a format-version bump (old files read with defaults),
             // so an unknown one means a newer writer, not damage.
             let message = e.to_string();
@@ -176,7 +202,10 @@ impl WeightsFile {
         if header.net != NetShape::from(&header.config) {
             return Err(WeightsError::Damaged("the header's network shape disagrees with its config".into()));
         }
-        let mut offset = 16 + len;
+        if checked && header.format_version != version {
+            return Err(WeightsError::Damaged(format!("the header says version {}, the file {version}", header.format_version)));
+        }
+        let mut offset = start + len;
         let mut sections = Vec::new();
         for s in &header.sections {
             let end = offset.checked_add(s.len as usize).filter(|&e| e <= bytes.len());
@@ -184,6 +213,16 @@ impl WeightsFile {
                 return Err(WeightsError::Damaged(format!("section `{}` is cut short", s.name)));
             };
             let stored = &bytes[offset..end];
+            if checked {
+                let Some(crc32) = s.crc32 else {
+                    return Err(WeightsError::Damaged(format!("section `{}` has no checksum", s.name)));
+                };
+                // Before inflating: a flipped bit in deflated bytes may still inflate, to
+                // something else.
+                if crc32fast::hash(stored) != crc32 {
+                    return Err(WeightsError::Damaged(format!("section `{}` fails its checksum", s.name)));
+                }
+            }
             let section = match s.deflated_from {
                 Some(len) => inflate(&s.name, stored, len)?,
                 None => stored.to_vec(),
@@ -191,13 +230,23 @@ impl WeightsFile {
             sections.push((s.name.clone(), section));
             offset = end;
         }
+        // A version 3 file is exactly its header and sections; older writers were not held to it.
+        if checked && offset != bytes.len() {
+            return Err(WeightsError::Damaged(format!("{} bytes follow the last section", bytes.len() - offset)));
+        }
         Ok(Self { header, sections })
     }
 
     /// Builds the network the file describes on `device` and loads its weights.
     pub fn model(&self, device: &Device) -> Result<EnergyNet, WeightsError> {
-        let bytes = self.section("model").ok_or_else(|| WeightsError::Damaged("no `model` section".into()))?;
-        load_model(self.header.net, bytes, device)
+        self.model_section("model", device)
+    }
+
+    /// Builds the network the file describes from section `name` (`model`, or a checkpoint's
+    /// weights being trained); refusals name the section.
+    pub fn model_section(&self, name: &str, device: &Device) -> Result<EnergyNet, WeightsError> {
+        let bytes = self.section(name).ok_or_else(|| WeightsError::Damaged(format!("no `{name}` section")))?;
+        load_section(self.header.net, name, bytes, device)
     }
 
     /// This file with its net replaced by `model` (same shape) and its note by `note`; the
@@ -245,10 +294,44 @@ impl WeightsFile {
     }
 }
 
-/// Loads burnpack `bytes` into a new network of shape `net`.
+/// Loads burnpack `bytes` (a `model` section) into a new network of shape `net`; see
+/// [`load_section`].
 pub fn load_model(net: NetShape, bytes: &[u8], device: &Device) -> Result<EnergyNet, WeightsError> {
+    load_section(net, "model", bytes, device)
+}
+
+/// Loads burnpack `bytes`, the file's section `section`, into a new network of shape `net`.
+/// A NaN or infinite weight is refused as damage, naming the section: a v1/v2 file has no
+/// checksum to catch a flipped exponent bit, and a net trained into NaN samples only noise.
+pub fn load_section(net: NetShape, section: &str, bytes: &[u8], device: &Device) -> Result<EnergyNet, WeightsError> {
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| WeightsError::Record(e.to_string()))?;
+    // Checked on the CPU backend, where the values read back synchronously (WebGPU's do not),
+    // before the net reaches `device`.
+    let cpu = Device::flex();
+    let on_cpu = EnergyNet::new(net, &cpu).try_load_record(record.clone()).map_err(|e| WeightsError::Record(e.to_string()))?;
+    let bad = non_finite_weights(&on_cpu);
+    if bad > 0 {
+        let plural = if bad == 1 { "" } else { "s" };
+        return Err(WeightsError::Damaged(format!("section `{section}` holds {bad} NaN or infinite weight{plural}")));
+    }
+    if *device == cpu {
+        return Ok(on_cpu);
+    }
     EnergyNet::new(net, device).try_load_record(record).map_err(|e| WeightsError::Record(e.to_string()))
+}
+
+/// How many of `model`'s weights are NaN or infinite (`model` on a synchronously readable device).
+fn non_finite_weights(model: &EnergyNet) -> usize {
+    struct Count(usize);
+    impl ModuleVisitor for Count {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let data = param.val().without_autodiff().into_data().convert::<f32>();
+            self.0 += data.iter::<f32>().filter(|v| !v.is_finite()).count();
+        }
+    }
+    let mut count = Count(0);
+    model.visit(&mut count);
+    count.0
 }
 
 /// The model's parameters as burnpack bytes. Reads the parameters asynchronously (WebGPU cannot

@@ -1,4 +1,5 @@
-//! The weights/checkpoint file: exact round trip, and every mismatch reported, never misread.
+//! The weights/checkpoint file: exact round trip, every mismatch reported, never misread, and
+//! damage (a flipped bit anywhere, a NaN weight) refused with the damaged place named.
 // Native only: the browser runs these checks through tests/web.rs.
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -9,6 +10,25 @@ use dermaebm::inference::energies;
 use dermaebm::platform::block_on;
 use dermaebm::weights::{FORMAT_VERSION, WeightsError, WeightsFile, model_bytes};
 use dermaebm::{Device, EbmConfig, EnergyNet, NetShape, Trainer, synthetic};
+
+/// Where a version 3 file's header JSON lies: after magic, version, length and checksum.
+fn header_range(file: &[u8]) -> std::ops::Range<usize> {
+    let len = u32::from_le_bytes(file[12..16].try_into().unwrap()) as usize;
+    20..20 + len
+}
+
+/// `file` (version 3) with its header JSON rewritten by `edit`, and its length and checksum made
+/// to match, as a writer would: how the checks behind the checksum are reached.
+fn reheader(file: &[u8], edit: impl FnOnce(&str) -> String) -> Vec<u8> {
+    let range = header_range(file);
+    let json = edit(std::str::from_utf8(&file[range.clone()]).unwrap());
+    let mut out = file[..12].to_vec();
+    out.extend((json.len() as u32).to_le_bytes());
+    out.extend(crc32fast::hash(json.as_bytes()).to_le_bytes());
+    out.extend(json.as_bytes());
+    out.extend(&file[range.end..]);
+    out
+}
 
 fn saved(config: &EbmConfig, device: &Device) -> (EnergyNet, Vec<u8>) {
     let net = EnergyNet::new(config.into(), device);
@@ -44,14 +64,11 @@ fn mismatches_are_reported() {
     assert!(matches!(WeightsFile::decode(&file[..file.len() - 10]).err(), Some(WeightsError::Damaged(_))));
 
     // A setting this build does not know: a newer writer, said so, not "damaged".
-    let header_len = u32::from_le_bytes(file[12..16].try_into().unwrap()) as usize;
-    let header = String::from_utf8(file[16..16 + header_len].to_vec()).unwrap();
-    let from_future = header.replacen("\"seed\":", "\"future_knob\":1,\"seed\":", 1);
-    assert_ne!(from_future, header, "the header names the seed");
-    let mut future = file[..12].to_vec();
-    future.extend((from_future.len() as u32).to_le_bytes());
-    future.extend(from_future.as_bytes());
-    future.extend(&file[16 + header_len..]);
+    let future = reheader(&file, |header| {
+        let from_future = header.replacen("\"seed\":", "\"future_knob\":1,\"seed\":", 1);
+        assert_ne!(from_future, header, "the header names the seed");
+        from_future
+    });
     let err = WeightsFile::decode(&future).err().expect("an unknown setting is refused");
     assert!(matches!(err, WeightsError::Newer(_)), "{err}");
     assert!(err.to_string().contains("future_knob") && err.to_string().contains("newer version"), "{err}");
@@ -124,10 +141,11 @@ fn big_sections_are_stored_deflated_and_a_lying_size_is_refused() {
     assert_eq!(file.header.sections[0].deflated_from, Some(50_000));
     assert_eq!(file.header.sections[1].deflated_from, None, "small sections are stored as they are");
     // A header that lies about the inflated size is caught, not trusted.
-    let needle = b"\"deflated_from\":50000";
-    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("the header names the inflated size");
-    let mut lying = bytes.clone();
-    lying[at + needle.len() - 1] = b'1'; // 50001: same length, so the header still parses
+    // (With the header's checksum made to match: a flipped bit would fail that first.)
+    let lying = reheader(&bytes, |header| {
+        assert!(header.contains("\"deflated_from\":50000"), "the header names the inflated size");
+        header.replacen("\"deflated_from\":50000", "\"deflated_from\":50001", 1)
+    });
     let err = WeightsFile::decode(&lying).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("inflates to"), "{err}");
 }
@@ -191,4 +209,161 @@ fn resuming_does_not_grow_the_optimizer_state() {
     // added a second set: twice the size. (Ids are serialised as text, so sizes vary by a few bytes.)
     let after = optimizer_len(&resumed);
     assert!(after < first * 3 / 2, "Adam's state grew on resume: {first} → {after} bytes");
+}
+
+/// A small trained trainer's checkpoint with everything a checkpoint can hold (net, Adam's state
+/// with its parameter ids, the replay buffer), and its configuration; trained once for all the
+/// damage tests.
+fn small_checkpoint() -> &'static (Vec<u8>, EbmConfig) {
+    static CHECKPOINT: std::sync::OnceLock<(Vec<u8>, EbmConfig)> = std::sync::OnceLock::new();
+    CHECKPOINT.get_or_init(|| {
+        let config = common::tiny_config(5);
+        let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
+        for i in 0..3 {
+            let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
+            block_on(trainer.step(real, None)).unwrap();
+        }
+        let contents = Contents { optimizer: true, buffer: true, newest_chains: None };
+        (block_on(checkpoint::save(&trainer, contents, "damage")).unwrap(), config)
+    })
+}
+
+/// `bytes` with bit `bit` of byte `at` flipped.
+fn flipped(bytes: &[u8], at: usize, bit: usize) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out[at] ^= 1 << bit;
+    out
+}
+
+/// Why loading `bytes` is refused, loaded the way the site loads a file (net, persistent chains,
+/// probe) and a resumed run does (`checkpoint::restore`); `None` if it all loads.
+fn refusal(bytes: &[u8], config: &EbmConfig) -> Option<WeightsError> {
+    let load = || -> Result<(), WeightsError> {
+        let file = WeightsFile::decode(bytes)?;
+        file.model(&Device::flex())?;
+        dermaebm::persistent::ChainSnapshot::from_file(&file)?;
+        file.probe()?;
+        checkpoint::restore(&file, config.clone(), &Device::flex())?;
+        Ok(())
+    };
+    load().err()
+}
+
+#[test]
+fn a_flipped_bit_in_the_header_or_any_section_is_refused_naming_it() {
+    let (bytes, _) = small_checkpoint();
+    let file = WeightsFile::decode(bytes).unwrap();
+    let names: Vec<&str> = file.header.sections.iter().map(|s| s.name.as_str()).collect();
+    for name in ["model", "optimizer", "param_ids", "buffer", "buffer_ages"] {
+        assert!(names.contains(&name), "the checkpoint has a `{name}` section: {names:?}");
+    }
+    let damaged = |at: usize, bit: usize| WeightsFile::decode(&flipped(bytes, at, bit)).err().map(|e| e.to_string()).unwrap_or_default();
+    let header = header_range(bytes);
+    let header_fails = "the weights file is truncated or damaged: the header fails its checksum";
+    assert_eq!(damaged(header.start + header.len() / 2, 3), header_fails, "a bit of the header JSON");
+    assert_eq!(damaged(17, 0), header_fails, "a bit of the header's checksum");
+    assert!(damaged(12, 0).contains("truncated or damaged"), "a bit of the header's length");
+    // One bit in the middle of each section, deflated or not, small or large.
+    let mut offset = header.end;
+    for s in &file.header.sections {
+        assert!(s.len > 0, "section `{}` is empty", s.name);
+        assert_eq!(
+            damaged(offset + s.len as usize / 2, 5),
+            format!("the weights file is truncated or damaged: section `{}` fails its checksum", s.name)
+        );
+        offset += s.len as usize;
+    }
+    assert_eq!(offset, bytes.len(), "the sections end the file");
+    assert!(damaged(0, 0).contains("not a weights file"), "a bit of the magic");
+}
+
+/// Issue 40's trial: one bit flipped at 1/13, 2/13, … 12/13 of a file's length. Version 2
+/// loaded 10 of 12 such copies of the shipped weights; all 12 must be refused.
+#[test]
+fn twelve_single_bit_flips_across_a_checkpoint_are_all_refused() {
+    let (bytes, config) = small_checkpoint();
+    assert!(refusal(bytes, config).is_none(), "the undamaged checkpoint loads");
+    let mut refused = Vec::new();
+    for k in 1..=12 {
+        let at = bytes.len() * k / 13;
+        let err = refusal(&flipped(bytes, at, k % 8), config);
+        eprintln!("bit {} of byte {at} of {}: {err:?}", k % 8, bytes.len());
+        refused.extend(err);
+    }
+    assert_eq!(refused.len(), 12, "{refused:?}");
+    assert!(refused.iter().all(|e| e.to_string().contains("fails its checksum")), "{refused:?}");
+}
+
+#[test]
+fn version_1_and_2_files_without_checksums_still_load() {
+    let (bytes, config) = small_checkpoint();
+    let v3 = WeightsFile::decode(bytes).unwrap();
+    let header = header_range(bytes);
+    // Version 2 as its encoder wrote it: magic, version, header length, the header without
+    // checksums, the stored (partly deflated) sections.
+    let old_file = |version: u32, inflated: bool| {
+        let mut json: serde_json::Value = serde_json::from_slice(&bytes[header.clone()]).unwrap();
+        json["format_version"] = version.into();
+        for (s, (_, content)) in json["sections"].as_array_mut().unwrap().iter_mut().zip(&v3.sections) {
+            let s = s.as_object_mut().unwrap();
+            assert!(s.remove("crc32").is_some(), "a version 3 section carries its checksum");
+            if inflated {
+                s.remove("deflated_from");
+                s.insert("len".into(), content.len().into());
+            }
+        }
+        let json = serde_json::to_vec(&json).unwrap();
+        let mut out = b"DEBMWTS\0".to_vec();
+        out.extend(version.to_le_bytes());
+        out.extend((json.len() as u32).to_le_bytes());
+        out.extend(&json);
+        match inflated {
+            true => v3.sections.iter().for_each(|(_, content)| out.extend(content)),
+            false => out.extend(&bytes[header.end..]),
+        }
+        out
+    };
+    // Version 1 had no deflated sections.
+    for (version, file) in [(2, old_file(2, false)), (1, old_file(1, true))] {
+        let decoded = WeightsFile::decode(&file).unwrap_or_else(|e| panic!("version {version}: {e}"));
+        assert_eq!(decoded.header.format_version, version);
+        assert_eq!(decoded.header.iteration, v3.header.iteration);
+        assert!(decoded.sections == v3.sections, "version {version} holds the same sections");
+        assert_eq!(refusal(&file, config).map(|e| e.to_string()), None, "version {version} loads and resumes");
+    }
+    assert!(old_file(2, false).len() < old_file(1, true).len(), "the version 2 file keeps its deflated sections deflated");
+}
+
+#[test]
+fn a_net_with_a_non_finite_weight_is_refused_naming_its_section() {
+    use burn::module::{Module, ModuleMapper, Param};
+    /// Multiplies the first parameter by +∞: its non-zero weights become infinite, zeros NaN.
+    struct Poison(bool);
+    impl ModuleMapper for Poison {
+        fn map_float<const D: usize>(&mut self, param: Param<dermaebm::Tensor<D>>) -> Param<dermaebm::Tensor<D>> {
+            if std::mem::replace(&mut self.0, true) {
+                return param;
+            }
+            let poisoned = param.val().without_autodiff().mul_scalar(f32::INFINITY);
+            Param::initialized(param.id, poisoned)
+        }
+    }
+    let device = Device::flex();
+    let config = common::tiny_config(4);
+    let net = EnergyNet::new((&config).into(), &device);
+    let good = block_on(model_bytes(&net, (&config).into())).unwrap();
+    let bad = block_on(model_bytes(&net.map(&mut Poison(false)), (&config).into())).unwrap();
+
+    // The checksums pass (the writer wrote the infinity); loading the net refuses it.
+    let file = WeightsFile::decode(&WeightsFile::encode(&config, 1, "", vec![("model".into(), bad.clone())])).unwrap();
+    let err = file.model(&device).expect_err("a net with infinite weights is refused");
+    assert!(matches!(err, WeightsError::Damaged(_)), "{err}");
+    assert!(err.to_string().contains("section `model` holds") && err.to_string().contains("NaN or infinite weights"), "{err}");
+    // A checkpoint's weights being trained are named as that section, and a resume refuses them.
+    let sections = vec![("model".into(), good), (checkpoint::TRAINING_MODEL_SECTION.into(), bad)];
+    let file = WeightsFile::decode(&WeightsFile::encode(&config, 1, "", sections)).unwrap();
+    assert!(file.model(&device).is_ok(), "the `model` section itself is sound");
+    let err = file.model_section(checkpoint::TRAINING_MODEL_SECTION, &device).expect_err("refused");
+    assert!(err.to_string().contains("section `training_model` holds"), "{err}");
+    assert!(checkpoint::restore(&file, config, &device).is_err(), "a resume from it is refused");
 }
