@@ -79,6 +79,8 @@ export interface Samples {
   steps: number;
   /** The model's noise levels (0: a contrastive model). */
   levels: number;
+  /** The draw's seed: `sample({ seed })` with it draws the same samples again. */
+  seed: number;
 }
 
 export interface LoadedWeights {
@@ -116,6 +118,8 @@ export class EngineClient extends EventTarget {
     recordEvery?: number;
     /** "noise" (default) or "persistent": continue a contrastive model's persistent chains. */
     from?: "noise" | "persistent";
+    /** Reproduces an earlier draw (its `seed`); omitted, each call draws afresh. */
+    seed?: number;
     /** Sees each level of a recovery walk as soon as it is done. */
     onFrame?: (frame: Frame) => void;
   }): Promise<Samples>;

@@ -10,7 +10,8 @@ declare global {
     "ebm-sampler": EbmSampler;
   }
   interface HTMLElementEventMap {
-    "ebm-sampled": CustomEvent<{ count: number; side: number; seconds: number }>;
+    /** `seed` draws the same samples again (the `seed` attribute). */
+    "ebm-sampled": CustomEvent<{ count: number; side: number; seconds: number; seed: number }>;
     "ebm-error": CustomEvent<{ message: string }>;
   }
 }

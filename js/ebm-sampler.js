@@ -8,7 +8,8 @@
 // else start from noise, which a recovery-likelihood model, the shipped one, walks down its
 // noise levels), steps (the model's default: per level as trained for a recovery model; 40
 // continuing persistent chains and 256 from noise for a contrastive one), class-index (for
-// class-conditional weights), columns (8), scale (3), backend (auto | gpu | cpu).
+// class-conditional weights), columns (8), scale (3), backend (auto | gpu | cpu), seed (a whole
+// number to draw the same samples every time; omitted, each element and visit draws afresh).
 // Its state is in the `state` attribute (loading, sampling, ready, error); it fires
 // "ebm-sampled" (detail: {count, side, seconds}) and "ebm-error" (detail: {message}).
 // `regenerate()` draws new samples. All elements of a page share one engine in one worker.
@@ -45,7 +46,7 @@ const number = (value, fallback, min, max) => {
 };
 
 export class EbmSampler extends HTMLElement {
-  static observedAttributes = ["weights", "count", "steps", "from", "class-index", "columns", "scale", "backend"];
+  static observedAttributes = ["weights", "count", "steps", "from", "class-index", "columns", "scale", "backend", "seed"];
   #canvas;
   #status;
   #scheduled = false;
@@ -97,6 +98,9 @@ export class EbmSampler extends HTMLElement {
     const scale = number(this.getAttribute("scale"), 3, 1, 16);
     const classAttr = this.getAttribute("class-index");
     const classIndex = classAttr === null || classAttr === "" ? undefined : number(classAttr, 0, 0, 255);
+    const seedAttr = this.getAttribute("seed");
+    const seed = seedAttr === null || seedAttr === "" ? undefined : Number(seedAttr);
+    if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 4294967295)) return this.#fail(`seed must be a whole number from 0 to 4294967295 (got "${seedAttr}")`);
     try {
       this.#setState("loading", "Loading the model…");
       const engine = await engineFor(this.getAttribute("backend") ?? "auto");
@@ -112,7 +116,7 @@ export class EbmSampler extends HTMLElement {
         drawGrid(this.#canvas, f.rgba, loaded.config.image_size, count, { columns, scale });
         this.#status.textContent = `Sampling ${count} images: noise level ${f.level}…`;
       };
-      const out = await engine.sample({ count, steps, classIndex, from, onFrame });
+      const out = await engine.sample({ count, steps, classIndex, from, seed, onFrame });
       drawGrid(this.#canvas, out.samples, out.side, out.count, { columns, scale });
       const seconds = (performance.now() - started) / 1000;
       const kind =
@@ -122,8 +126,9 @@ export class EbmSampler extends HTMLElement {
             ? `from noise through ${out.levels} noise levels, ${out.steps} steps`
             : `from noise, ${out.steps} steps`;
       this.setAttribute("from-used", from);
-      this.#setState("ready", `${out.count} samples ${kind}, ${seconds.toFixed(1)} s (${engine.info.backend.backend})`);
-      this.dispatchEvent(new CustomEvent("ebm-sampled", { detail: { count: out.count, side: out.side, seconds } }));
+      this.setAttribute("seed-used", String(out.seed));
+      this.#setState("ready", `${out.count} samples ${kind}, ${seconds.toFixed(1)} s (${engine.info.backend.backend}), seed ${out.seed}`);
+      this.dispatchEvent(new CustomEvent("ebm-sampled", { detail: { count: out.count, side: out.side, seconds, seed: out.seed } }));
     } catch (e) {
       this.#fail(e.message ?? String(e));
     }

@@ -123,11 +123,12 @@ const ops = {
     training = run;
     return true;
   },
-  /** Engine.generate; with `{frames: true}` each level of a recovery walk is pushed as a
-   * `frame` event {step, level, rgba} while it runs. */
-  generate(count, steps, recordEvery, classIndex, from, { frames = false } = {}) {
+  /** Engine.generate; `seed` reproduces an earlier draw (omitted: a fresh one); with
+   * `frames: true` each level of a recovery walk is pushed as a `frame` event {step, level,
+   * rgba} while it runs. */
+  generate(count, steps, recordEvery, classIndex, from, { frames = false, seed = undefined } = {}) {
     const onFrame = frames ? (frame) => post({ event: "frame", ...frame }) : undefined;
-    return engine.generate(count, steps, recordEvery, classIndex, from, onFrame);
+    return engine.generate(count, steps, recordEvery, classIndex, from, seed, onFrame);
   },
   trainStep: () => currentTraining().step(),
   bufferSamples: (count) => currentTraining().bufferSamples(count),

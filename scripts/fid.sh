@@ -30,7 +30,7 @@ quality() {
   --png "$out/noise.png" --npz "$out/noise.npz"
 echo "{\"kind\": \"noise\", \"steps\": \"${FID_NOISE_STEPS:-default}\", \"weights\": \"$weights\", \"quality\": $(quality "$out/noise.npz")}"
 burn_in="${FID_BURN_IN:-600}"
-if [ -z "${FID_NOISE_ONLY:-}" ] && "$debm" sample --weights "$weights" --persistent --count "$count" --steps "${FID_PERSISTENT_STEPS:-40}" \
+if [ -z "${FID_NOISE_ONLY:-}" ] && "$debm" sample --weights "$weights" --persistent --count "$count" --steps "${FID_PERSISTENT_STEPS:-40}" --seed "${FID_SEED:-0}" \
   --burn-in "$burn_in" --png "$out/persistent.png" --npz "$out/persistent.npz"; then
   echo "{\"kind\": \"persistent\", \"steps\": ${FID_PERSISTENT_STEPS:-40}, \"burn_in\": $burn_in, \"weights\": \"$weights\", \"quality\": $(quality "$out/persistent.npz")}"
 fi

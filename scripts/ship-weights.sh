@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Makes a training state the shipped weights: copies it to weights/dermamnist.debm (it is both
-# what the site loads and the resumable state: model, Adam's state, 2,048 persistent chains)
-# fits its linear classifier (debm probe, figures in weights/probe.json) and redraws the
-# pictures in weights/ from it. Measure it first (scripts/fid.sh) and ship only
+# what the site loads and the resumable state: model, Adam's state, and the moving average of
+# a recovery model or the 2,048 persistent chains of a contrastive one), fits its linear
+# classifier (debm probe, figures in weights/probe.json) and redraws the pictures in weights/
+# from it (seed 0, so a rerun draws the same ones). Measure it first (scripts/fid.sh) and ship only
 # what measures better; record the figures in weights/fid-history.csv and weights/fid.json.
 #
 #   bash scripts/ship-weights.sh STATE
@@ -21,7 +22,16 @@ w=weights/dermamnist.debm
 # The classifier the site and `debm eval` use: a linear probe on this net's features (a state
 # fresh from training has none; a probe of an earlier net would be ignored).
 "$debm" probe --weights "$w" --data ../shared/data/dermamnist-ham10000-28.npz > weights/probe.json
-"$debm" sample --weights "$w" --persistent --count 64 --png weights/samples.png
-"$debm" sample --weights "$w" --persistent --by-class --count 8 --png weights/samples-by-class.png
-"$debm" sample --weights "$w" --count 64 --steps 256 --png weights/samples-noise.png
-"$debm" sample --weights "$w" --persistent --count 9 --steps 48 --png /tmp/chain-sheet.png --gif weights/chain.gif
+if grep -a -q '"recipe":"recovery"' "$w"; then
+  # From noise through the levels (the site's default); the per-class sheet sorts samples by
+  # the probe's class; the GIF and walk.png show the walk level by level.
+  "$debm" sample --weights "$w" --count 64 --seed 0 --png weights/samples.png
+  "$debm" sample --weights "$w" --by-class --count 8 --seed 0 --png weights/samples-by-class.png
+  "$debm" sample --weights "$w" --count 9 --seed 0 --png /tmp/walk-sheet.png --gif weights/chain.gif --walk weights/walk.png
+  rm -f weights/samples-noise.png
+else
+  "$debm" sample --weights "$w" --persistent --count 64 --seed 0 --png weights/samples.png
+  "$debm" sample --weights "$w" --persistent --by-class --count 8 --seed 0 --png weights/samples-by-class.png
+  "$debm" sample --weights "$w" --count 64 --steps 256 --seed 0 --png weights/samples-noise.png
+  "$debm" sample --weights "$w" --persistent --count 9 --steps 48 --seed 0 --png /tmp/chain-sheet.png --gif weights/chain.gif
+fi

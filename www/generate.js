@@ -33,11 +33,21 @@ function chosenStart() {
 const previewCount = (from) => (from === "persistent" || isRecovery() ? 16 : 6);
 
 function describe(out) {
-  if (out.from === "persistent") return `Continued from the model's persistent chains, ${out.steps} Langevin steps.`;
+  const seed = ` Seed ${out.seed} (enter it, or open the page with ?seed=${out.seed}, to draw these again).`;
+  if (out.from === "persistent") return `Continued from the model's persistent chains, ${out.steps} Langevin steps.${seed}`;
   if (out.levels > 0) {
-    return `From N(0, I) through ${out.levels} noise levels (${out.levels} → 0), ${out.steps / out.levels} Langevin steps each, ${out.steps} in all.`;
+    return `From N(0, I) through ${out.levels} noise levels (${out.levels} → 0), ${out.steps / out.levels} Langevin steps each, ${out.steps} in all.${seed}`;
   }
-  return `From uniform noise, ${out.steps} Langevin steps.`;
+  return `From uniform noise, ${out.steps} Langevin steps.${seed}`;
+}
+
+/** The seed to draw with: the form's, else the page address's `?seed=` for the first look;
+ * none (a fresh draw every time) when both are empty. */
+function chosenSeed(preview) {
+  const typed = $("gen-seed").value.trim();
+  const fromAddress = preview ? new URLSearchParams(location.search).get("seed") : null;
+  const raw = typed !== "" ? typed : fromAddress;
+  return raw === null || raw === "" ? undefined : Number(raw);
 }
 
 /** Generates and draws samples; `preview` (a quick first look on load) overrides the form. */
@@ -51,12 +61,14 @@ export async function generate(preview = false) {
     button.disabled = true;
     button.textContent = "Generating…";
     live = isRecovery() && from === "noise" ? { count } : null;
-    const out = await call("generate", count, steps, recordEvery, preview ? undefined : chosenClass(), from, { frames: Boolean(live) });
+    const seed = chosenSeed(preview);
+    const out = await call("generate", count, steps, recordEvery, preview ? undefined : chosenClass(), from, { frames: Boolean(live), seed });
     drawGrid($("gen-grid"), out.samples, out.side, out.count, { columns: 8, scale: 4 });
     $("gen-grid").dataset.count = String(out.count);
     $("gen-grid").dataset.level = "0";
     $("gen-kind").textContent = describe(out);
     $("gen-kind").dataset.from = out.from;
+    $("gen-kind").dataset.seed = String(out.seed);
     show($("gen-error"), "");
     const chains = Math.min(out.count, 8);
     last = { out, tiles: chainTiles(out.chain, out.side, chains), columns: out.chain.length, chains };

@@ -68,7 +68,19 @@ struct State {
     training: Option<SharedRun>,
     /// Set while an async call holds the trainer or model, so overlapping calls are refused.
     busy: bool,
+    /// Where draws (samples, noise to score) get their seeds: the platform's entropy, so each
+    /// visit and each `<ebm-sampler>` draws its own images; a seed given to a call reproduces it.
     rng: StdRng,
+}
+
+/// A generator seeded from the platform's entropy (the browser's `crypto.getRandomValues`).
+fn entropy_rng() -> StdRng {
+    let mut seed = [0u8; 32];
+    // Without entropy (never in a browser) the draws are still random enough to look at.
+    if getrandom::fill(&mut seed).is_err() {
+        seed[..8].copy_from_slice(&(js_sys::Date::now() as u64).to_le_bytes());
+    }
+    StdRng::from_seed(seed)
 }
 
 /// Everything a page needs: backend, weights, data, training, sampling, scoring.
@@ -136,7 +148,7 @@ impl Engine {
             state: Rc::new(RefCell::new(State {
                 device,
                 info,
-                rng: StdRng::seed_from_u64(config.seed),
+                rng: entropy_rng(),
                 config,
                 model: None,
                 model_iteration: 0,
@@ -193,7 +205,6 @@ impl Engine {
             s.model_iteration = 0;
         }
         s.training = None;
-        s.rng = StdRng::seed_from_u64(config.seed);
         s.config = config;
         Ok(())
     }
@@ -265,7 +276,7 @@ impl Engine {
     }
 
     /// The model to sample or score with, its configuration, and the device (freshly seeded
-    /// from the engine's random stream so repeated calls differ but a session is repeatable).
+    /// from the engine's random stream, so repeated calls differ).
     fn model_for_use(&self) -> Result<(EnergyNet, EbmConfig, Device), JsError> {
         let mut s = self.state.borrow_mut();
         let model = self.current_model(&s, "no model yet: load weights or train first")?;
@@ -273,6 +284,16 @@ impl Engine {
         let device = s.device.clone();
         device.seed(seed);
         Ok((model, s.config.clone(), device))
+    }
+
+    /// The seed of one draw: `given` (to reproduce an earlier one), else a fresh one from the
+    /// engine's entropy-seeded stream. Seeds are 32-bit: exact as JavaScript numbers.
+    fn draw_seed(&self, given: Option<f64>) -> Result<u32, JsError> {
+        match given {
+            Some(seed) if seed.is_finite() && seed >= 0.0 && seed <= u32::MAX as f64 && seed.fract() == 0.0 => Ok(seed as u32),
+            Some(seed) => Err(err(format!("seed must be a whole number from 0 to {} (got {seed})", u32::MAX))),
+            None => Ok(self.state.borrow_mut().rng.random()),
+        }
     }
 }
 

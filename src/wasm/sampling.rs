@@ -13,8 +13,8 @@ use crate::limits::{MAX_SAMPLES_PER_CALL, MAX_STEPS_PER_CALL, check_count};
 use crate::persistent::{BURN_IN_STEPS, ChainSnapshot, DEFAULT_STEPS, continue_chains};
 use crate::sampler::{Dynamics, LangevinParams};
 use crate::{Device, EnergyNet};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 
 #[derive(Serialize)]
 struct GeneratedJs {
@@ -31,6 +31,8 @@ struct GeneratedJs {
     steps: usize,
     /// The model's noise levels (0: a contrastive model).
     levels: usize,
+    /// The draw's seed: the same call with it gives the same samples.
+    seed: u32,
 }
 
 #[derive(Serialize)]
@@ -71,10 +73,12 @@ impl Engine {
     /// (those of the loaded file, or the replay buffer of training run here). A recovery model
     /// walks its noise levels from N(0, I), `steps` per level (0: as trained), recording the end
     /// of every level when `record_every` > 0; it has no persistent chains. Returns
-    /// `{samples, chain, side, count, from, steps, levels}` (`steps`: Langevin steps each
-    /// sample took; `levels`: the model's noise levels, 0 for a contrastive one). `on_frame`, when
-    /// given, is called with `{step, level, rgba}` as each level of a recovery walk is reached
-    /// (the start, then levels T−1 … 0), so a page can draw the walk while it runs.
+    /// `{samples, chain, side, count, from, steps, levels, seed}` (`steps`: Langevin steps each
+    /// sample took; `levels`: the model's noise levels, 0 for a contrastive one; `seed`: the
+    /// draw's seed — give it back as `seed` to get the same samples). `seed` omitted: a fresh
+    /// random draw. `on_frame`, when given, is called with `{step, level, rgba}` as each level of
+    /// a recovery walk is reached (the start, then levels T−1 … 0), so a page can draw the walk
+    /// while it runs.
     pub async fn generate(
         &self,
         count: usize,
@@ -82,6 +86,7 @@ impl Engine {
         record_every: usize,
         class: Option<u32>,
         from: Option<String>,
+        seed: Option<f64>,
         on_frame: Option<js_sys::Function>,
     ) -> Result<JsValue, JsError> {
         check_count("count", count, MAX_SAMPLES_PER_CALL).map_err(err)?;
@@ -90,8 +95,10 @@ impl Engine {
             Some("persistent") => true,
             Some(other) => return Err(err(format!("unknown start `{other}`: use \"noise\" or \"persistent\""))),
         };
+        let seed = self.draw_seed(seed)?;
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, device) = self.model_for_use()?;
+        device.seed(u64::from(seed));
         let class = class_arg(class, &config)?;
         if persistent && config.is_recovery() {
             return Err(err("a recovery-likelihood model has no persistent chains: it samples from noise through its noise levels"));
@@ -104,7 +111,7 @@ impl Engine {
         let record = (record_every > 0).then_some(record_every);
         let out = if persistent {
             let chains = self.persistent_chains().await?;
-            let mut rng = StdRng::seed_from_u64(self.state.borrow_mut().rng.random());
+            let mut rng = StdRng::seed_from_u64(u64::from(seed));
             continue_chains(&model, &chains, count, &params, record, class, BURN_IN_STEPS, &mut rng, &device).await.map_err(err)?
         } else {
             let shape = config.image_shape();
@@ -127,6 +134,7 @@ impl Engine {
             from: if persistent { "persistent" } else { "noise" },
             steps: dynamics.total_steps(),
             levels: config.levels(),
+            seed,
         })
     }
 

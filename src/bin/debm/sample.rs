@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use dermaebm::data::dataset::tensor_values_to_images;
 use dermaebm::export;
-use dermaebm::inference::generate;
+use dermaebm::inference::{argmax_rows, class_probabilities, generate};
 use dermaebm::persistent::{self, ChainSnapshot};
 use dermaebm::platform::block_on;
 use dermaebm::sampler::{Dynamics, LangevinParams};
@@ -15,6 +15,11 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use crate::common::{self, DEFAULT_WEIGHTS};
+
+/// Samples drawn at a time, and at most in all, to sort into the probe's classes (the rarest
+/// DermaMNIST classes are about 1 % of the data).
+const BY_CLASS_BATCH: usize = 128;
+const BY_CLASS_DRAWS: usize = 2048;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,8 +39,9 @@ pub struct Args {
     /// Standard deviation of each step's Gaussian noise (default: the training one; 0: none).
     #[arg(long)]
     noise_std: Option<f64>,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// Seed of the draw (printed); omitted, every run draws afresh.
+    #[arg(long)]
+    seed: Option<u64>,
     /// Sample sheet (PNG).
     #[arg(long, default_value = "samples.png")]
     png: PathBuf,
@@ -47,9 +53,15 @@ pub struct Args {
     /// Sample this class (class-conditional weights only).
     #[arg(long, conflicts_with = "by_class")]
     class: Option<usize>,
-    /// One row per class with `count` samples each (class-conditional weights only).
+    /// One row per class with `count` samples each: drawn under each class (class-conditional
+    /// weights), or drawn at random and sorted by the class the weights' linear probe gives
+    /// them (an unconditional model with a probe, `debm probe`).
     #[arg(long)]
     by_class: bool,
+    /// Also write the chains as a PNG: one row per sample, one column per recorded state (a
+    /// recovery model: noise, then every level down to 0).
+    #[arg(long)]
+    walk: Option<PathBuf>,
     /// Continue the persistent chains stored in the weights file (its replay buffer) instead
     /// of starting from uniform noise; above the number stored, starts repeat.
     #[arg(long)]
@@ -81,8 +93,13 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         None
     };
-    device.seed(args.seed);
-    let mut rng = StdRng::seed_from_u64(args.seed);
+    let seed = args.seed.unwrap_or_else(|| {
+        // A fresh draw: the clock's nanoseconds are random enough for pictures.
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64) & u64::from(u32::MAX)
+    });
+    eprintln!("seed {seed} (--seed {seed} draws these again)");
+    device.seed(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
     // Overrides are checked by the same rules as a training configuration's.
     let sampler_config = dermaebm::EbmConfig {
         step_size: args.step_size.unwrap_or(config.step_size),
@@ -102,17 +119,44 @@ pub fn run(args: Args) -> Result<()> {
         LangevinParams { steps: args.steps.unwrap_or(persistent::DEFAULT_STEPS), ..LangevinParams::from(&sampler_config) };
     let dynamics = Dynamics::sampling(&sampler_config, args.steps);
     let every = (dynamics.total_steps() / 16).max(1);
-    let record = args.gif.as_ref().map(|_| every);
+    let record = (args.gif.is_some() || args.walk.is_some()).then_some(every);
     let draw = |n: usize, class: Option<usize>, record: Option<usize>, rng: &mut StdRng| match &snapshot {
         Some(chains) => {
             block_on(persistent::continue_chains(&model, chains, n, &persistent_params, record, class, args.burn_in, rng, &device))
         }
         None => block_on(generate(&model, n, config.image_shape(), &dynamics, record, class, &device)),
     };
-    let (images, columns, out) = if args.by_class {
-        if config.classes == 0 {
-            bail!("{} is not class-conditional; --by-class needs class-conditional weights", args.weights.display());
+    let (images, columns, out) = if args.by_class && config.classes == 0 {
+        // Sorted by the probe's class: draw until every class has its row, or enough were drawn.
+        let probe = file.probe().with_context(|| args.weights.display().to_string())?.with_context(|| {
+            format!("{} is neither class-conditional nor carries a linear probe (debm probe); --by-class needs one", args.weights.display())
+        })?;
+        let mut rows: Vec<Vec<Vec<u8>>> = vec![Vec::new(); probe.classes];
+        let mut drawn = 0;
+        while drawn < BY_CLASS_DRAWS && rows.iter().any(|r| r.len() < args.count) {
+            let out = draw(BY_CLASS_BATCH, None, None, &mut rng)?;
+            let [c4, h4, w4] = config.image_shape();
+            let tensor =
+                dermaebm::Tensor::<4>::from_data(burn::tensor::TensorData::new(out.samples.clone(), [BY_CLASS_BATCH, c4, h4, w4]), &device);
+            let classes = argmax_rows(&block_on(class_probabilities(&model, Some(&probe), tensor, BY_CLASS_BATCH))?);
+            for (image, k) in tensor_values_to_images(&out.samples, c, h, w).into_iter().zip(classes) {
+                if rows[k].len() < args.count {
+                    rows[k].push(image);
+                }
+            }
+            drawn += BY_CLASS_BATCH;
         }
+        let blank = vec![255u8; h * w * c];
+        eprintln!(
+            "rows (by the probe's class, of {drawn} samples drawn): {}",
+            rows.iter().enumerate().map(|(k, r)| format!("{} {}", dermaebm::data::class_name(k), r.len())).collect::<Vec<_>>().join(", ")
+        );
+        let images = rows.into_iter().flat_map(|mut r| {
+            r.resize(args.count, blank.clone());
+            r
+        });
+        (images.collect(), args.count, None)
+    } else if args.by_class {
         let mut images = Vec::new();
         for k in 0..config.classes {
             images.extend(tensor_values_to_images(&draw(args.count, Some(k), None, &mut rng)?.samples, c, h, w));
@@ -129,6 +173,16 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(path) = &args.npz {
         common::write_atomic(path, &export::npz_images(&images, h, c).map_err(anyhow::Error::msg)?)?;
         eprintln!("wrote {} ({} images)", path.display(), images.len());
+    }
+    if let (Some(walk_path), Some(out)) = (&args.walk, &out) {
+        // One row per chain, one column per recorded state.
+        let chains = args.count;
+        let frames: Vec<Vec<Vec<u8>>> = out.chain.iter().map(|f| tensor_values_to_images(&f.values, c, h, w)).collect();
+        let tiles: Vec<Vec<u8>> = (0..chains).flat_map(|i| frames.iter().map(move |f| f[i].clone())).collect();
+        let sheet = export::grid(&tiles, h, c, frames.len(), 3);
+        common::write_atomic(walk_path, &export::png(&sheet).map_err(anyhow::Error::msg)?)?;
+        let levels: Vec<String> = out.chain.iter().map(|f| f.level.map_or(format!("step {}", f.step), |l| format!("level {l}"))).collect();
+        eprintln!("wrote {} (columns: {})", walk_path.display(), levels.join(", "));
     }
     if let (Some(gif_path), Some(out)) = (&args.gif, out) {
         let frames: Vec<_> =

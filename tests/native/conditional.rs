@@ -4,7 +4,7 @@
 // burn's CPU backend has one global random generator, which a parallel test would share.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use dermaebm::Device;
 use dermaebm::platform::block_on;

@@ -3,9 +3,7 @@
 //! level-conditioned f(y, t); its chains against the autodiff path's; and its pool of helpers.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
-
-use common::with_random_levels;
+use crate::common::with_random_levels;
 
 use burn::tensor::{Int, TensorData};
 use dermaebm::sampler::cpu::{FrozenNet, Target, swap_inner_axes};

@@ -4,7 +4,7 @@
 //! chains and Adam's state and resumes.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;

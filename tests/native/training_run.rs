@@ -3,7 +3,7 @@
 //! data that does not fit the configuration refused before anything trains.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

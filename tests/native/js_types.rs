@@ -4,12 +4,10 @@
 //! same way in the browser, tests/web.rs.)
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
-
-use common::{json_keys, ts_interface_fields};
+use crate::common::{json_keys, ts_interface_fields};
 use dermaebm::{BackendInfo, EbmConfig, IterStats};
 
-const CLIENT_DTS: &str = include_str!("../js/client.d.ts");
+const CLIENT_DTS: &str = include_str!("../../js/client.d.ts");
 
 #[test]
 fn config_stats_and_backend_declarations_match_the_rust_structs() {

@@ -3,9 +3,7 @@
 // Native only: the browser runs these checks through tests/web.rs.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
-
-use common::npy;
+use crate::common::npy;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -277,7 +275,7 @@ fn bracket_heavy_header_is_refused_without_parsing() {
 fn fuzz_found_slow_header_is_refused() {
     // libFuzzer's timeout input: a version-3 header of 28 nested braces.
     // (tests/fixtures/README.md says where each fixture comes from.)
-    const INPUT: &[u8] = include_bytes!("fixtures/fuzz-slow-header.npy");
+    const INPUT: &[u8] = include_bytes!("../fixtures/fuzz-slow-header.npy");
     let e = expect_err("fuzz.npy", INPUT);
     assert!(matches!(e, DataError::BadNpy { .. } | DataError::Truncated { .. }), "{e}");
 }

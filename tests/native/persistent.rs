@@ -2,7 +2,7 @@
 //! continued for sampling; and the `.npz` of samples the quality tools read.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use dermaebm::checkpoint::{self, Contents};
 use dermaebm::data::{npy, npz};

@@ -1,7 +1,7 @@
 //! `head_lr_factor`: the class logits learn at lr × factor while the rest of the net keeps lr.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use dermaebm::platform::block_on;
 use dermaebm::{Device, EbmConfig, Trainer};

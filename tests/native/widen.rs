@@ -3,7 +3,7 @@
 //! than its model widens it and starts with the persistent chains in its replay buffer.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 // Native only: the browser runs these checks through tests/web.rs.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use dermaebm::checkpoint::{self, Contents};
 use dermaebm::inference::energies;

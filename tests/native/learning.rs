@@ -2,7 +2,7 @@
 // Native only: the browser runs these checks through tests/web.rs.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use dermaebm::Device;
 use dermaebm::platform::block_on;

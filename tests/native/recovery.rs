@@ -3,8 +3,6 @@
 //! that resume it, and samples that walk the levels from noise.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
-
 use dermaebm::checkpoint::{self, Contents};
 use dermaebm::inference::generate;
 use dermaebm::platform::block_on;
@@ -13,7 +11,7 @@ use dermaebm::sampler::Dynamics;
 use dermaebm::weights::WeightsFile;
 use dermaebm::{Device, EbmConfig, EnergyNet, Trainer, synthetic};
 
-use common::tiny_recovery_config as tiny_recovery;
+use crate::common::tiny_recovery_config as tiny_recovery;
 
 fn train(config: &EbmConfig, iterations: u64, device: &Device) -> Trainer {
     let mut trainer = Trainer::new(config.clone(), device).expect("valid config");

@@ -3,7 +3,7 @@
 //! file's net is no longer the one it was fitted on, and refuses bad input with clear errors.
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
