@@ -20,8 +20,39 @@ pub enum SampleError {
     NoSuchClass { class: usize, last: usize },
     #[error("this model is not class-conditional; sample without a class")]
     NotConditional,
+    #[error("there are no persistent chains to continue: sample from noise")]
+    NoChains,
     #[error(transparent)]
     Read(#[from] ReadError),
+}
+
+/// Why images could not be classified.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("this model is not class-conditional and carries no linear probe: it has no classifier")]
+    NoClassifier,
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// What classifies images: the linear probe stored with the net (the measured one, preferred)
+/// or a class-conditional net's own head. The one rule, for the site and `debm eval`.
+#[derive(serde::Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Classifier {
+    Probe,
+    Head,
+}
+
+impl Classifier {
+    /// The classifier of a net with `classes` head classes (0: unconditional) and `probe`, if any.
+    pub fn of(classes: usize, probe: Option<&ClassProbe>) -> Option<Classifier> {
+        match (probe, classes) {
+            (Some(_), _) => Some(Classifier::Probe),
+            (None, 0) => None,
+            (None, _) => Some(Classifier::Head),
+        }
+    }
 }
 
 /// The one rule for sampling under a class: `None` (any class) stays `None`; a class is refused
@@ -84,13 +115,13 @@ pub async fn class_probabilities(
     probe: Option<&ClassProbe>,
     images: Tensor<4>,
     chunk: usize,
-) -> Result<Vec<Vec<f32>>, ReadError> {
+) -> Result<Vec<Vec<f32>>, ClassifyError> {
     if let Some(probe) = probe {
         return Ok(probe.probabilities(&features(model, images, chunk).await?));
     }
     let classes = model.classes();
     if classes == 0 {
-        return Err(ReadError("this model is not class-conditional: it has no classifier".into()));
+        return Err(ClassifyError::NoClassifier);
     }
     let net = model.valid();
     let flat = in_chunks(images, chunk, |x| net.class_log_probs(x).exp()).await?;

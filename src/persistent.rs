@@ -195,7 +195,7 @@ pub async fn continue_chains(
     device: &Device,
 ) -> Result<Generated, SampleError> {
     let class = check_class(model, class)?;
-    let picks = snapshot.pick(n, class, min_age, rng).map_err(ReadError)?;
+    let picks = snapshot.pick(n, class, min_age, rng).map_err(|_| SampleError::NoChains)?;
     let per = snapshot.per_image();
     let values: Vec<f32> = picks.iter().flat_map(|&i| snapshot.bytes[i * per..(i + 1) * per].iter().map(|&b| dequantise(b))).collect();
     let [c, h, w] = snapshot.shape;

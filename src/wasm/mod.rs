@@ -121,7 +121,7 @@ struct ModelInfo<'a> {
     /// Names of the classes the classifier answers with (empty when there is none).
     class_names: Vec<String>,
     /// Which classifier `classifyRgba` / `classifySplit` use: "probe", "head", or none.
-    classifier: Option<scoring::Classifier>,
+    classifier: Option<crate::inference::Classifier>,
     config: &'a EbmConfig,
     /// Persistent chains available to continue (`generate(…, "persistent")`): the loaded
     /// file's, or the replay buffer of training run here.
@@ -216,7 +216,7 @@ impl Engine {
         let probe = self.probe()?;
         let s = self.state.borrow();
         let classes = s.config.classes;
-        let classifier = scoring::classifier_of(classes, probe.as_ref());
+        let classifier = crate::inference::Classifier::of(classes, probe.as_ref());
         let named = probe.as_ref().map_or(classes, |p| p.classes);
         to_js(&ModelInfo {
             ready: s.model.is_some() || s.training.is_some(),

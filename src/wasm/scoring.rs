@@ -9,7 +9,7 @@ use super::files::parse_split;
 use super::{BusyGuard, Engine, err, to_js};
 use crate::buffer::ReplayBuffer;
 use crate::data::{Split, images_to_tensor};
-use crate::inference::{argmax_rows, class_probabilities, energies};
+use crate::inference::{Classifier, ClassifyError, argmax_rows, class_probabilities, energies};
 use crate::limits::{MAX_IMAGES_PER_CALL, SCORING_CHUNK, check_count};
 use crate::metrics::{Classification, auroc_lower_is_positive};
 use crate::model::ClassProbe;
@@ -22,15 +22,6 @@ struct SplitClassification {
     classifier: Classifier,
     #[serde(flatten)]
     result: Classification,
-}
-
-/// Which classifier answers `classifyRgba` / `classifySplit`: the loaded file's linear probe on
-/// the net's features (preferred: it is the measured one), or the class-conditional net's head.
-#[derive(Serialize, Clone, Copy, Debug, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub(super) enum Classifier {
-    Probe,
-    Head,
 }
 
 #[wasm_bindgen]
@@ -93,22 +84,12 @@ impl Engine {
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, device) = self.model_for_use()?;
         let probe = self.probe()?;
-        let classifier = classifier_of(config.classes, probe.as_ref())
-            .ok_or_else(|| err("this model is not class-conditional and carries no probe: it has no classifier"))?;
+        let classifier = Classifier::of(config.classes, probe.as_ref()).ok_or_else(|| err(ClassifyError::NoClassifier))?;
         let (images, labels) = self.split_rows(split, limit, &device)?;
         let labels = labels.ok_or_else(|| err(format!("the {} split has no labels to compare with", split.name())))?;
         let classes = probe.as_ref().map_or(config.classes, |p| p.classes);
         let predicted = argmax_rows(&class_probabilities(&model, probe.as_ref(), images, SCORING_CHUNK).await.map_err(err)?);
         to_js(&SplitClassification { split, classifier, result: Classification::of(&labels, &predicted, classes) })
-    }
-}
-
-/// The classifier a model with `classes` head classes and `probe` has, if any: the probe first.
-pub(super) fn classifier_of(classes: usize, probe: Option<&ClassProbe>) -> Option<Classifier> {
-    match (probe, classes) {
-        (Some(_), _) => Some(Classifier::Probe),
-        (None, 0) => None,
-        (None, _) => Some(Classifier::Head),
     }
 }
 

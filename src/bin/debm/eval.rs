@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use dermaebm::buffer::ReplayBuffer;
 use dermaebm::data::Split;
-use dermaebm::inference::{argmax_rows, class_probabilities, energies, generate, read_values};
+use dermaebm::inference::{Classifier, argmax_rows, class_probabilities, energies, generate, read_values};
 use dermaebm::metrics::{Classification, CrossEntropy, auroc_lower_is_positive, channel_mean_std};
 use dermaebm::persistent::{self, ChainSnapshot};
 use dermaebm::platform::{Instant, block_on};
@@ -63,9 +63,9 @@ pub fn run(args: Args) -> Result<()> {
     // A class-conditional model is also a classifier (its head, or the linear probe stored
     // with it, `debm probe`): its accuracy against always answering the most common class.
     let probe = file.probe().with_context(|| args.weights.display().to_string())?;
-    let classifier = if probe.is_some() { "linear probe on the net's features (debm probe)" } else { "the class-conditional head" };
+    let classifier = Classifier::of(model.classes(), probe.as_ref());
     let (classification, class_cross_entropy) = match dataset.split(split).and_then(|s| s.labels.clone()) {
-        Some(labels) if model.classes() > 0 || probe.is_some() => {
+        Some(labels) if classifier.is_some() => {
             let probabilities = block_on(class_probabilities(&model, probe.as_ref(), real.clone(), 512))?;
             let predicted = argmax_rows(&probabilities);
             let classes = probe.as_ref().map_or(model.classes(), |p| p.classes);
@@ -131,7 +131,10 @@ pub fn run(args: Args) -> Result<()> {
         "max_abs_difference": max_diff,
         "sampling_seconds": sampling_seconds,
         "persistent": persistent_report,
-        "classifier": classification.as_ref().map(|_| classifier),
+        "classifier": classifier.map(|c| match c {
+            Classifier::Probe => "linear probe on the net's features (debm probe)",
+            Classifier::Head => "the class-conditional head",
+        }),
         "classification": classification,
         "class_cross_entropy": class_cross_entropy,
         "fid": format!("not computed here: bash scripts/fid.sh {} (FID/KID vs val with ../shared/bench/quality.py; figures in weights/fid-history.csv)", args.weights.display()),
