@@ -21,7 +21,7 @@ export interface EbmConfig {
   /** "recovery" (noise levels) or "contrastive" (the UvA tutorial-8 reference). */
   recipe: "recovery" | "contrastive";
   recovery: RecoveryConfig;
-  channels: number; image_size: number; width: number; classes: number;
+  channels: number; image_size: number; width: number; spectral_norm: boolean; classes: number;
   batch_size: number; buffer_size: number; fresh_fraction: number; chains_in_place: boolean;
   fresh_langevin_steps: number;
   langevin_steps: number; step_size: number; noise_std: number; grad_clamp: number;

@@ -67,6 +67,10 @@ pub struct EbmConfig {
     pub image_size: usize,
     /// Hidden width of the energy net; the convolutions use width/2, width, 2·width, 2·width.
     pub width: usize,
+    /// Divide the convolutions' and the hidden dense layer's weights by their largest singular
+    /// value ([`crate::model::spectral`]): bounds the energy's input gradient, which the
+    /// recovery recipe's Langevin drift follows unclamped.
+    pub spectral_norm: bool,
     /// Classes of a class-conditional energy E(x, y) = −logit_y(x) (JEM); 0 = unconditional.
     /// Conditional training needs labelled data with labels below this number.
     pub classes: usize,
@@ -156,6 +160,7 @@ impl Default for EbmConfig {
             recovery: RecoveryConfig::default(),
             channels: 3,
             image_size: 28,
+            spectral_norm: false,
             width: 32,
             classes: 0,
             batch_size: 128,
@@ -211,8 +216,8 @@ pub const MAX_BUFFER_BYTES: usize = 1 << 30;
 
 impl EbmConfig {
     /// The recovery-likelihood recipe for a new network: the net of the PyTorch prototype
-    /// (`../shared/bench/torch_drl_ref.py`: base width 32, our `width` 64) with a shift per noise
-    /// level, T = 6 levels of K = 30 steps, Adam (β₁ 0.9) at 2e-4 after a 200-update warm-up,
+    /// (`../shared/bench/torch_drl_ref.py`: base width 32, our `width` 64, spectrally normalised
+    /// as the authors' and the prototype's) with a shift per noise level, T = 6 levels of K = 30 steps, Adam (β₁ 0.9) at 2e-4 after a 200-update warm-up,
     /// global gradient-norm clip 1, EMA 0.995, every image under a random flip or quarter turn
     /// (the authors flip left–right; lesions have no orientation at all). The guard stops a
     /// non-finite loss or one beyond ±1e6, as the authors' code does; no energy regulariser (only
@@ -221,6 +226,7 @@ impl EbmConfig {
         Self {
             recipe: Recipe::Recovery,
             width: 64,
+            spectral_norm: true,
             augment_real: true,
             lr: 2e-4,
             beta1: 0.9,

@@ -20,6 +20,7 @@ use crate::config::EbmConfig;
 
 mod average;
 pub mod probe;
+pub mod spectral;
 mod widen;
 pub use average::{AverageError, averaged};
 pub use probe::{ClassProbe, ProbeError};
@@ -40,11 +41,21 @@ pub struct NetShape {
     /// weights files have no such field and hold one energy.
     #[serde(default)]
     pub levels: usize,
+    /// The convolutions and the hidden dense layer are spectrally normalised ([`spectral`]).
+    #[serde(default)]
+    pub spectral_norm: bool,
 }
 
 impl From<&EbmConfig> for NetShape {
     fn from(c: &EbmConfig) -> Self {
-        Self { channels: c.channels, image_size: c.image_size, width: c.width, classes: c.classes, levels: c.levels() }
+        Self {
+            channels: c.channels,
+            image_size: c.image_size,
+            width: c.width,
+            classes: c.classes,
+            levels: c.levels(),
+            spectral_norm: c.spectral_norm,
+        }
     }
 }
 
@@ -76,6 +87,8 @@ pub struct EnergyNet {
     pub(crate) fc2: Linear,
     /// The noise-level conditioning of a recovery-recipe net; `None` for one energy.
     pub(crate) levels: Option<LevelEmbedding>,
+    /// conv1…conv4 and fc1 are used divided by their largest singular value ([`spectral`]).
+    pub(crate) spectral_norm: bool,
 }
 
 /// What makes the energy depend on the noise level t (of T): a learned shift of each layer's
@@ -131,6 +144,7 @@ impl EnergyNet {
             fc1: LinearConfig::new(c3 * side * side, c3).init(device),
             fc2: LinearConfig::new(c3, shape.classes.max(1)).init(device),
             levels,
+            spectral_norm: shape.spectral_norm,
         };
         // burn initialises parameters lazily, on first use; do it now so the initial weights
         // come from the random stream as seeded at construction, not whenever the net first runs.
@@ -173,6 +187,54 @@ impl EnergyNet {
         self.classes
     }
 
+    /// `layer` as used: spectrally normalised when the net is (the normalised weight keeps the
+    /// parameter's graph, so its gradient reaches the parameter).
+    fn conv(&self, layer: &Conv2d) -> Conv2d {
+        if !self.spectral_norm {
+            return layer.clone();
+        }
+        Conv2d { weight: Param::initialized(layer.weight.id, spectral::normalised(layer.weight.val())), ..layer.clone() }
+    }
+
+    /// `layer` as used: spectrally normalised when the net is.
+    fn dense(&self, layer: &Linear) -> Linear {
+        if !self.spectral_norm {
+            return layer.clone();
+        }
+        Linear { weight: Param::initialized(layer.weight.id, spectral::normalised(layer.weight.val())), ..layer.clone() }
+    }
+
+    /// Whether the net is spectrally normalised.
+    pub fn has_spectral_norm(&self) -> bool {
+        self.spectral_norm
+    }
+
+    /// The same energy with the normalisation done once: a net whose weights are the normalised
+    /// ones (parameter ids kept, no gradient), for Langevin chains, which then pay nothing per
+    /// step for it. A net without spectral norm is returned as it is.
+    pub fn baked(&self) -> EnergyNet {
+        if !self.spectral_norm {
+            return self.clone();
+        }
+        let conv = |layer: &Conv2d| Conv2d {
+            weight: Param::initialized(layer.weight.id, spectral::normalised(layer.weight.val()).detach()),
+            ..layer.clone()
+        };
+        let dense = |layer: &Linear| Linear {
+            weight: Param::initialized(layer.weight.id, spectral::normalised(layer.weight.val()).detach()),
+            ..layer.clone()
+        };
+        EnergyNet {
+            conv1: conv(&self.conv1),
+            conv2: conv(&self.conv2),
+            conv3: conv(&self.conv3),
+            conv4: conv(&self.conv4),
+            fc1: dense(&self.fc1),
+            spectral_norm: false,
+            ..self.clone()
+        }
+    }
+
     /// Noise levels of a level-conditioned net; 0 for one energy.
     pub fn levels(&self) -> usize {
         self.levels.as_ref().map_or(0, LevelEmbedding::levels)
@@ -200,12 +262,12 @@ impl EnergyNet {
             }
             _ => x,
         };
-        let x = silu(shift(0, self.conv1.forward(x)));
-        let x = silu(shift(1, self.conv2.forward(x)));
-        let x = silu(shift(2, self.conv3.forward(x)));
-        let x = silu(shift(3, self.conv4.forward(x)));
+        let x = silu(shift(0, self.conv(&self.conv1).forward(x)));
+        let x = silu(shift(1, self.conv(&self.conv2).forward(x)));
+        let x = silu(shift(2, self.conv(&self.conv3).forward(x)));
+        let x = silu(shift(3, self.conv(&self.conv4).forward(x)));
         let [n, c, h, w] = x.dims();
-        let h = self.fc1.forward(x.reshape([n, c * h * w]));
+        let h = self.dense(&self.fc1).forward(x.reshape([n, c * h * w]));
         let h = match (&self.levels, levels) {
             (Some(embedding), Some(t)) => h + embedding.shift(4, t),
             _ => h,

@@ -137,8 +137,9 @@ impl EnergyNet {
     /// [`Self::widened`] with the noise's relative scale given (0: exactly the same function).
     pub fn widened_with_noise(&self, width: usize, noise: f32, seed: u64) -> Result<EnergyNet, WidenError> {
         let from = self.width();
-        // Level-conditioned nets are not widened: their shifts would need copying too.
-        if width < from || !width.is_multiple_of(2) || self.levels.is_some() {
+        // Level-conditioned and spectrally normalised nets are not widened: their shifts would
+        // need copying too, and copies change a layer's singular values.
+        if width < from || !width.is_multiple_of(2) || self.levels.is_some() || self.spectral_norm {
             return Err(WidenError { from, to: width });
         }
         let mut rng = StdRng::seed_from_u64(seed);
@@ -158,6 +159,7 @@ impl EnergyNet {
             fc1: widen_linear(&self.fc1, &c4, block, Some(&f1), noise, &mut rng),
             fc2: widen_linear(&self.fc2, &f1, 1, None, noise, &mut rng),
             levels: None,
+            spectral_norm: false,
         })
     }
 }

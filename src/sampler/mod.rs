@@ -9,6 +9,7 @@ pub mod cpu;
 /// The general path whatever the device (the tests hold the CPU path against it).
 pub use autodiff::chain as langevin_autodiff;
 
+use burn::module::Module;
 use burn::prelude::*;
 use burn::tensor::Int;
 use serde::{Deserialize, Serialize};
@@ -148,6 +149,14 @@ pub struct ChainOptions {
 /// states when `options.record_every` asks for them. Async because on the CPU the chains may
 /// run on helper workers ([`cpu::ChainPool`]).
 pub async fn langevin(net: &EnergyNet, start: Tensor<4>, dynamics: &Dynamics, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
+    // The weights stay fixed along a chain: a spectrally normalised net is normalised once.
+    let baked;
+    let net = if net.has_spectral_norm() {
+        baked = net.valid().baked();
+        &baked
+    } else {
+        net
+    };
     if let Some(done) = cpu::langevin(net, &start, dynamics, options).await {
         return done;
     }

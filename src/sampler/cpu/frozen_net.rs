@@ -70,6 +70,14 @@ impl FrozenNet {
     /// `net`'s weights, read out into these layouts, for images of side `image_side` (a sync
     /// read: only for a net on the `flex` device, where reading never waits).
     pub fn of(net: &EnergyNet, image_side: usize) -> FrozenNet {
+        // The weights as used: spectral normalisation done once.
+        let baked;
+        let net = if net.has_spectral_norm() {
+            baked = net.baked();
+            &baked
+        } else {
+            net
+        };
         let values = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().expect("weights are floats");
         let conv = |layer: &Conv2d, in_side: usize, pad: usize| {
             let [cout, cin, k, _] = layer.weight.dims();
