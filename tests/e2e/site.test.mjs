@@ -69,10 +69,17 @@ async function uploadRealData(page) {
   await page.waitForSelector("td[data-split=train]", { timeout: 120_000 });
 }
 
-async function setTinySettings(page, extra = {}) {
-  const tiny = { batch_size: 8, langevin_steps: 3, buffer_size: 64, seed: 3, ...extra };
-  for (const [name, value] of Object.entries(tiny)) await page.fill(`#settings [name=${name}]`, String(value));
+/** Small settings for the recipe the form shows (a new network: recovery likelihood, the
+ * default; pick `recipe` first to train the other). */
+async function setTinySettings(page, extra = {}, recipe = undefined) {
+  if (recipe) await page.selectOption("#recipe", recipe);
+  const current = await page.inputValue("#recipe");
+  const tiny = current === "recovery" ? { batch_size: 8, "recovery.steps": 3, seed: 3, ...extra } : { batch_size: 8, langevin_steps: 3, buffer_size: 64, seed: 3, ...extra };
+  for (const [name, value] of Object.entries(tiny)) await page.fill(`#settings [name="${name}"]`, String(value));
 }
+
+/** The shipped model's recipe, as the page loaded it. */
+const shippedRecipe = (page) => page.evaluate(() => window.dermaebm.state.config.recipe ?? "contrastive");
 
 const iteration = (page) => page.evaluate(() => Number(document.getElementById("iter").textContent));
 const waitIteration = (page, atLeast, timeout = 240_000) =>
@@ -89,11 +96,26 @@ test("the page reports its backend and shows samples from the shipped weights", 
     assert.ok((await page.evaluate(() => document.getElementById("gen-grid").width)) > 1, "a sample grid is drawn");
     assert.match(await page.textContent("#model-status"), /Shipped model: an energy-based model.*FID against the val split.*First samples [\d.]+ s after opening the page/);
     assert.doesNotMatch(await page.textContent("#model-status"), /\.\.\/|\.npz/, "no file paths of the training machine");
-    // The first look continues the persistent chains the shipped weights carry (better by FID).
-    assert.equal(await page.getAttribute("#gen-kind", "data-from"), "persistent");
-    assert.match(await page.textContent("#gen-kind"), /Continued from the model's persistent chains, 40 Langevin steps/);
+    if ((await shippedRecipe(page)) === "recovery") {
+      // The first look walks the noise levels from N(0, I), drawn level by level as it goes.
+      assert.match(await page.textContent("#model-status"), /recovery likelihood over \d+ noise levels/);
+      assert.equal(await page.getAttribute("#gen-kind", "data-from"), "noise");
+      assert.match(await page.textContent("#gen-kind"), /From N\(0, I\) through \d+ noise levels .* Seed \d+/);
+      assert.match(await page.getAttribute("#chain-grid", "data-levels"), /^(\d+),.*,0$/, "the chain view shows the walk, level by level");
+      const level = Number(await page.getAttribute("#model-status", "data-first-level-ms"));
+      console.log(`first level on screen ${level} ms after opening the page`);
+      assert.ok(level > 0, "a level was drawn before the samples were done");
+    } else {
+      // The first look continues the persistent chains the shipped weights carry (better by FID).
+      assert.equal(await page.getAttribute("#gen-kind", "data-from"), "persistent");
+      assert.match(await page.textContent("#gen-kind"), /Continued from the model's persistent chains, 40 Langevin steps/);
+    }
     const ms = Number(await page.getAttribute("#model-status", "data-first-sample-ms"));
     console.log(`first samples ${ms} ms after opening the page`);
+    // Every visit draws afresh: a second page shows other samples (its own seed).
+    const second = await openPage(context);
+    assert.notEqual(await second.getAttribute("#gen-kind", "data-seed"), await page.getAttribute("#gen-kind", "data-seed"), "each visit draws its own samples");
+    await second.close();
   } else {
     assert.match(await page.textContent("#model-status"), /No shipped weights/);
   }
@@ -144,7 +166,9 @@ test("two clicks: the bundled DermaMNIST sample, then Start, give live training 
   await page.click("#sample-data-btn");
   await page.waitForFunction(() => document.querySelector("td[data-split=train]")?.textContent === "1000", null, { timeout: 60_000 });
   assert.equal(await page.textContent("td[data-split=val]"), "200");
-  await page.click("#start-btn"); // the reference recipe, as it comes
+  assert.match(await page.textContent("#start-what"), /a new network with the recovery-likelihood recipe/, "Start says what it will do");
+  assert.equal(await page.inputValue('#settings [name="lr"]'), "0.0002", "a new network starts from its recipe's learning rate, not the shipped model's");
+  await page.click("#start-btn"); // the recovery recipe, as it comes
   await waitIteration(page, 1);
   assert.ok((await page.evaluate(() => document.querySelectorAll("#chart-loss canvas").length)) >= 1, "the loss chart is drawn");
   await page.click("#pause-btn");
@@ -166,6 +190,8 @@ test("training runs, charts advance, pause → reload → resume continues", asy
   assert.ok((await page.evaluate(() => document.querySelectorAll("#chart-loss canvas").length)) >= 1, "the loss chart is drawn");
   assert.match(await page.textContent("#speed"), /^\d+\.\d+ it\/s/, "a positive speed, counted from the run's first iteration");
   await page.waitForFunction(() => document.getElementById("buffer-grid").width > 1);
+  // A recovery run's live view walks from noise down every level.
+  assert.equal(await page.getAttribute("#buffer-grid", "data-levels"), "6,5,4,3,2,1,0");
   await page.click("#pause-btn");
   await page.waitForFunction(() => /pause/.test(document.getElementById("ckpt").textContent), null, { timeout: 120_000 });
   const saved = await savedIteration(page);
@@ -293,7 +319,7 @@ test("class-conditional training: pick a class, generate it, classify the val sp
   const context = await newContext();
   const page = await openPage(context);
   await uploadRealData(page);
-  await setTinySettings(page, { batch_size: 16 });
+  await setTinySettings(page, { batch_size: 16 }, "contrastive");
   await page.check("#conditional");
   await page.click("#start-btn");
   await waitIteration(page, 2);
@@ -348,7 +374,8 @@ test("embed.html renders samples with <ebm-sampler> from pkg/ alone", async () =
   await page.waitForFunction(() => ["ready", "error"].includes(document.getElementById("sampler").getAttribute("state")), null, { timeout: 180_000 });
   const status = await page.evaluate(() => document.getElementById("sampler").shadowRoot.querySelector("p").textContent);
   assert.equal(await page.getAttribute("#sampler", "state"), "ready", status);
-  assert.match(status, /continued from the model's persistent chains, 40 steps/);
+  assert.match(status, /from noise through \d+ noise levels, \d+ steps|continued from the model's persistent chains, 40 steps/);
+  assert.match(status, /seed \d+$/, "the seed is shown");
   assert.ok(await page.evaluate(() => document.getElementById("sampler").shadowRoot.querySelector("canvas").width > 1));
   const inside = (p) => p.startsWith("/dermaebm/pkg/") || p.startsWith("/dermaebm/weights/") || ["/dermaebm/embed.html", "/favicon.ico"].includes(p);
   const outside = requested.filter((p) => !inside(p));
