@@ -81,6 +81,8 @@ export interface Samples {
   levels: number;
   /** The draw's seed: `sample({ seed })` with it draws the same samples again. */
   seed: number;
+  /** The class sampled (class-conditional models), null for any. */
+  class: number | null;
 }
 
 export interface LoadedWeights {

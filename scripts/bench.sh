@@ -3,7 +3,8 @@
 #   native: `debm bench` on the CPU (flex) and on a GPU through wgpu when there is one;
 #   peer:   PyTorch on the CPU: ../shared/bench/torch_ref.py (one contrastive iteration) and
 #           ../shared/bench/torch_drl_ref.py (one recovery-likelihood update, the prototype; torch +
-#           numpy from PyPI, in bench/.venv);
+#           numpy from PyPI, in bench/.venv); and that PyTorch loads `debm export --safetensors`
+#           with the same energies (scripts/safetensors_check.py);
 #   browser: DermaEBM through its worker API and TensorFlow.js on the same net and recipe, in Chromium.
 # BENCH_SKIP=torch,browser,native skips parts.
 set -euo pipefail
@@ -27,8 +28,10 @@ if [[ $skip != *,torch,* ]]; then
   echo "== PyTorch CPU (the reference recipe, ../shared/bench/torch_ref.py)"
   if [ ! -x bench/.venv/bin/python ]; then
     python3 -m venv bench/.venv
-    bench/.venv/bin/pip install --quiet torch numpy
+    bench/.venv/bin/pip install --quiet torch numpy safetensors
   fi
+  # A venv made before the safetensors check.
+  bench/.venv/bin/python -c "import safetensors" 2>/dev/null || bench/.venv/bin/pip install --quiet safetensors
   bench/.venv/bin/python ../shared/bench/torch_ref.py --data ../shared/data/dermamnist-ham10000-28.npz --iters 5 | tee "$out/torch-cpu.json"
   echo "== PyTorch CPU (a recovery-likelihood update of the prototype, ../shared/bench/torch_drl_ref.py)"
   drl=$(mktemp -d)
@@ -36,6 +39,9 @@ if [[ $skip != *,torch,* ]]; then
   # The first update warms up; the rest are timed (seconds per update, as the prototype logs them).
   python3 -c "import json, statistics, sys; s = [json.loads(l)['s'] for l in open(sys.argv[1])][1:]; print(json.dumps({'recipe': 'recovery', 'peer': 'torch_drl_ref.py (base width 32 = width 64 here, T 6, K 30, batch 128)', 'update_seconds': {'median': statistics.median(s), 'min': min(s), 'all': s}, 'threads': int(sys.argv[2])}))" "$drl/log.jsonl" "$(nproc)" | tee "$out/torch-drl-cpu.json"
   rm -rf "$drl"
+  echo "== PyTorch loads the safetensors export (scripts/safetensors_check.py: its energies vs debm score, val split)"
+  cargo build --profile native --bin debm --quiet
+  bench/.venv/bin/python scripts/safetensors_check.py --debm "$CARGO_TARGET_DIR/native/debm" | tee "$out/torch-safetensors.json"
 fi
 
 if [[ $skip != *,browser,* ]]; then

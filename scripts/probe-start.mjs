@@ -1,7 +1,8 @@
 // Start-up benchmark: opens the deployable site (dist/, on a plain static server under a
 // sub-path, as a visitor gets it) in fresh browser contexts and prints, per page load, the time
-// to the first samples with the shipped weights and the start-up phases (performance marks set
-// by www/app.js). Usage: [SITE=dist] node scripts/probe-start.mjs [loads=3] [backend=cpu]
+// to the first samples with the shipped weights (a recovery model's: the first level of its walk
+// on screen, then all 16 samples done) and the start-up phases (performance marks set by
+// www/app.js). Usage: [SITE=dist] node scripts/probe-start.mjs [loads=3] [backend=cpu]
 // (after scripts/build-site.sh).
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,8 +25,10 @@ try {
     await page.waitForSelector("#model-status[data-first-sample-ms]", { timeout: 60000 });
     const marks = await page.evaluate(() => performance.getEntriesByType("mark").map((m) => [m.name, Math.round(m.startTime)]));
     const firstSampleMs = Number(await page.getAttribute("#model-status", "data-first-sample-ms"));
+    const level = await page.getAttribute("#model-status", "data-first-level-ms");
     const samples = await page.evaluate(() => Number(document.getElementById("gen-grid").dataset.count));
-    console.log(JSON.stringify({ load: i + 1, backend, first_sample_ms: firstSampleMs, samples, marks_ms: Object.fromEntries(marks) }));
+    const walk = await page.getAttribute("#chain-grid", "data-levels");
+    console.log(JSON.stringify({ load: i + 1, backend, first_level_ms: level === null ? null : Number(level), first_sample_ms: firstSampleMs, samples, walk, marks_ms: Object.fromEntries(marks) }));
     await ctx.close();
   }
 } finally {

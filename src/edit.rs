@@ -7,7 +7,7 @@
 //! inpainting), and denoising starts at the level whose noise matches the image's.
 
 use burn::prelude::*;
-use burn::tensor::{Bool, Distribution, Int, TensorData};
+use burn::tensor::{Bool, Distribution, TensorData};
 
 use crate::data::dataset::{images_to_tensor, tensor_values_to_images};
 use crate::inference::{ReadError, SampleError, class_labels, energies, noise_where_free, read_values, refine};
@@ -129,14 +129,9 @@ pub async fn inpaint(
     };
     let before_values = read_values(start.clone().clamp(-1.0, 1.0)).await?;
     let before = tensor_values_to_images(&before_values, channels, side, side);
-    let mut after = tensor_values_to_images(&samples, channels, side, side);
-    // Kept pixels are the input's bytes exactly (the sampler keeps them bit-identical in floats;
-    // copying the bytes makes that independent of rounding).
-    for (edited, input) in after.iter_mut().zip(images) {
-        for (p, _) in free.iter().enumerate().filter(|(_, f)| !**f) {
-            edited[p * channels..(p + 1) * channels].copy_from_slice(&input[p * channels..(p + 1) * channels]);
-        }
-    }
+    // Kept pixels are the input's bytes exactly: the contrastive chain never moves them (bit for
+    // bit in floats, and a byte survives the float round trip), the recovery walk puts them back.
+    let after = tensor_values_to_images(&samples, channels, side, side);
     let energy_before = energies(model, start, 256).await?;
     let energy_after = energies(model, to_tensor(&after, channels, side, device), 256).await?;
     Ok(Edited { before, after, energy_before, energy_after })
@@ -161,11 +156,11 @@ async fn inpaint_by_levels(model: &EnergyNet, known: Tensor<4>, free: &FreeMask,
         // Free pixels carry on from the level above (x_{t+1}); kept ones are the known image's.
         x = known_at_level.mask_where(free.clone(), x);
         let one_level = RecoveryChains { walk: Walk::OneLevel, ..chains.clone() };
-        let levels = Tensor::<1, Int>::from_data(TensorData::new(vec![level as i64; n], [n]), &device);
-        let options = ChainOptions { free: Some(free.clone()), levels: Some(levels), ..Default::default() };
+        let options = ChainOptions { free: Some(free.clone()), levels: Some(vec![level as u32; n]), ..Default::default() };
         x = langevin(model, x, &Dynamics::Recovery(one_level), &options).await.0;
     }
-    read_values(x.clamp(-1.0, 1.0)).await
+    // The known pixels, which rode along noised to each level, are the input's again.
+    read_values(known.mask_where(free.clone(), x.clamp(-1.0, 1.0))).await
 }
 
 /// Adds Gaussian noise of standard deviation `sigma` (in the [-1, 1] scale) to images, clamped:

@@ -245,8 +245,7 @@ pub async fn generate_observed(
     // so each level can be shown as soon as it is done.
     let one_level = Dynamics::Recovery(RecoveryChains { walk: Walk::OneLevel, ..chains.clone() });
     for (i, level) in (0..=top).rev().enumerate() {
-        let levels = Tensor::<1, Int>::from_data(TensorData::new(vec![level as i64; n], [n]), device);
-        let options = ChainOptions { labels: labels.clone(), levels: Some(levels), ..Default::default() };
+        let options = ChainOptions { labels: labels.clone(), levels: Some(vec![level as u32; n]), ..Default::default() };
         x = langevin(model, x, &one_level, &options).await.0;
         let values = read_values(if level == 0 { x.clone().clamp(-1.0, 1.0) } else { x.clone() }).await?;
         keep(Frame { step: (i + 1) * chains.steps, level: Some(level), values }, &mut chain);

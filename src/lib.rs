@@ -16,6 +16,7 @@
 //! - [`edit`]: inpainting and denoising with Langevin;
 //! - [`persistent`]: the replay buffer's chains, kept beside the weights and continued to sample;
 //! - [`metrics`]: AUROC and image statistics.
+//! - [`safetensors`]: the energy net as a safetensors file with PyTorch's names and layouts.
 
 pub mod augment;
 pub mod buffer;
@@ -32,6 +33,7 @@ pub mod model;
 pub mod persistent;
 pub mod platform;
 pub mod recovery;
+pub mod safetensors;
 pub mod sampler;
 pub mod synthetic;
 pub mod trainer;

@@ -48,6 +48,8 @@ function paint(e) {
 
 function showResult(r, what) {
   edit.result = r;
+  // The last edit and its mask, for the curious and the tests.
+  state.lastEdit = { ...r, mask: edit.mask.slice() };
   drawGrid($("edit-before"), r.before, r.side, 1, { scale: 4 });
   drawGrid($("edit-after"), r.after, r.side, 1, { scale: 4 });
   $("edit-result").textContent = `${what}: energy ${r.energy_before[0].toFixed(3)} → ${r.energy_after[0].toFixed(3)} (lower = more likely)`;

@@ -69,6 +69,7 @@ export async function generate(preview = false) {
     $("gen-kind").textContent = describe(out);
     $("gen-kind").dataset.from = out.from;
     $("gen-kind").dataset.seed = String(out.seed);
+    $("gen-grid").dataset.class = out.class === null ? "" : String(out.class);
     show($("gen-error"), "");
     const chains = Math.min(out.count, 8);
     last = { out, tiles: chainTiles(out.chain, out.side, chains), columns: out.chain.length, chains };

@@ -73,9 +73,8 @@ fn recovery(net: &EnergyNet, start: Tensor<4>, chains: &RecoveryChains, options:
     // Each stage: the level of every chain, on the host (for the coefficients) and the device.
     let stages: Vec<Vec<usize>> = match chains.walk {
         Walk::OneLevel => {
-            let levels = options.levels.clone().expect("a one-level recovery chain needs its levels");
-            let host = levels.into_data().convert::<i64>().try_to_vec::<i64>().expect("levels are integers");
-            vec![host.into_iter().map(|l| l as usize).collect()]
+            let levels = options.levels.as_ref().expect("a one-level recovery chain needs its levels");
+            vec![levels.iter().map(|&l| l as usize).collect()]
         }
         Walk::Down { top } => (0..=top).rev().map(|t| vec![t; n]).collect(),
     };
@@ -90,7 +89,8 @@ fn recovery(net: &EnergyNet, start: Tensor<4>, chains: &RecoveryChains, options:
         let tether = per_chain(steps.iter().map(|s| s.tether).collect(), &device);
         let noise = per_chain(steps.iter().map(|s| s.noise).collect(), &device);
         let rescale = per_chain(steps.iter().map(|s| s.rescale).collect(), &device);
-        let level_ids = Tensor::<1, Int>::from_data(TensorData::new(levels.iter().map(|&l| l as i64).collect(), [n]), &device);
+        // i32, as every backend stores integers (WebGPU reads i64 data as pairs of i32).
+        let level_ids = Tensor::<1, Int>::from_data(TensorData::new(levels.iter().map(|&l| l as i32).collect(), [n]), &device);
         let anchor = x.clone();
         for _ in 0..chains.steps {
             let grad = output_grad(net, &x, options, Some(&level_ids));

@@ -141,8 +141,9 @@ pub struct ChainOptions {
     pub free: Option<FreeMask>,
     /// Sample from E(x, y) for these labels, one per image (class-conditional nets).
     pub labels: Option<Tensor<1, Int>>,
-    /// The noise level of each chain, for [`Walk::OneLevel`].
-    pub levels: Option<Tensor<1, Int>>,
+    /// The noise level of each chain, for [`Walk::OneLevel`] (on the host: each chain's step
+    /// coefficients come from it, and WebGPU cannot read a tensor back synchronously).
+    pub levels: Option<Vec<u32>>,
 }
 
 /// Runs the chains of `dynamics` from `start` and returns the final images, plus the recorded

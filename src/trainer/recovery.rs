@@ -31,7 +31,8 @@ impl Trainer {
         let noise = || Tensor::random(x0.shape(), Distribution::Normal(0.0, 1.0), &device);
         let x_t = x0.clone() * column(&|t| schedule.a_cum[t]) + noise() * column(&|t| schedule.sigma_cum[t]);
         let x_tilde = x_t.clone() * column(&|t| schedule.a[t + 1]) + noise() * column(&|t| schedule.sigma[t + 1]);
-        let level_ids = Tensor::<1, Int>::from_data(TensorData::new(levels.iter().map(|&t| t as i64).collect(), [n]), &device);
+        // i32, as every backend stores integers (WebGPU reads i64 data as pairs of i32).
+        let level_ids = Tensor::<1, Int>::from_data(TensorData::new(levels.iter().map(|&t| t as i32).collect(), [n]), &device);
 
         let chains = Dynamics::Recovery(RecoveryChains {
             schedule: schedule.clone(),
@@ -39,7 +40,7 @@ impl Trainer {
             noise_scale: 1.0,
             walk: Walk::OneLevel,
         });
-        let options = ChainOptions { levels: Some(level_ids.clone()), ..Default::default() };
+        let options = ChainOptions { levels: Some(levels.iter().map(|&t| t as u32).collect()), ..Default::default() };
         let (x_neg, _) = langevin(&self.model, x_tilde, &chains, &options).await;
 
         let scale = column(&|t| schedule.input_scale(t));

@@ -1,11 +1,13 @@
-//! Image grids as PNG and chains as animated GIF, encoded in Rust (no canvas needed).
+//! Image grids as PNG and chains as animated GIF, encoded in Rust (no canvas needed); the
+//! current model as a safetensors file for PyTorch and other tools.
 
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
 use super::convert::rgba_to_rgb_images;
-use super::{Engine, err};
-use crate::export;
+use super::{BusyGuard, Engine, err};
+use crate::weights::{load_model, model_bytes};
+use crate::{Device, NetShape, export};
 
 fn check_layout(columns: usize, scale: usize) -> Result<(), JsError> {
     if !(1..=256).contains(&columns) || !(1..=16).contains(&scale) {
@@ -38,5 +40,23 @@ impl Engine {
             .collect::<Result<Vec<_>, _>>()?;
         let gif = export::gif(&grids, 12).map_err(err)?;
         Ok(Uint8Array::from(gif.as_slice()))
+    }
+
+    /// The current model's energy net as a safetensors file, with PyTorch's parameter names
+    /// and layouts (`crate::safetensors`; README "Weights for PyTorch").
+    #[wasm_bindgen(js_name = saveSafetensors)]
+    pub async fn save_safetensors(&self) -> Result<Uint8Array, JsError> {
+        let _busy = BusyGuard::take(&self.state)?;
+        let (model, config) = {
+            let s = self.state.borrow();
+            (self.current_model(&s, "there is no model to export yet")?, s.config.clone())
+        };
+        // WebGPU reads back only asynchronously: through the weights' bytes to the CPU backend,
+        // where the export reads the values synchronously.
+        let shape = NetShape::from(&config);
+        let bytes = model_bytes(&model, shape).await.map_err(err)?;
+        let on_cpu = load_model(shape, &bytes, &Device::flex()).map_err(err)?;
+        let file = crate::safetensors::to_safetensors(&on_cpu, &config).map_err(err)?;
+        Ok(Uint8Array::from(file.as_slice()))
     }
 }

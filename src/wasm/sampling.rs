@@ -33,6 +33,8 @@ struct GeneratedJs {
     levels: usize,
     /// The draw's seed: the same call with it gives the same samples.
     seed: u32,
+    /// The class sampled (class-conditional models), `null` for any.
+    class: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -135,6 +137,7 @@ impl Engine {
             steps: dynamics.total_steps(),
             levels: config.levels(),
             seed,
+            class,
         })
     }
 

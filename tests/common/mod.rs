@@ -320,8 +320,9 @@ pub fn with_random_levels(net: EnergyNet) -> EnergyNet {
 
 /// A recovery walk down every level, without noise, from one seeded start with one seeded
 /// level-conditioned net: on the CPU backend (the CPU Langevin path) and again on `device`
-/// (same weights, same start). Returns (CPU samples, `device` samples), unclipped.
-pub async fn recovery_walk_on_both(device: &Device) -> (Vec<f32>, Vec<f32>) {
+/// (same weights, same start). Returns each path's states after every level (CPU, `device`),
+/// unclipped.
+pub async fn recovery_walk_on_both(device: &Device) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     use burn::tensor::TensorData;
     use dermaebm::inference::read_values;
     use dermaebm::sampler::{ChainOptions, Dynamics, RecoveryChains, Walk, langevin};
@@ -335,16 +336,23 @@ pub async fn recovery_walk_on_both(device: &Device) -> (Vec<f32>, Vec<f32>) {
     let dims = [6, config.channels, config.image_size, config.image_size];
     let start = read_values(dermaebm::Tensor::<4>::random(dims, burn::tensor::Distribution::Normal(0.0, 1.0), &cpu)).await.unwrap();
     let Dynamics::Recovery(chains) = Dynamics::sampling(&config, None) else { unreachable!("a recovery config") };
-    let dynamics = Dynamics::Recovery(RecoveryChains { noise_scale: 0.0, walk: Walk::Down { top: config.recovery.levels - 1 }, ..chains });
+    // Two steps a level: enough to use every level's shift, tether and rescaling, few enough
+    // that float rounding (WebGPU's kernels round differently) is not amplified by the chain.
+    let dynamics =
+        Dynamics::Recovery(RecoveryChains { noise_scale: 0.0, steps: 2, walk: Walk::Down { top: config.recovery.levels - 1 }, ..chains });
     let mut out = Vec::new();
     for on in [cpu, device.clone()] {
         let net = load_model(shape, &bytes, &on).unwrap();
         let x = dermaebm::Tensor::<4>::from_data(TensorData::new(start.clone(), dims), &on);
-        let (end, _) = langevin(&net, x, &dynamics, &ChainOptions::default()).await;
-        out.push(read_values(end).await.unwrap());
+        let (_, frames) = langevin(&net, x, &dynamics, &ChainOptions { record_every: Some(1), ..Default::default() }).await;
+        let mut states = Vec::new();
+        for frame in frames {
+            states.push(read_values(frame.images).await.unwrap());
+        }
+        out.push(states);
     }
-    let device_values = out.pop().unwrap();
-    (out.pop().unwrap(), device_values)
+    let device_states = out.pop().unwrap();
+    (out.pop().unwrap(), device_states)
 }
 
 /// Trains the tiny recovery config for `iterations` updates on `device`; returns every
@@ -363,4 +371,25 @@ pub async fn recovery_training_on(device: &Device, iterations: u64) -> (bool, f3
     }
     let after = energies(trainer.sampling_model(), probe, 8).await.unwrap();
     (finite, before.iter().zip(&after).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max))
+}
+
+/// A masked Langevin chain (the contrastive dynamics) on `device`, from noise, free on the left
+/// half of each image: whether the kept pixels stayed bit-identical, and whether the free ones
+/// moved. What inpainting relies on, checked on the sampler's own output.
+pub async fn masked_chain(device: &Device) -> (bool, bool) {
+    use burn::tensor::{Bool, TensorData};
+    use dermaebm::inference::read_values;
+    use dermaebm::sampler::{ChainOptions, LangevinParams, langevin};
+    let config = tiny_config(9);
+    let net = EnergyNet::new((&config).into(), device);
+    let start = ReplayBuffer::noise(2, config.image_shape(), device);
+    let s = config.image_size;
+    let free: Vec<bool> = (0..2 * s * s).map(|i| (i % s) < s / 2).collect();
+    let mask = dermaebm::Tensor::<4, Bool>::from_data(TensorData::new(free.clone(), [2, 1, s, s]), device);
+    let options = ChainOptions { free: Some(mask), ..Default::default() };
+    let (end, _) = langevin(&net, start.clone(), &LangevinParams::from(&config).into(), &options).await;
+    let (a, b) = (read_values(start).await.unwrap(), read_values(end).await.unwrap());
+    let kept = a.iter().zip(&b).zip(&free).filter(|(_, f)| !**f).all(|((x, y), _)| x.to_bits() == y.to_bits());
+    let moved = a.iter().zip(&b).zip(&free).filter(|(_, f)| **f).any(|((x, y), _)| x != y);
+    (kept, moved)
 }

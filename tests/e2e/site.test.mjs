@@ -43,8 +43,11 @@ async function newContext() {
   return browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
 }
 
+let watchedRequests = 0;
+
 function watch(page) {
   page.on("request", (r) => {
+    watchedRequests++;
     const url = r.url();
     if (!url.startsWith(origin) && !url.startsWith("data:") && !url.startsWith("blob:")) foreignRequests.push(url);
   });
@@ -168,9 +171,10 @@ test("two clicks: the bundled DermaMNIST sample, then Start, give live training 
   assert.equal(await page.textContent("td[data-split=val]"), "200");
   assert.match(await page.textContent("#start-what"), /a new network with the recovery-likelihood recipe/, "Start says what it will do");
   assert.equal(await page.inputValue('#settings [name="lr"]'), "0.0002", "a new network starts from its recipe's learning rate, not the shipped model's");
+  assert.equal(await page.getAttribute("#chart-loss", "data-points"), "0", "no points before training");
   await page.click("#start-btn"); // the recovery recipe, as it comes
   await waitIteration(page, 1);
-  assert.ok((await page.evaluate(() => document.querySelectorAll("#chart-loss canvas").length)) >= 1, "the loss chart is drawn");
+  await page.waitForFunction(() => Number(document.getElementById("chart-loss").dataset.points) >= 1, null, { timeout: 60_000 });
   await page.click("#pause-btn");
   await context.close();
 });
@@ -187,8 +191,9 @@ test("training runs, charts advance, pause → reload → resume continues", asy
   await page.check("#augment-real");
   await page.click("#start-btn");
   await waitIteration(page, 3);
-  assert.ok((await page.evaluate(() => document.querySelectorAll("#chart-loss canvas").length)) >= 1, "the loss chart is drawn");
-  assert.match(await page.textContent("#speed"), /^\d+\.\d+ it\/s/, "a positive speed, counted from the run's first iteration");
+  assert.ok(Number(await page.getAttribute("#chart-loss", "data-points")) >= 3, "the loss chart holds every iteration");
+  const speed = Number((await page.textContent("#speed")).match(/^(\d+\.\d+) it\/s/)?.[1]);
+  assert.ok(speed > 0, `a positive speed, counted from the run's first iteration: ${await page.textContent("#speed")}`);
   await page.waitForFunction(() => document.getElementById("buffer-grid").width > 1);
   // A recovery run's live view walks from noise down every level.
   assert.equal(await page.getAttribute("#buffer-grid", "data-levels"), "6,5,4,3,2,1,0");
@@ -305,11 +310,16 @@ test("the engine dying mid-checkpoint keeps the previous checkpoint, and a resta
   await waitIteration(page, restored + 1);
   await page.click("#pause-btn");
 
-  // And after a reload, the stored checkpoint still loads.
+  // And after a reload, the stored checkpoint still loads, and training goes on from it.
+  await page.waitForFunction(() => /pause/.test(document.getElementById("ckpt").textContent), null, { timeout: 120_000 });
+  const paused = await savedIteration(page);
   await page.reload();
   await page.waitForFunction(() => document.body.dataset.ready === "true", null, { timeout: 180_000 });
+  const firstStats = page.evaluate(
+    () => new Promise((ok) => window.dermaebm.state.engine.addEventListener("stats", (e) => ok(e.detail.stats.iteration), { once: true })),
+  );
   await page.click("#resume-saved-btn");
-  await page.waitForFunction(() => !document.getElementById("pause-btn").disabled, null, { timeout: 240_000 });
+  assert.equal(await firstStats, paused + 1, "training resumed at the stored iteration");
   await page.click("#pause-btn");
   assert.equal(await page.isVisible("#train-error"), false, await page.textContent("#train-error"));
   await context.close();
@@ -332,9 +342,13 @@ test("class-conditional training: pick a class, generate it, classify the val sp
   await page.evaluate(() => (document.getElementById("gen-grid").width = 1));
   await page.click("#gen-btn");
   await page.waitForFunction(() => document.getElementById("gen-grid").width > 1, null, { timeout: 120_000 });
+  assert.equal(await page.getAttribute("#gen-grid", "data-class"), "4", "the engine sampled class 4 (mel)");
   await page.click("#classify-btn");
   await page.waitForFunction(() => /Accuracy on \d+ val images/.test(document.getElementById("classify-result").textContent), null, { timeout: 180_000 });
-  assert.match(await page.textContent("#classify-result"), /by the model's class head — always answering the most common class \(nv\) gets 6\d\.\d %/);
+  const result = await page.textContent("#classify-result");
+  assert.match(result, /by the model's class head — always answering the most common class \(nv\) gets 6\d\.\d %/);
+  const accuracy = Number(result.match(/Accuracy on \d+ val images: ([\d.]+) %/)?.[1]);
+  assert.ok(accuracy >= 0 && accuracy <= 100, `the model's own accuracy is reported: ${result}`);
   await page.screenshot({ path: join(artifacts, "07-conditional.png"), fullPage: true });
   await context.close();
 });
@@ -349,6 +363,19 @@ test("inpainting repaints only the mask, and the result exports as PNG", async (
   await page.fill("#edit-steps", "20");
   await page.click("#inpaint-btn");
   await page.waitForFunction(() => /Inpainted: energy/.test(document.getElementById("edit-result").textContent), null, { timeout: 120_000 });
+  // Pixels outside the mask are the source's byte for byte; inside, the chain repainted them.
+  const pixels = await page.evaluate(() => {
+    const e = window.dermaebm.state.lastEdit;
+    let keptSame = 0, kept = 0, changed = 0;
+    for (let p = 0; p < e.mask.length; p++) {
+      const same = [0, 1, 2].every((c) => e.after[p * 4 + c] === e.before[p * 4 + c]);
+      if (e.mask[p]) changed += same ? 0 : 1;
+      else (kept++, (keptSame += same ? 1 : 0));
+    }
+    return { kept, keptSame, changed, masked: e.mask.reduce((a, b) => a + b, 0) };
+  });
+  assert.equal(pixels.keptSame, pixels.kept, "every pixel outside the mask is kept");
+  assert.ok(pixels.changed > pixels.masked / 2, `most masked pixels were repainted (${pixels.changed} of ${pixels.masked})`);
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#edit-png-btn")]);
   assert.equal(download.suggestedFilename(), "dermaebm-before-after.png");
   const png = readFileSync(await download.path());
@@ -360,6 +387,11 @@ test("inpainting repaints only the mask, and the result exports as PNG", async (
   await page.click("#add-noise-btn");
   await page.click("#denoise-btn");
   await page.waitForFunction(() => /Denoised: energy/.test(document.getElementById("edit-result").textContent), null, { timeout: 120_000 });
+  const moved = await page.evaluate(() => {
+    const e = window.dermaebm.state.lastEdit;
+    return e.after.some((v, i) => v !== e.before[i]);
+  });
+  assert.ok(moved, "denoising changed the noisy image");
   await page.screenshot({ path: join(artifacts, "08-inpainting.png"), fullPage: true });
   await context.close();
 });
@@ -384,7 +416,17 @@ test("embed.html renders samples with <ebm-sampler> from pkg/ alone", async () =
   await context.close();
 });
 
-test("no request left the site's origin, none failed or 404ed, and no page error was thrown", () => {
+test("no request left the site's origin, none failed or 404ed, and no page error was thrown", async () => {
+  // Its own visit too, so that run alone it still checks a page (the site and embed.html).
+  const context = await newContext();
+  for (const path of ["", "embed.html"]) {
+    const page = await context.newPage();
+    watch(page);
+    await page.goto(`${base}${path}`);
+    await page.waitForFunction(() => document.body.dataset.ready || ["ready", "error"].includes(document.getElementById("sampler")?.getAttribute("state")), null, { timeout: 180_000 });
+  }
+  await context.close();
+  assert.ok(watchedRequests > 0, "requests were watched");
   assert.deepEqual(foreignRequests, []);
   // The browser asks every origin for /favicon.ico; the site has none, which is not a broken link.
   assert.deepEqual(failedRequests.filter((r) => !r.includes("/favicon.ico")), []);
@@ -400,9 +442,12 @@ test("a host that serves .wasm with another MIME type still runs the engine", as
     assert.equal(type, "application/octet-stream");
     const context = await newContext();
     const page = await context.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
     await page.goto(`${odd.base}embed.html`);
     await page.waitForFunction(() => ["ready", "error"].includes(document.getElementById("sampler").getAttribute("state")), null, { timeout: 180_000 });
     assert.equal(await page.getAttribute("#sampler", "state"), "ready");
+    assert.deepEqual(errors, [], "no page error on a host with another MIME type");
     await context.close();
   } finally {
     odd.close();
@@ -418,6 +463,8 @@ test("every page states the site's one Content-Security-Policy (the host sends n
   // And the browser enforces it: a script from another origin is refused.
   const context = await newContext();
   const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(`${base}embed.html`);
   const blocked = await page.evaluate(
     () =>
@@ -430,5 +477,6 @@ test("every page states the site's one Content-Security-Policy (the host sends n
       }),
   );
   assert.match(String(blocked), /script-src/);
+  assert.deepEqual(errors, [], "the refused script is the only thing that went wrong");
   await context.close();
 });

@@ -26,6 +26,36 @@ fn pattern_bytes(config: &EbmConfig, n: usize, seed: u64) -> Vec<Vec<u8>> {
     tensor_values_to_images(&synthetic::pattern_values(n, config.channels, s, 0.05, seed), config.channels, s, s)
 }
 
+/// A recovery model inpaints by walking its levels with the known pixels re-noised to each: the
+/// known pixels come back byte for byte, the masked ones are repainted.
+#[test]
+fn recovery_inpainting_walks_the_levels_and_keeps_the_known_pixels() {
+    use dermaebm::sampler::Dynamics;
+    let device = Device::flex();
+    let config = common::tiny_recovery_config(21);
+    let mut trainer = dermaebm::Trainer::new(config.clone(), &device).unwrap();
+    for i in 0..20 {
+        let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
+        block_on(trainer.step(real, None)).unwrap();
+    }
+    let (c, s) = (config.channels, config.image_size);
+    let images = pattern_bytes(&config, 4, 5);
+    let free = MaskPreset::CentreSquare.mask(s);
+    let out = block_on(inpaint(trainer.sampling_model(), &images, c, s, &free, &Dynamics::sampling(&config, None), None, &device)).unwrap();
+    let mut repainted = 0;
+    for (after, input) in out.after.iter().zip(&images) {
+        for p in 0..s * s {
+            let same = after[p * c..(p + 1) * c] == input[p * c..(p + 1) * c];
+            if free[p] {
+                repainted += usize::from(!same);
+            } else {
+                assert!(same, "pixel {p} outside the mask changed");
+            }
+        }
+    }
+    assert!(repainted > free.iter().filter(|&&f| f).count() / 2, "most masked pixels were repainted ({repainted})");
+}
+
 #[test]
 fn inpainting_keeps_unmasked_bytes_and_lowers_the_energy() {
     let (model, config, device) = trained();

@@ -22,6 +22,7 @@ mod learning;
 mod persistent;
 mod probe;
 mod recovery;
+mod safetensors;
 mod sampler;
 mod training_run;
 mod weights;

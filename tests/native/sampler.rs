@@ -38,21 +38,7 @@ fn chain_is_recorded_every_k_steps_and_stays_in_range() {
 
 #[test]
 fn masked_langevin_changes_only_free_pixels() {
-    use burn::tensor::{Bool, TensorData};
-    use dermaebm::Tensor;
-    let device = Device::flex();
-    let config = common::tiny_config(9);
-    let net = EnergyNet::new((&config).into(), &device);
-    let start = ReplayBuffer::noise(2, config.image_shape(), &device);
-    let s = config.image_size;
-    // Free = the left half of every image.
-    let free: Vec<bool> = (0..2 * s * s).map(|i| (i % s) < s / 2).collect();
-    let mask = Tensor::<4, Bool>::from_data(TensorData::new(free.clone(), [2, 1, s, s]), &device);
-    let options = ChainOptions { free: Some(mask), ..Default::default() };
-    let (end, _) = block_on(langevin(&net, start.clone(), &LangevinParams::from(&config).into(), &options));
-    let (a, b) = (block_on(read_values(start)).unwrap(), block_on(read_values(end)).unwrap());
-    let kept = a.iter().zip(&b).zip(&free).filter(|(_, f)| !**f).all(|((x, y), _)| x.to_bits() == y.to_bits());
-    let moved = a.iter().zip(&b).zip(&free).filter(|(_, f)| **f).any(|((x, y), _)| x != y);
+    let (kept, moved) = block_on(common::masked_chain(&Device::flex()));
     assert!(kept, "pixels outside the mask must be bit-identical");
     assert!(moved, "pixels inside the mask must move");
 }

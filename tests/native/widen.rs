@@ -79,7 +79,10 @@ fn the_copies_differ_and_the_net_round_trips_as_weights() {
     // The widened net is an ordinary net of the wider shape: its weights file loads as one.
     let shape = NetShape { width: 2 * config.width, ..NetShape::from(&config) };
     let bytes = block_on(dermaebm::weights::model_bytes(&wide, shape)).expect("it serialises");
-    assert!(!bytes.is_empty());
+    let loaded = dermaebm::weights::load_model(shape, &bytes, &Device::flex()).expect("it loads as a net of the wider shape");
+    let x = dermaebm::synthetic::patterns(6, config.channels, config.image_size, 0.05, 8, &Device::flex());
+    let e = |n: &EnergyNet| block_on(dermaebm::inference::energies(n, x.clone(), 6)).unwrap();
+    assert_eq!(e(&loaded), e(&wide), "the loaded net computes the widened net's energies");
 }
 
 #[test]

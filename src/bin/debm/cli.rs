@@ -34,4 +34,6 @@ pub enum Command {
     /// Fit a linear classifier on the net's features of labelled images (a probe: the energy
     /// is untouched) and store it with the weights; prints its accuracy and the head's as JSON.
     Probe(crate::probe::Args),
+    /// Write the energy net for other tools: `--safetensors FILE` (PyTorch's names and layouts).
+    Export(crate::export::Args),
 }

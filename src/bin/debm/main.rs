@@ -9,6 +9,7 @@
 //! - `debm eval`: quality figures of weights as JSON
 //! - `debm average`: one weights file whose net is the mean of a run's snapshots
 //! - `debm probe`: a linear classifier on the net's features, stored with the weights
+//! - `debm export --safetensors FILE`: the energy net for PyTorch and other tools
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -23,6 +24,8 @@ mod cli;
 mod common;
 #[cfg(not(target_arch = "wasm32"))]
 mod eval;
+#[cfg(not(target_arch = "wasm32"))]
+mod export;
 #[cfg(not(target_arch = "wasm32"))]
 mod probe;
 #[cfg(not(target_arch = "wasm32"))]
@@ -45,6 +48,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Eval(args) => eval::run(args),
         cli::Command::Average(args) => average::run(args),
         cli::Command::Probe(args) => probe::run(args),
+        cli::Command::Export(args) => export::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -77,7 +77,7 @@ pub async fn langevin(
     let images = to_nhwc(start.clone().into_data().convert::<f32>().try_into_vec::<f32>().ok()?);
     let ints = |t: Tensor<1, Int>| t.into_data().convert::<i32>().try_into_vec::<i32>().expect("integers");
     let labels: Option<Vec<i32>> = options.labels.clone().map(ints);
-    let levels: Option<Vec<u32>> = options.levels.clone().map(|l| ints(l).into_iter().map(|v| v.max(0) as u32).collect());
+    let levels = options.levels.as_deref();
     let free: Option<Vec<bool>> = options.free.clone().map(|m| {
         let values: Vec<f32> = m.float().into_data().convert::<f32>().try_into_vec::<f32>().expect("a mask converts to floats");
         swap_inner_axes(&values, n, c, h * w).into_iter().map(|v| v > 0.5).collect()
@@ -86,15 +86,7 @@ pub async fn langevin(
     let seed_parts = Tensor::<1>::random([2], burn::tensor::Distribution::Uniform(0.0, 16_777_216.0), &device).into_data();
     let seed = seed_parts.iter::<f32>().fold(0u64, |acc, v| (acc << 24) | v as u64);
     let record_every = options.record_every.filter(|&k| k > 0);
-    let spec = Spec {
-        dynamics,
-        target_labels: labels.as_deref(),
-        levels: levels.as_deref(),
-        free: free.as_deref(),
-        record_every,
-        seed,
-        first_chain: 0,
-    };
+    let spec = Spec { dynamics, target_labels: labels.as_deref(), levels, free: free.as_deref(), record_every, seed, first_chain: 0 };
     let (finals, frames) = match pool::installed() {
         Some(pool) => run_on_pool(pool.as_ref(), &frozen, &images, &spec).await,
         None => run_chains(&frozen, &images, &spec),
