@@ -135,6 +135,8 @@ export class EngineClient extends EventTarget {
   }): Promise<IterStats | null>;
   saveCheckpoint(): Promise<Uint8Array>;
   saveWeights(): Promise<Uint8Array>;
+  /** The energy net as safetensors (PyTorch's names and layout). */
+  saveSafetensors(): Promise<Uint8Array>;
 }
 
 /** One chain helper per core beyond the engine's own thread, at least one. */

@@ -137,6 +137,12 @@ export class EngineClient extends EventTarget {
   saveWeights() {
     return this.call("saveWeights");
   }
+
+  /** The current model's energy net as safetensors bytes (PyTorch's names and layout; README
+   * "Weights for PyTorch" has the module that loads it). */
+  saveSafetensors() {
+    return this.call("saveSafetensors");
+  }
 }
 
 /** One helper per core beyond the engine's own thread, at least one. */

@@ -314,6 +314,7 @@ export function setupTraining() {
     $("resume-btn").disabled = r || !state.trainingSetUp;
     $("stop-btn").disabled = !r && !state.trainingSetUp;
     $("save-btn").disabled = r || !state.model?.ready;
+    $("save-st-btn").disabled = r || !state.model?.ready;
     $("continue-model").disabled = r || !state.model?.ready;
     for (const b of document.querySelectorAll(".kept-btn")) b.disabled = r;
     // Unlabelled data cannot train a class-conditional model: untick the box rather than leave
@@ -344,6 +345,13 @@ export function setupTraining() {
   $("save-btn").onclick = async () => {
     try {
       download(await call("saveWeights"), `dermaebm-${await call("iteration")}.debm`, "application/octet-stream");
+    } catch (err) {
+      show($("train-error"), err.message);
+    }
+  };
+  $("save-st-btn").onclick = async () => {
+    try {
+      download(await call("saveSafetensors"), `dermaebm-${await call("iteration")}.safetensors`, "application/octet-stream");
     } catch (err) {
       show($("train-error"), err.message);
     }

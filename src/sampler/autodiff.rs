@@ -1,5 +1,12 @@
 //! The general path: every step builds a small autodiff graph for ∇ₓf and stays on the device
 //! (WebGPU, native wgpu, or `flex` when the CPU path is not taken). No value is read back.
+//!
+//! Every step's input gradient is held until the whole chain has run on the device
+//! ([`Chain::settle`]): on WebGPU (burn 0.22 / cubecl, SwiftShader and the wgpu backend alike,
+//! with and without fusion) a gradient tensor dropped right after the step that used it let the
+//! chain's images be overwritten by later allocations — a walk that should move by 1e-3 moved
+//! by 6 (found by tests/web.rs `webgpu_recovery_walk_matches_the_cpu`). Holding them costs one
+//! image batch per step until the chain is read.
 
 use burn::prelude::*;
 use burn::tensor::{Distribution, Int, TensorData};
@@ -8,14 +15,34 @@ use super::{ChainFrame, ChainOptions, Dynamics, LangevinParams, RecoveryChains, 
 use crate::model::EnergyNet;
 
 /// Runs the chains with burn's autodiff for ∇ₓf, on `start`'s device.
-pub fn chain(net: &EnergyNet, start: Tensor<4>, dynamics: &Dynamics, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
+pub async fn chain(net: &EnergyNet, start: Tensor<4>, dynamics: &Dynamics, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
     // Gradients are only wanted for the input: a net without autodiff treats its weights as
     // constants, so the backward pass skips their gradients entirely.
     let net = net.valid();
     let start = start.without_autodiff();
-    match dynamics {
-        Dynamics::Clamped(params) => clamped(&net, start, params, options),
-        Dynamics::Recovery(chains) => recovery(&net, start, chains, options),
+    let mut held = Held(Vec::new());
+    let (end, frames) = match dynamics {
+        Dynamics::Clamped(params) => clamped(&net, start, params, options, &mut held),
+        Dynamics::Recovery(chains) => recovery(&net, start, chains, options, &mut held),
+    };
+    held.settle(&end).await;
+    (end, frames)
+}
+
+/// The input gradients of a chain's steps, held until the chain has run (see the module doc).
+struct Held(Vec<Tensor<4>>);
+
+impl Held {
+    /// Waits for the chain's last image to exist on the device — the queue runs in order, so
+    /// every step before it has run too — then lets the gradients go.
+    async fn settle(self, end: &Tensor<4>) {
+        if self.0.is_empty() {
+            return;
+        }
+        let one = end.clone().flatten::<1>(0, 3).narrow(0, 0, 1);
+        // A failed read only means the device is gone; the caller's own read will say so.
+        let _ = one.into_data_async().await;
+        drop(self);
     }
 }
 
@@ -31,7 +58,13 @@ fn output_grad(net: &EnergyNet, x: &Tensor<4>, options: &ChainOptions, levels: O
     leaf.grad(&grads).expect("the Langevin input is a leaf that requires its gradient")
 }
 
-fn clamped(net: &EnergyNet, start: Tensor<4>, params: &LangevinParams, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
+fn clamped(
+    net: &EnergyNet,
+    start: Tensor<4>,
+    params: &LangevinParams,
+    options: &ChainOptions,
+    held: &mut Held,
+) -> (Tensor<4>, Vec<ChainFrame>) {
     let mut x = start.clone();
     let mut chain = Vec::new();
     let record_every = options.record_every.filter(|&k| k > 0);
@@ -45,9 +78,10 @@ fn clamped(net: &EnergyNet, start: Tensor<4>, params: &LangevinParams, options: 
             x = (x + noise).clamp(-1.0, 1.0);
         }
         // The output is −E: descending E is ascending the output.
-        let grad = output_grad(net, &x, options, None).neg();
+        let grad = output_grad(net, &x, options, None);
+        held.0.push(grad.clone());
         let g = params.grad_clamp;
-        x = (x - grad.clamp(-g, g) * params.step_size).clamp(-1.0, 1.0);
+        x = (x - grad.neg().clamp(-g, g) * params.step_size).clamp(-1.0, 1.0);
         if let Some(mask) = &options.free {
             x = start.clone().mask_where(mask.clone(), x);
         }
@@ -60,13 +94,39 @@ fn clamped(net: &EnergyNet, start: Tensor<4>, params: &LangevinParams, options: 
     (x, chain)
 }
 
-/// A per-chain factor as a [N, 1, 1, 1] tensor.
-fn per_chain(values: Vec<f32>, device: &Device) -> Tensor<4> {
-    let n = values.len();
-    Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), device)
+/// A per-chain factor: one number when every chain has the same (a walk's level), else a
+/// [N, 1, 1, 1] tensor that multiplies each chain's image.
+enum Factor {
+    Same(f32),
+    PerChain(Tensor<4>),
 }
 
-fn recovery(net: &EnergyNet, start: Tensor<4>, chains: &RecoveryChains, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
+impl Factor {
+    fn of(values: Vec<f32>, device: &Device) -> Self {
+        match values.first() {
+            Some(&first) if values.iter().all(|&v| v == first) => Factor::Same(first),
+            _ => {
+                let n = values.len();
+                Factor::PerChain(Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), device))
+            }
+        }
+    }
+
+    fn times(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            Factor::Same(v) => x * *v,
+            Factor::PerChain(t) => x * t.clone(),
+        }
+    }
+}
+
+fn recovery(
+    net: &EnergyNet,
+    start: Tensor<4>,
+    chains: &RecoveryChains,
+    options: &ChainOptions,
+    held: &mut Held,
+) -> (Tensor<4>, Vec<ChainFrame>) {
     let device = start.device();
     let n = start.dims()[0];
     let record = options.record_every.is_some_and(|k| k > 0);
@@ -86,22 +146,25 @@ fn recovery(net: &EnergyNet, start: Tensor<4>, chains: &RecoveryChains, options:
     let mut taken = 0;
     for levels in stages {
         let steps: Vec<_> = levels.iter().map(|&t| chains.schedule.step(t, chains.noise_scale)).collect();
-        let tether = per_chain(steps.iter().map(|s| s.tether).collect(), &device);
-        let noise = per_chain(steps.iter().map(|s| s.noise).collect(), &device);
-        let rescale = per_chain(steps.iter().map(|s| s.rescale).collect(), &device);
+        let tether = Factor::of(steps.iter().map(|s| s.tether).collect(), &device);
+        let noise = Factor::of(steps.iter().map(|s| s.noise).collect(), &device);
+        let rescale = Factor::of(steps.iter().map(|s| s.rescale).collect(), &device);
         // i32, as every backend stores integers (WebGPU reads i64 data as pairs of i32).
         let level_ids = Tensor::<1, Int>::from_data(TensorData::new(levels.iter().map(|&l| l as i32).collect(), [n]), &device);
         let anchor = x.clone();
         for _ in 0..chains.steps {
-            let grad = output_grad(net, &x, options, Some(&level_ids));
+            // The noise is drawn before the gradient, as the contrastive chain does.
             let eps = Tensor::random(x.shape(), Distribution::Normal(0.0, 1.0), &device);
-            x = x.clone() + grad * 0.5 + (anchor.clone() - x) * tether.clone() + eps * noise.clone();
+            let grad = output_grad(net, &x, options, Some(&level_ids));
+            held.0.push(grad.clone());
+            let drift = tether.times(anchor.clone() - x.clone());
+            x = x + grad * 0.5 + drift + noise.times(eps);
             if let Some(mask) = &options.free {
                 x = anchor.clone().mask_where(mask.clone(), x);
             }
         }
         taken += chains.steps;
-        x = x * rescale;
+        x = rescale.times(x);
         if record {
             let level = if chains.walk == Walk::OneLevel { None } else { Some(levels[0]) };
             frames.push(ChainFrame { step: taken, level, images: x.clone() });

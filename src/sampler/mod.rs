@@ -6,7 +6,8 @@
 mod autodiff;
 pub mod cpu;
 
-/// The general path whatever the device (the tests hold the CPU path against it).
+/// The general path whatever the device (the tests hold the CPU path against it; async: it
+/// waits for the device to have run the chain).
 pub use autodiff::chain as langevin_autodiff;
 
 use burn::module::Module;
@@ -161,5 +162,5 @@ pub async fn langevin(net: &EnergyNet, start: Tensor<4>, dynamics: &Dynamics, op
     if let Some(done) = cpu::langevin(net, &start, dynamics, options).await {
         return done;
     }
-    autodiff::chain(net, start, dynamics, options)
+    autodiff::chain(net, start, dynamics, options).await
 }

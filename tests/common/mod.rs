@@ -81,15 +81,24 @@ pub async fn langevin_energy_drop(device: &Device) -> (f32, f32) {
 /// backend and again on `device` (same weights, same images): the numbers Langevin runs on.
 /// Returns (CPU energies, CPU gradient, `device` energies, `device` gradient).
 pub async fn energy_and_gradient_on_both(device: &Device) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
-    use burn::tensor::TensorData;
+    energy_and_gradient_on_both_for(device, &tiny_config(7), None).await
+}
+
+/// [`energy_and_gradient_on_both`] for a net of `config` (its level tables random), at `levels`
+/// (one per image, 16 images) for a level-conditioned net.
+pub async fn energy_and_gradient_on_both_for(
+    device: &Device,
+    config: &EbmConfig,
+    levels: Option<Vec<i32>>,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    use burn::tensor::{Int, TensorData};
     use dermaebm::Tensor;
     use dermaebm::inference::read_values;
     use dermaebm::weights::{load_model, model_bytes};
-    let config = tiny_config(7);
-    let shape: dermaebm::model::NetShape = (&config).into();
+    let shape: dermaebm::model::NetShape = config.into();
     let cpu = Device::flex();
     cpu.seed(7);
-    let net = EnergyNet::new(shape, &cpu);
+    let net = with_random_levels(EnergyNet::new(shape, &cpu));
     let images = read_values(ReplayBuffer::noise(16, config.image_shape(), &cpu)).await.unwrap();
     let bytes = model_bytes(&net, shape).await.unwrap();
     let dims = [16, config.channels, config.image_size, config.image_size];
@@ -97,7 +106,10 @@ pub async fn energy_and_gradient_on_both(device: &Device) -> (Vec<f32>, Vec<f32>
         let net = load_model(shape, &bytes, &device).unwrap();
         let x = Tensor::<4>::from_data(TensorData::new(images.clone(), dims), &device);
         let leaf = x.detach().autodiff().require_grad();
-        let energy = net.energy(leaf.clone());
+        let energy = match &levels {
+            Some(l) => net.forward_at(leaf.clone(), &Tensor::<1, Int>::from_data(TensorData::new(l.clone(), [l.len()]), &device)).neg(),
+            None => net.energy(leaf.clone()),
+        };
         let grads = energy.clone().sum().backward();
         let grad = leaf.grad(&grads).expect("the input requires its gradient");
         (energy.without_autodiff(), grad)
@@ -344,11 +356,12 @@ pub async fn recovery_walk_on_both(device: &Device) -> (Vec<Vec<f32>>, Vec<Vec<f
     for on in [cpu, device.clone()] {
         let net = load_model(shape, &bytes, &on).unwrap();
         let x = dermaebm::Tensor::<4>::from_data(TensorData::new(start.clone(), dims), &on);
-        let (_, frames) = langevin(&net, x, &dynamics, &ChainOptions { record_every: Some(1), ..Default::default() }).await;
+        let (end, frames) = langevin(&net, x, &dynamics, &ChainOptions { record_every: Some(1), ..Default::default() }).await;
         let mut states = Vec::new();
         for frame in frames {
             states.push(read_values(frame.images).await.unwrap());
         }
+        states.push(read_values(end).await.unwrap());
         out.push(states);
     }
     let device_states = out.pop().unwrap();

@@ -115,6 +115,14 @@ test("the page reports its backend and shows samples from the shipped weights", 
     }
     const ms = Number(await page.getAttribute("#model-status", "data-first-sample-ms"));
     console.log(`first samples ${ms} ms after opening the page`);
+    // The energy net for other tools: a safetensors file with PyTorch's parameter names.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#save-st-btn")]);
+    assert.match(download.suggestedFilename(), /^dermaebm-\d+\.safetensors$/);
+    const bytes = readFileSync(await download.path());
+    const headerLength = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8"));
+    assert.deepEqual(header["conv1.weight"].dtype, "F32");
+    assert.ok(header["fc2.bias"] && header.__metadata__.config, "every layer and the configuration are in it");
     // Every visit draws afresh: a second page shows other samples (its own seed).
     const second = await openPage(context);
     assert.notEqual(await second.getAttribute("#gen-kind", "data-seed"), await page.getAttribute("#gen-kind", "data-seed"), "each visit draws its own samples");

@@ -94,7 +94,7 @@ fn recovery_chains_match_the_autodiff_path() {
         let options = ChainOptions { levels: Some(vec![0, 1, 2, 3, 4, 5]), record_every: Some(1), ..Default::default() };
         let (cpu, cpu_frames) = block_on(langevin(&net, start.clone(), &dynamics, &options));
         // The autodiff path: the same net on the autodiff-capable device skips the CPU path.
-        let (general, frames) = dermaebm::sampler::langevin_autodiff(&net, start.clone(), &dynamics, &options);
+        let (general, frames) = block_on(dermaebm::sampler::langevin_autodiff(&net, start.clone(), &dynamics, &options));
         let (a, b): (Vec<f32>, Vec<f32>) = (cpu.into_data().try_to_vec().unwrap(), general.into_data().try_to_vec().unwrap());
         let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let worst = a.iter().zip(&b).fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
