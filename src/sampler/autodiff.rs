@@ -98,7 +98,7 @@ fn clamped(
 /// [N, 1, 1, 1] tensor that multiplies each chain's image.
 enum Factor {
     Same(f32),
-    PerChain(Tensor<4>),
+    PerChain(Box<Tensor<4>>),
 }
 
 impl Factor {
@@ -107,7 +107,7 @@ impl Factor {
             Some(&first) if values.iter().all(|&v| v == first) => Factor::Same(first),
             _ => {
                 let n = values.len();
-                Factor::PerChain(Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), device))
+                Factor::PerChain(Box::new(Tensor::from_data(TensorData::new(values, [n, 1, 1, 1]), device)))
             }
         }
     }
@@ -115,7 +115,7 @@ impl Factor {
     fn times(&self, x: Tensor<4>) -> Tensor<4> {
         match self {
             Factor::Same(v) => x * *v,
-            Factor::PerChain(t) => x * t.clone(),
+            Factor::PerChain(t) => x * (**t).clone(),
         }
     }
 }
