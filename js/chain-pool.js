@@ -2,8 +2,9 @@
 // package's wasm (chain-worker.js). The engine cuts every Langevin run on the CPU into K + 1
 // shares (the core decides the cut and seeds each chain, so images do not depend on K), hands
 // K of them here and runs the last itself. A helper that dies or traps is replaced and its
-// share rerun; a share that fails twice, or that finds no helper started yet, is refused and
-// the engine runs it itself — a run never stops because of a helper.
+// share rerun; a share that fails twice, that finds no helper started yet, or that waits when
+// the pool gives up on its last helper, is refused and the engine runs it itself — a run never
+// stops because of a helper.
 
 /** Shares are copied, not transferred, to a helper: a dead helper's share is sent again. */
 export class ChainPool {
@@ -118,6 +119,11 @@ export class ChainPool {
       task.attempts += 1;
       if (task.attempts >= 2 || !respawn) task.reject(new Error(`a chain helper failed: ${reason}`));
       else this.#queue.unshift(task);
+    }
+    // Given up with no helper left to take them, waiting shares would wait for ever (and the
+    // engine with them): back to the engine they go.
+    if (!respawn && this.ready === 0) {
+      for (const t of this.#queue.splice(0)) t.reject(new Error(`no chain helper could be started to run it: ${reason}`));
     }
     this.#pump();
   }

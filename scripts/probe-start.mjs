@@ -3,7 +3,7 @@
 // to the first samples with the shipped weights (a recovery model's: the first level of its walk
 // on screen, then all 16 samples done) and the start-up phases (performance marks set by
 // www/app.js). Usage: [SITE=dist] node scripts/probe-start.mjs [loads=3] [backend=cpu]
-// (after scripts/build-site.sh).
+// (after scripts/build-site.sh); MODEL=recovery opens the recovery-likelihood model (`?model=recovery`).
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -21,7 +21,7 @@ try {
   for (let i = 0; i < loads; i++) {
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
-    await page.goto(`${host.base}?backend=${backend}`);
+    await page.goto(`${host.base}?backend=${backend}${process.env.MODEL ? `&model=${process.env.MODEL}` : ""}`);
     await page.waitForSelector("#model-status[data-first-sample-ms]", { timeout: 60000 });
     const marks = await page.evaluate(() => performance.getEntriesByType("mark").map((m) => [m.name, Math.round(m.startTime)]));
     const firstSampleMs = Number(await page.getAttribute("#model-status", "data-first-sample-ms"));

@@ -149,7 +149,8 @@ pub struct EbmConfig {
     /// |E_real| + |E_fake| (over about 100 iterations) exceeds this; 0 disables it. The
     /// regulariser keeps healthy runs near 0 (the reference recipe's logs peak at 0.15, early
     /// conditional training at 0.8), while a drift creeps there over thousands of iterations
-    /// with no single step beyond `guard_energy_bound` (run 11: to 10, chains collapsed).
+    /// with no single step beyond `guard_energy_bound` (run 11: to 10, chains collapsed). The
+    /// recovery recipe watches the running mean of |loss| instead (see `trainer::guard`).
     pub guard_drift_bound: f64,
 }
 
@@ -233,8 +234,10 @@ impl EbmConfig {
             lr_decay: 1.0,
             grad_clip_norm: 1.0,
             alpha: 0.0,
+            // The authors' code stops on a loss beyond 1e6; the drift guard watches the running
+            // mean of |loss|, healthy ≤ 0.9 (a fresh net's first iterations) and 0.11–0.15 later.
             guard_energy_bound: 1e6,
-            guard_drift_bound: 0.0,
+            guard_drift_bound: 5.0,
             ..Self::default()
         }
     }

@@ -11,11 +11,15 @@
 //! - [`augment`]: random flips and quarter turns of real images;
 //! - [`buffer::ReplayBuffer`]: persistent negatives with a share of fresh noise;
 //! - [`trainer::Trainer`]: async contrastive-divergence iterations returning [`trainer::IterStats`];
+//! - [`training_run::TrainingRun`]: a trainer with its data and checkpoint policy, stepped by
+//!   every front end;
+//! - [`session::Session`]: the model in use, the data and the run, with the rules of changing
+//!   them (what the browser's engine holds; `debm train` starts its runs through it);
 //! - [`device::select_device`]: WebGPU/wgpu when a real GPU exists, else the `flex` CPU backend;
 //! - [`inference`]: energies, samples (optionally of one class) and class probabilities;
 //! - [`edit`]: inpainting and denoising with Langevin;
 //! - [`persistent`]: the replay buffer's chains, kept beside the weights and continued to sample;
-//! - [`metrics`]: AUROC and image statistics.
+//! - [`metrics`]: AUROC and image statistics;
 //! - [`safetensors`]: the energy net as a safetensors file with PyTorch's names and layouts.
 
 pub mod augment;
@@ -35,6 +39,7 @@ pub mod platform;
 pub mod recovery;
 pub mod safetensors;
 pub mod sampler;
+pub mod session;
 pub mod synthetic;
 pub mod trainer;
 pub mod training_run;

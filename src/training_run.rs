@@ -2,10 +2,14 @@
 //! checkpoints — the one loop that `debm train`, the browser engine and the tests all drive,
 //! one `next().await` at a time (as brush's training process is driven by its front ends).
 //!
-//! Every rule that decides whether a dataset can train a configuration, how a run starts
-//! (fresh, from a model, from a checkpoint) and how a batch is drawn lives here, once.
+//! Every rule that decides whether a dataset can train a configuration, how a run's trainer is
+//! built (fresh, from a model, from a checkpoint, from another run) and how a batch is drawn
+//! lives here, once; which of those a front end's request means is the session's
+//! ([`crate::session`]).
 
 use std::sync::Arc;
+
+use burn::module::Module;
 
 use crate::checkpoint::{self, Contents};
 use crate::data::{BatchSource, Dataset, Split};
@@ -40,6 +44,10 @@ pub enum Origin<'a> {
     Model { model: Box<EnergyNet>, iteration: u64, chains: Option<ChainSnapshot> },
     /// Resume a checkpoint: its model, Adam state and replay buffer where it has them.
     Checkpoint(&'a WeightsFile),
+    /// Carry on another run where it stands, in memory (a run set aside when the settings or the
+    /// data changed): its weights, moving average, Adam state, replay buffer, drift level and
+    /// iteration, under the new configuration (of the same architecture) and data.
+    Run(&'a TrainingRun),
 }
 
 /// Write a checkpoint every `every` iterations, holding `contents`, noted with `note`.
@@ -81,6 +89,7 @@ impl TrainingRun {
                 t
             }
             Origin::Checkpoint(file) => checkpoint::restore(file, config, device)?,
+            Origin::Run(previous) => carry_on(previous.trainer(), config, device)?,
         };
         Ok(Self::of(trainer, data))
     }
@@ -137,6 +146,26 @@ impl TrainingRun {
     pub fn rows(&self) -> usize {
         self.data.rows(self.split)
     }
+}
+
+/// A trainer that continues `previous` exactly: what a checkpoint would keep, without the round
+/// trip through bytes (so Adam's state comes along in the browser too, and nothing is read back).
+fn carry_on(previous: &Trainer, config: EbmConfig, device: &Device) -> Result<Trainer, TrainError> {
+    // Without autodiff first: the trained parameters are no longer leaves of a graph, and the
+    // new trainer makes them its own leaves again (ids kept, so Adam's state still fits them).
+    let mut trainer = Trainer::with_model(config, device, previous.model().valid())?;
+    if let Some(average) = previous.ema() {
+        trainer.set_ema(average.clone());
+    }
+    trainer.resume_from(previous.iteration(), Some(previous.optimizer().clone()));
+    if let Some(level) = previous.drift_level() {
+        trainer.resume_drift_level(level);
+    }
+    let buffer = previous.buffer();
+    if let Some(images) = buffer.contents() {
+        trainer.buffer_mut().restore(images, buffer.labels(), buffer.ages(), buffer.next_slot());
+    }
+    Ok(trainer)
 }
 
 /// Whether `data` can train `config`: the same image shape, and labels that fit a

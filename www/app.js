@@ -5,13 +5,37 @@ import { setupData } from "./data.js";
 import { setupEdit } from "./edit.js";
 import { setupEnergy } from "./energy.js";
 import { generate, setupGenerate } from "./generate.js";
+import { setupStorage } from "./storage.js";
 import { fillForStart, offerSavedRun, reportBackend, setupTraining } from "./train.js";
 import { $, show } from "./ui.js";
 import { call, refresh, startEngine, state, syncModel } from "./session.js";
 
 window.dermaebm = { state, call }; // for tests and the curious
 
-/** What a visitor should know about the shipped model, from its measured figures (weights/fid.json). */
+/** The shipped models: the default (best by FID) and the one trained by recovery likelihood,
+ * which samples from noise by walking its levels (`?model=recovery`; weights/README.md). */
+const MODELS = {
+  default: { weights: "weights/dermamnist.debm", figures: "weights/fid.json" },
+  recovery: { weights: "weights/recovery.debm", figures: "weights/recovery-fid.json" },
+};
+const modelName = () => (new URLSearchParams(location.search).get("model") === "recovery" ? "recovery" : "default");
+
+/** A link to the other shipped model, keeping the rest of the address. */
+function otherModelLink() {
+  const params = new URLSearchParams(location.search);
+  const other = modelName() === "recovery" ? "default" : "recovery";
+  if (other === "default") params.delete("model");
+  else params.set("model", other);
+  const a = document.createElement("a");
+  a.id = "other-model";
+  a.href = `?${params}`;
+  a.textContent = other === "recovery"
+    ? "Try the recovery-likelihood model (samples from noise, level by level)."
+    : "Back to the default model.";
+  return a;
+}
+
+/** What a visitor should know about the shipped model, from its measured figures. */
 async function describeShippedModel(info) {
   const c = state.config;
   const kind = c.recipe === "recovery"
@@ -19,7 +43,7 @@ async function describeShippedModel(info) {
     : state.model.classes ? `, class-conditional over the ${state.model.classes} DermaMNIST classes` : "";
   let text = `Shipped model: an energy-based model${kind}`;
   try {
-    const res = await fetch("weights/fid.json");
+    const res = await fetch(MODELS[modelName()].figures);
     if (!res.ok) throw new Error(res.statusText);
     const q = await res.json();
     const updates = c.recipe === "recovery" ? "updates" : "contrastive-divergence updates";
@@ -36,7 +60,7 @@ async function describeShippedModel(info) {
 
 async function loadShippedWeights() {
   try {
-    const res = await fetch("weights/dermamnist.debm");
+    const res = await fetch(MODELS[modelName()].weights);
     if (!res.ok) {
       $("model-status").textContent = "No shipped weights in this build: load a dataset and train, or load a weights file.";
       return;
@@ -52,7 +76,8 @@ async function loadShippedWeights() {
     // performance.now() counts from the navigation: this is page load → first samples.
     const ms = performance.now();
     $("model-status").dataset.firstSampleMs = String(Math.round(ms));
-    $("model-status").textContent += ` First samples ${(ms / 1000).toFixed(1)} s after opening the page.`;
+    $("model-status").textContent += ` First samples ${(ms / 1000).toFixed(1)} s after opening the page. `;
+    $("model-status").append(otherModelLink());
   } catch (err) {
     $("model-status").textContent = `The shipped weights could not be loaded: ${err.message}`;
   }
@@ -65,6 +90,7 @@ async function main() {
   setupGenerate();
   setupEnergy();
   setupEdit();
+  setupStorage();
   const backend = new URLSearchParams(location.search).get("backend") ?? "auto";
   await startEngine(backend);
   performance.mark("engine-started"); // start-up phases, for the benchmarks

@@ -1,6 +1,5 @@
 // Uploading MedMNIST shards: read with a progress bar, parse in the engine, show the summary.
 import { drawGrid } from "./pkg/grid.js";
-import * as store from "./store.js";
 import { $, show } from "./ui.js";
 import { call, evaluationSplit, refresh, state, syncModel } from "./session.js";
 
@@ -44,8 +43,9 @@ function renderSummary(s) {
   $("summary").replaceChildren(p, table);
 }
 
-/** Loads shards into the engine; `remember` keeps them in IndexedDB for resuming after a reload. */
-export async function loadDataset(names, buffers, { remember = true } = {}) {
+/** Loads shards into the engine. They are stored for resuming after a reload when a run starts
+ * (train.js), not here: a tab that only looks must not replace the data of another tab's run. */
+export async function loadDataset(names, buffers) {
   show($("data-error"), "");
   try {
     // The engine gets copies: the originals stay here to be stored and reloaded after a restart.
@@ -58,7 +58,6 @@ export async function loadDataset(names, buffers, { remember = true } = {}) {
     const split = evaluationSplit(summary);
     const rgba = await call("datasetImages", split, 0, 32);
     drawGrid($("real-grid"), rgba, state.side, rgba.length / (state.side * state.side * 4), { columns: 16 });
-    if (remember) store.saveDataset({ names, buffers }).catch(() => {});
     return true;
   } catch (err) {
     show($("data-error"), err.message);

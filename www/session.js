@@ -15,6 +15,8 @@ export const state = {
   summary: null,
   running: false,
   trainingSetUp: false,
+  /** Another tab of the site holds the training lock (storage.js): no run may start here. */
+  otherTabTrains: false,
   /** Chain helper workers asked for (Langevin on the CPU): `?helpers=N`, else one per core
    * beyond the engine's; `helpersRunning` is what the engine started (0 on WebGPU). */
   helpers: helpersFromAddress() ?? defaultHelpers(),

@@ -5,7 +5,24 @@
 // A few earlier checkpoints are kept beside it (every KEEP_SPACING checkpoints, the newest
 // KEPT_COPIES): the one rolling checkpoint has long been overwritten when a run is seen to
 // have drifted, and going back to a state from before the drift is the way out.
+// Writes from this page go one at a time (`serially`): two checkpoints written at once would
+// each drop the other's not-yet-switched bytes. Other tabs are kept out by the page's Web Lock
+// (storage.js). A write that does not fit fails whole (IndexedDB aborts the transaction) and is
+// reported as a quota error (`isQuotaError`); nothing earlier is touched.
 const DB = "dermaebm", VERSION = 2, BLOBS = "blobs", META = "meta";
+
+let queue = Promise.resolve();
+/** Runs `write` after every write queued before it; resolves or fails as it does. */
+function serially(write) {
+  const result = queue.then(write);
+  queue = result.catch(() => {});
+  return result;
+}
+/** Resolves once every write queued so far has finished (well or not). */
+export const idle = () => queue;
+
+/** Whether `err` says the browser's storage quota was exceeded (a write that did not fit). */
+export const isQuotaError = (err) => err?.name === "QuotaExceededError" || /quota/i.test(err?.message ?? "");
 
 let opened = null;
 function open() {
@@ -37,7 +54,7 @@ const request = (req) => new Promise((ok, fail) => {
 });
 
 /** Writes `value` under a fresh key, then makes it what `name` points to. */
-async function putAtomically(name, value, summary = {}) {
+const putAtomically = (name, value, summary = {}) => serially(async () => {
   const db = await open();
   const key = `${name}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
   const write = db.transaction(BLOBS, "readwrite");
@@ -48,7 +65,7 @@ async function putAtomically(name, value, summary = {}) {
   // Everything else stored for this name is an older version or a write that never got switched to.
   await dropBlobsBut(swap.objectStore(BLOBS), `${name}-`, [key]);
   await done(swap);
-}
+});
 
 async function getCurrent(name) {
   const db = await open();
@@ -89,7 +106,7 @@ export function dueForKeeping(kept, iteration, every) {
  * Keeps checkpoint `c` as the newest earlier copy. Copies from a later iteration belong to a run
  * that was abandoned by going back, and go; so do all but the newest KEPT_COPIES.
  */
-export async function keepCheckpoint(c) {
+export const keepCheckpoint = (c) => serially(async () => {
   const db = await open();
   const key = `kept-${c.iteration}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
   const write = db.transaction(BLOBS, "readwrite");
@@ -103,7 +120,7 @@ export async function keepCheckpoint(c) {
   await dropBlobsBut(swap.objectStore(BLOBS), "kept-", kept.map((k) => k.key));
   await done(swap);
   return kept;
-}
+});
 
 /** The bytes of the kept copy `key`, or an error if it is gone. */
 export async function loadKept(key) {
@@ -117,7 +134,7 @@ export async function loadKept(key) {
  * Forgets the kept copies after `iteration`: a run continuing from there abandons them (and a
  * new run, from -Infinity, all of them). Returns what is left.
  */
-export async function keepOnlyUpTo(iteration) {
+export const keepOnlyUpTo = (iteration) => serially(async () => {
   const db = await open();
   const tx = db.transaction([META, BLOBS], "readwrite");
   const meta = tx.objectStore(META);
@@ -126,10 +143,29 @@ export async function keepOnlyUpTo(iteration) {
   await dropBlobsBut(tx.objectStore(BLOBS), "kept-", kept.map((k) => k.key));
   await done(tx);
   return kept;
-}
+});
 
+/**
+ * Removes every kept copy, and any bytes no pointer names (a write a closed tab never switched
+ * to); the current checkpoint and the stored dataset stay. Returns how many blobs went.
+ */
+export const removeKept = () => serially(async () => {
+  const db = await open();
+  const tx = db.transaction([META, BLOBS], "readwrite");
+  const meta = tx.objectStore(META);
+  const live = [(await request(meta.get("checkpoint")))?.key, (await request(meta.get("dataset")))?.key].filter(Boolean);
+  // Deletions only: a store already over its quota may still free space.
+  meta.delete("kept");
+  const removed = await dropBlobsBut(tx.objectStore(BLOBS), "", live);
+  await done(tx);
+  return removed;
+});
+
+/** Deletes the blobs whose key starts with `prefix`, except `keys`; returns how many. */
 async function dropBlobsBut(blobs, prefix, keys) {
-  for (const old of await request(blobs.getAllKeys())) if (old.startsWith(prefix) && !keys.includes(old)) blobs.delete(old);
+  const doomed = (await request(blobs.getAllKeys())).filter((old) => old.startsWith(prefix) && !keys.includes(old));
+  for (const old of doomed) blobs.delete(old);
+  return doomed.length;
 }
 
 export const saveDataset = (d) => putAtomically("dataset", d, { names: d.names });

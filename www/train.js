@@ -1,12 +1,15 @@
 // Training controls: settings, start / pause / resume / stop, live statistics, checkpoints to
 // IndexedDB (the current one and a few kept earlier ones to go back to), resuming after a
-// reload, and recovering when the engine is lost.
+// reload (a damaged stored checkpoint is reported and an older kept one offered), and
+// recovering when the engine is lost. A run holds the site's training lock (storage.js), so
+// that only one tab writes checkpoints; one that does not fit pauses training with a message.
 import { drawGrid } from "./pkg/grid.js";
 import { clearCharts, pushStats } from "./charts.js";
 import { loadDataset } from "./data.js";
 import * as store from "./store.js";
 import { $, download, seconds, show } from "./ui.js";
 import { call, onEngineEvent, onRefresh, refresh, startEngine, state, syncModel } from "./session.js";
+import { OTHER_TAB, afterCheckpointWrite, didNotFit, holdTrainingLock, letGoOfTrainingLock, showDidNotFit, showUsage, withStoreLock } from "./storage.js";
 
 /** The form's number fields by recipe; a dotted name is a nested setting (`recovery.levels`). */
 const FIELDS = {
@@ -21,6 +24,8 @@ const LABELS = {
 const RECIPE_NAMES = { recovery: "the recovery-likelihood recipe", contrastive: "the contrastive (reference) recipe" };
 const run = { started: 0, startIter: 0 };
 let kept = [];
+/** The checkpoint writes of this tab, one after another; the lock is let go once they are done. */
+let checkpointWrites = Promise.resolve();
 
 const fieldsOf = (recipe) => [...FIELDS.common, ...FIELDS[recipe]];
 const getPath = (config, path) => path.split(".").reduce((o, k) => o?.[k], config);
@@ -124,45 +129,120 @@ async function runLoop() {
   await call("trainLoop", { sampleEvery: 5, checkpointEvery: Number($("ckpt-every").value) || 25 });
 }
 
-async function startTraining(continueModel) {
-  show($("train-error"), "");
-  show($("train-notice"), "");
-  if (!(await applySettings())) return;
+/** Runs `begin`, which starts (or resumes) a run, holding the training lock: refused when
+ * another tab trains; the lock goes again if no run came of it. */
+async function asTrainer(begin) {
+  if (!(await holdTrainingLock())) {
+    show($("train-error"), OTHER_TAB);
+    return;
+  }
   try {
-    await call("startTraining", continueModel);
-    state.trainingSetUp = true;
-    clearCharts();
-    // Kept states later than where this run starts belong to a run it replaces.
-    showKept(await store.keepOnlyUpTo(continueModel ? await call("iteration") : -Infinity));
-    await runLoop();
+    await begin();
   } catch (err) {
-    show($("train-error"), err.message);
+    // A DOMException from storage may carry only its name.
+    show($("train-error"), err.message || err.name);
+  } finally {
+    if (!state.running) letGoOfTrainingLock(checkpointWrites);
   }
 }
 
-async function resumeSaved() {
+function startTraining(continueModel) {
   show($("train-error"), "");
+  show($("train-notice"), "");
+  return asTrainer(async () => {
+    if (!(await applySettings())) return;
+    await call("startTraining", continueModel);
+    state.trainingSetUp = true;
+    clearCharts();
+    await rememberDataset();
+    // Kept states later than where this run starts belong to a run it replaces.
+    showKept(await store.keepOnlyUpTo(continueModel ? await call("iteration") : -Infinity));
+    await runLoop();
+  });
+}
+
+/** Stores the run's data beside its checkpoints (a reload resumes with it). Written when a run
+ * starts, under the lock, not on upload: a tab that only looks must not replace the data of a
+ * run another tab is training. */
+async function rememberDataset() {
+  if (!state.dataset) return;
   try {
+    await store.saveDataset(state.dataset);
+  } catch (err) {
+    if (!store.isQuotaError(err)) throw err;
+    showDidNotFit(`${await didNotFit("The training data")} Training goes on, but after a reload its checkpoints need the data loaded again.`, "action");
+  }
+}
+
+function resumeSaved() {
+  show($("train-error"), "");
+  return asTrainer(async () => {
     const saved = await store.loadCheckpoint();
     if (!saved) throw new Error("no saved run was found");
-    const data = await store.loadDataset();
-    if (data) await loadDataset(data.names, data.buffers, { remember: false });
+    await resumeFrom(saved);
+  });
+}
+
+/** A damaged file, as the engine words its refusal (src/weights.rs). */
+const DAMAGED = /damaged|checksum|truncated|not a weights file|NaN or infinite/i;
+
+/** Loads stored checkpoint bytes into the engine; a damaged record is reported with the next
+ * older kept copy offered (false), nothing deleted. Other failures throw. */
+async function loadStored(saved) {
+  try {
     await call("loadWeights", saved.bytes);
-    await syncModel();
-    fillSettings(state.config);
-    $("resume-offer").hidden = true;
-    if (!state.hasData) {
-      show($("train-error"), "The saved run's dataset is not stored here; load it again, then press Resume.");
-      return;
-    }
-    await call("startTraining", true);
-    state.trainingSetUp = true;
-    showKept(await store.keepOnlyUpTo(saved.iteration));
-    $("iter").textContent = String(saved.iteration);
-    await runLoop();
+    $("damaged").hidden = true;
+    return true;
   } catch (err) {
-    show($("train-error"), err.message);
+    if (!DAMAGED.test(err.message)) throw err;
+    await offerOlder(saved.iteration, err.message);
+    return false;
   }
+}
+
+/** Says that the checkpoint of update `iteration` is damaged, and offers the newest kept copy before it. */
+async function offerOlder(iteration, reason) {
+  const older = (await store.keptCheckpoints()).filter((k) => k.iteration < iteration).at(-1);
+  $("damaged-text").textContent = `The stored checkpoint of update ${iteration} could not be loaded: ${reason}. Nothing was deleted. ${
+    older
+      ? `The next older kept checkpoint is from update ${older.iteration}; resuming from it makes it the current checkpoint in place of the damaged one.`
+      : "No older checkpoint is kept here: load a weights file or start a new run."}`;
+  const button = $("older-btn");
+  button.hidden = !older;
+  if (older) {
+    button.textContent = `Resume from update ${older.iteration}`;
+    button.dataset.iteration = String(older.iteration);
+    button.onclick = () => resumeKept(older);
+  }
+  $("damaged").hidden = false;
+  $("resume-offer").hidden = true;
+}
+
+/** Resumes from the kept copy `k` (offered in place of a damaged checkpoint). */
+function resumeKept(k) {
+  show($("train-error"), "");
+  return asTrainer(async () => resumeFrom({ bytes: await store.loadKept(k.key), iteration: k.iteration, config: k.config }, { replacing: true }));
+}
+
+/** Loads a stored checkpoint `{bytes, iteration}` and its stored data, and trains on from it.
+ * `replacing`: the checkpoint is a kept copy that becomes the current one. */
+async function resumeFrom(saved, { replacing = false } = {}) {
+  const data = await store.loadDataset();
+  if (data) await loadDataset(data.names, data.buffers);
+  if (!(await loadStored(saved))) return;
+  await syncModel();
+  fillSettings(state.config);
+  if (replacing) await store.saveCheckpoint({ bytes: saved.bytes, iteration: saved.iteration, config: state.config, savedAt: Date.now() });
+  $("resume-offer").hidden = true;
+  if (!state.hasData) {
+    show($("train-error"), "The saved run's dataset is not stored here; load it again, then press Resume.");
+    return;
+  }
+  await call("startTraining", true);
+  state.trainingSetUp = true;
+  showKept(await store.keepOnlyUpTo(saved.iteration));
+  $("iter").textContent = String(saved.iteration);
+  await runLoop();
 }
 
 /** After the engine was lost: a new engine on `backend`, the data and the last checkpoint back in it. */
@@ -172,16 +252,18 @@ async function restart(backend) {
   try {
     await startEngine(backend);
     reportBackend();
-    if (state.dataset) await loadDataset(state.dataset.names, state.dataset.buffers, { remember: false });
+    if (state.dataset) await loadDataset(state.dataset.names, state.dataset.buffers);
     const saved = await store.loadCheckpoint();
-    if (saved) {
-      await call("loadWeights", saved.bytes);
+    if (saved && !(await loadStored(saved))) {
+      show($("train-notice"), "Restarted. The stored checkpoint is damaged: see above.");
+    } else if (saved) {
       await syncModel();
       fillSettings(state.config);
       if (state.hasData) {
         await call("startTraining", true);
         state.trainingSetUp = true;
-        showKept(await store.keepOnlyUpTo(saved.iteration));
+        // Another tab may be training: then its kept copies are not this tab's to trim.
+        showKept(await withStoreLock(() => store.keepOnlyUpTo(saved.iteration)).catch(() => kept));
       }
       $("iter").textContent = String(saved.iteration);
       show($("train-notice"), `Restarted on ${state.backend.backend === "cpu" ? "the CPU" : "WebGPU"} from the checkpoint at iteration ${saved.iteration}.${state.hasData ? " Press Resume to continue training." : ""}`);
@@ -208,9 +290,23 @@ function showKept(list) {
     b.textContent = String(k.iteration);
     b.title = `Go back to iteration ${k.iteration} (saved ${new Date(k.savedAt).toLocaleString()})`;
     b.setAttribute("aria-label", `Go back to iteration ${k.iteration}`);
-    b.disabled = state.running;
+    b.disabled = state.running || state.otherTabTrains;
     b.onclick = () => goBack(k);
     dd.append(b);
+  }
+  $("remove-kept-btn").disabled = !kept.length || state.otherTabTrains;
+}
+
+/** Deletes the kept copies (not the current checkpoint) to make room, and shows the space now used. */
+async function removeKeptCopies() {
+  try {
+    await withStoreLock(() => store.removeKept());
+    showKept([]);
+    show($("train-notice"), "The kept checkpoints were removed; the current checkpoint stays.");
+  } catch (err) {
+    show($("train-error"), `The kept checkpoints could not be removed: ${err.message}`);
+  } finally {
+    await showUsage();
   }
 }
 
@@ -224,7 +320,7 @@ async function goBack(k) {
     fillSettings(state.config);
     state.trainingSetUp = false;
     $("continue-model").checked = true;
-    await store.saveCheckpoint({ bytes, iteration: k.iteration, config: state.config, savedAt: Date.now() });
+    await withStoreLock(() => store.saveCheckpoint({ bytes, iteration: k.iteration, config: state.config, savedAt: Date.now() }));
     $("iter").textContent = String(k.iteration);
     $("ckpt").textContent = `iteration ${k.iteration} (gone back to)`;
     show($("train-notice"), `Back at iteration ${k.iteration}. Change the settings if needed (after a drift: a lower learning rate) and press Start to continue from here.`);
@@ -233,6 +329,37 @@ async function goBack(k) {
   } finally {
     refresh();
   }
+}
+
+/** Stores a checkpoint the engine sent (and, when due, a kept copy of it). */
+async function writeCheckpoint(e) {
+  const c = { bytes: e.bytes, iteration: e.iteration, config: state.config, savedAt: Date.now() };
+  try {
+    await store.saveCheckpoint(c);
+  } catch (err) {
+    return checkpointDidNotFit(err, c);
+  }
+  $("ckpt").textContent = `iteration ${e.iteration} (${e.reason}, ${(e.bytes.length / 1e6).toFixed(1)} MB)`;
+  await afterCheckpointWrite();
+  if (!store.dueForKeeping(kept, e.iteration, Number($("ckpt-every").value) || 25)) return;
+  try {
+    showKept(await store.keepCheckpoint(c));
+  } catch (err) {
+    if (!store.isQuotaError(err)) throw err;
+    // The current checkpoint is stored: training can go on without the copy.
+    showDidNotFit(`${await didNotFit(`The kept copy of the checkpoint of update ${c.iteration}`)} Training goes on; the checkpoint itself is stored.`);
+  }
+}
+
+/** A checkpoint that did not fit: the earlier one stays current (the write failed whole), and
+ * training pauses so that nothing more is trained that could not be kept. Other errors throw. */
+async function checkpointDidNotFit(err, c) {
+  if (!store.isQuotaError(err)) throw err;
+  if (state.running) call("pause").catch(() => {});
+  const current = await store.checkpointInfo().catch(() => null);
+  const still = current ? ` The checkpoint of update ${current.iteration} is still the current one (a reload resumes from it).` : "";
+  showDidNotFit(`${await didNotFit(`The checkpoint of update ${c.iteration}`)} Training is paused.${still} Resume trains on and tries again at the next checkpoint.`);
+  await showUsage();
 }
 
 export function reportBackend() {
@@ -249,6 +376,7 @@ export function reportBackend() {
 async function onEngineLost({ message }) {
   state.running = false;
   state.trainingSetUp = false;
+  letGoOfTrainingLock(checkpointWrites);
   const saved = await store.checkpointInfo().catch(() => null);
   $("lost-text").textContent = `${message} ${saved ? `The last checkpoint (iteration ${saved.iteration}) is kept.` : "No checkpoint had been saved yet."} Restart the engine to continue.`;
   $("lost").hidden = false;
@@ -285,19 +413,16 @@ export function setupTraining() {
       ? `Each row walks from noise (level ${e.levels[0]}) down to level 0 with the model's averaged weights.`
       : "The newest chains of the replay buffer.";
   });
-  onEngineEvent("checkpoint", async (e) => {
-    const c = { bytes: e.bytes, iteration: e.iteration, config: state.config, savedAt: Date.now() };
-    try {
-      await store.saveCheckpoint(c);
-      $("ckpt").textContent = `iteration ${e.iteration} (${e.reason}, ${(e.bytes.length / 1e6).toFixed(1)} MB)`;
-      if (store.dueForKeeping(kept, e.iteration, Number($("ckpt-every").value) || 25)) showKept(await store.keepCheckpoint(c));
-    } catch (err) {
-      show($("train-error"), `Could not save the checkpoint: ${err.message}`);
-    }
+  // Queued at once (not after an await), so that letting go of the lock waits for this write.
+  onEngineEvent("checkpoint", (e) => {
+    checkpointWrites = checkpointWrites.then(() => writeCheckpoint(e)).catch((err) => show($("train-error"), `Could not save the checkpoint: ${err.message}`));
   });
   onEngineEvent("training", (e) => {
     state.running = e.running;
-    if (!e.running) syncModel().catch(() => {});
+    if (!e.running) {
+      syncModel().catch(() => {});
+      letGoOfTrainingLock(checkpointWrites);
+    }
     refresh();
   });
   onEngineEvent("error", (e) => {
@@ -309,14 +434,19 @@ export function setupTraining() {
   onRefresh(() => {
     describeStart();
     const r = state.running;
-    $("start-btn").disabled = r || !state.hasData;
+    // Another tab training owns the store: no run may start here (sampling still may).
+    const other = state.otherTabTrains;
+    $("start-btn").disabled = r || !state.hasData || other;
     $("pause-btn").disabled = !r;
-    $("resume-btn").disabled = r || !state.trainingSetUp;
+    $("resume-btn").disabled = r || !state.trainingSetUp || other;
+    $("resume-saved-btn").disabled = other;
+    $("older-btn").disabled = r || other;
+    $("remove-kept-btn").disabled = !kept.length || other;
     $("stop-btn").disabled = !r && !state.trainingSetUp;
     $("save-btn").disabled = r || !state.model?.ready;
     $("save-st-btn").disabled = r || !state.model?.ready;
     $("continue-model").disabled = r || !state.model?.ready;
-    for (const b of document.querySelectorAll(".kept-btn")) b.disabled = r;
+    for (const b of document.querySelectorAll(".kept-btn")) b.disabled = r || other;
     // Unlabelled data cannot train a class-conditional model: untick the box rather than leave
     // it ticked and disabled.
     const labelled = labelledClasses();
@@ -336,7 +466,7 @@ export function setupTraining() {
   $("continue-model").onchange = () => fillForStart().catch((err) => show($("settings-error"), err.message));
   $("start-btn").onclick = () => startTraining($("continue-model").checked);
   $("pause-btn").onclick = () => call("pause");
-  $("resume-btn").onclick = () => runLoop().catch((err) => show($("train-error"), err.message));
+  $("resume-btn").onclick = () => asTrainer(runLoop);
   $("stop-btn").onclick = async () => {
     await call("pause");
     state.trainingSetUp = false;
@@ -375,6 +505,7 @@ export function setupTraining() {
     }
   };
   $("resume-saved-btn").onclick = resumeSaved;
+  $("remove-kept-btn").onclick = removeKeptCopies;
   $("helpers-input").onchange = async () => {
     const n = Math.max(0, Math.min(64, Number.parseInt($("helpers-input").value, 10) || 0));
     try {

@@ -25,11 +25,16 @@ pub(super) fn diverged(config: &EbmConfig, s: &IterStats) -> bool {
     !s.is_finite() || (bound > 0.0 && [s.energy_real, s.energy_fake, s.cd].iter().any(|v| v.abs() > bound))
 }
 
-/// Weight of the newest iteration in the running mean of |E_real| + |E_fake|: about the last
-/// 100 iterations count, so one noisy batch cannot trip the drift guard.
+/// Weight of the newest iteration in the drift guard's running mean: about the last 100
+/// iterations count, so one noisy batch cannot trip it.
 const DRIFT_WEIGHT: f64 = 0.01;
 
-/// The running mean of |E_real| + |E_fake| that the slow-drift guard watches.
+/// The running mean that the slow-drift guard watches: of |E_real| + |E_fake| for the
+/// contrastive recipe (its regulariser holds both near 0), of |loss| for the recovery recipe
+/// (its energies carry a free per-level offset — drl3's sit at ~45 while healthy — but the
+/// weighted gap f(y⁻, t) − f(y⁺, t) stays near 0: a running mean of 0.11–0.15 from update 800
+/// on, ≤ 0.9 over a fresh net's first 400; a runaway, which the authors' code stops only at
+/// a loss below −1e6, leaves that range long before).
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Drift {
     mean: Option<f64>,
@@ -46,9 +51,9 @@ impl Drift {
         self.mean
     }
 
-    /// Takes in one healthy iteration's energies; returns the running mean.
-    pub fn update(&mut self, s: &IterStats) -> f64 {
-        let level = f64::from(s.energy_real.abs() + s.energy_fake.abs());
+    /// Takes in one healthy iteration of a `recovery` (or contrastive) run; returns the running mean.
+    pub fn update(&mut self, s: &IterStats, recovery: bool) -> f64 {
+        let level = f64::from(if recovery { s.cd.abs() } else { s.energy_real.abs() + s.energy_fake.abs() });
         let mean = self.mean.map_or(level, |m| m + DRIFT_WEIGHT * (level - m));
         self.mean = Some(mean);
         mean
@@ -59,7 +64,7 @@ impl Trainer {
     /// Records a healthy iteration in the slow-drift guard; an error once the running mean of
     /// the energies' size is beyond `guard_drift_bound`.
     pub(super) fn check_drift(&mut self, s: &IterStats) -> Result<(), TrainError> {
-        let level = self.drift.update(s);
+        let level = self.drift.update(s, self.config.is_recovery());
         let bound = self.config.guard_drift_bound;
         if bound > 0.0 && level > bound {
             return Err(TrainError::Drifted { iteration: s.iteration, level, bound });
@@ -67,7 +72,7 @@ impl Trainer {
         Ok(())
     }
 
-    /// The slow-drift guard's running mean of |E_real| + |E_fake| (`None` before the first
+    /// The slow-drift guard's running mean ([`Drift`]; `None` before the first
     /// healthy iteration), kept in checkpoints so a resumed run watches the same level.
     pub fn drift_level(&self) -> Option<f64> {
         self.drift.level()

@@ -49,7 +49,7 @@ pub enum TrainError {
     )]
     Diverged { rollbacks: usize, lr: f64 },
     #[error(
-        "training drifted by iteration {iteration}: the energies of real images and samples moved apart (running mean of |E_real| + |E_fake| {level:.2}, above guard_drift_bound {bound}); stopped — continue from a checkpoint saved before the drift, with a lower learning rate (debm train --keep-every keeps such copies)"
+        "training drifted by iteration {iteration}: the energies of real images and samples moved apart (running mean of |E_real| + |E_fake|, or of |loss| for the recovery recipe: {level:.2}, above guard_drift_bound {bound}); stopped — continue from a checkpoint saved before the drift, with a lower learning rate (debm train --keep-every keeps such copies)"
     )]
     Drifted { iteration: u64, level: f64, bound: f64 },
 }

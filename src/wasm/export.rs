@@ -49,7 +49,7 @@ impl Engine {
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config) = {
             let s = self.state.borrow();
-            (self.current_model(&s, "there is no model to export yet")?, s.config.clone())
+            (self.current_model(&s, "there is no model to export yet")?, s.session.config().clone())
         };
         // WebGPU reads back only asynchronously: through the weights' bytes to the CPU backend,
         // where the export reads the values synchronously.

@@ -7,7 +7,6 @@ use wasm_bindgen::prelude::*;
 use super::{BusyGuard, Engine, err, to_js};
 use crate::data::{Dataset, Limits, Split};
 use crate::limits::MAX_IMAGES_PER_CALL;
-use crate::persistent::ChainSnapshot;
 use crate::weights::{WeightsFile, model_bytes};
 use crate::{EbmConfig, NetShape};
 
@@ -30,32 +29,14 @@ impl Engine {
     pub fn load_weights(&self, bytes: &[u8]) -> Result<JsValue, JsError> {
         let file = WeightsFile::decode(bytes).map_err(err)?;
         let mut s = self.idle_state()?;
-        let fc = &file.header.config;
-        if let Some(d) = &s.dataset
-            && (d.channels, d.height) != (fc.channels, fc.image_size)
-        {
-            return Err(err(format!(
-                "these weights are for {}-channel {}×{} images but the loaded dataset has {}-channel {}×{} images",
-                fc.channels, fc.image_size, fc.image_size, d.channels, d.height, d.width
-            )));
-        }
-        let model = file.model(&s.device).map_err(err)?;
-        let chains = ChainSnapshot::from_file(&file).map_err(err)?;
-        // A damaged probe is refused now, not at the first classification.
-        file.probe().map_err(err)?;
         let result = to_js(&Loaded {
             iteration: file.header.iteration,
             note: &file.header.note,
-            config: fc,
+            config: &file.header.config,
             has_buffer: file.section("buffer").is_some(),
             has_optimizer: file.section("optimizer").is_some(),
         })?;
-        s.model = Some(model);
-        s.model_iteration = file.header.iteration;
-        s.config = file.header.config.clone();
-        s.training = None;
-        s.chains = chains;
-        s.loaded = Some(file);
+        s.session.load_weights(file).map_err(err)?;
         Ok(result)
     }
 
@@ -63,16 +44,20 @@ impl Engine {
     #[wasm_bindgen(js_name = saveWeights)]
     pub async fn save_weights(&self) -> Result<Uint8Array, JsError> {
         let _busy = BusyGuard::take(&self.state)?;
-        let (model, config, iteration) = {
+        let (model, config, iteration, note) = {
             let s = self.state.borrow();
-            (self.current_model(&s, "there is no model to save yet")?, s.config.clone(), s.model_iteration)
+            let session = &s.session;
+            let model = self.current_model(&s, "there is no model to save yet")?;
+            (model, session.config().clone(), session.iteration(), session.note(super::BROWSER_RUN))
         };
         let bytes = model_bytes(&model, NetShape::from(&config)).await.map_err(err)?;
-        let file = WeightsFile::encode(&config, iteration, "trained in the browser", vec![("model".into(), bytes)]);
+        let file = WeightsFile::encode(&config, iteration, &note, vec![("model".into(), bytes)]);
         Ok(Uint8Array::from(file.as_slice()))
     }
 
-    /// Parses and merges uploaded `.npz`/`.npy` files; returns the dataset summary.
+    /// Parses and merges uploaded `.npz`/`.npy` files; returns the dataset summary. The data
+    /// decides the image shape; a model that no longer fits is discarded, a training run set
+    /// aside (`Session::load_dataset`).
     #[wasm_bindgen(js_name = loadDataset)]
     pub fn load_dataset(&self, names: Vec<String>, files: Vec<Uint8Array>) -> Result<JsValue, JsError> {
         if names.len() != files.len() || names.is_empty() {
@@ -83,22 +68,7 @@ impl Engine {
         let pairs: Vec<(&str, &[u8])> = names.iter().map(|n| n.as_str()).zip(contents.iter().map(|c| c.as_slice())).collect();
         let dataset = Dataset::load(&pairs, Limits::default()).map_err(err)?;
         let summary = dataset.summary();
-        let mut s = self.idle_state()?;
-        // The data decides the image shape; keep the rest of the configuration.
-        if (s.config.channels, s.config.image_size) != (dataset.channels, dataset.height) {
-            s.config.channels = dataset.channels;
-            s.config.image_size = dataset.height;
-            s.model = None;
-            s.loaded = None;
-        }
-        // A conditional configuration that the new labels do not fit becomes unconditional.
-        if crate::training_run::check_data(&dataset, &s.config).is_err() {
-            s.config.classes = 0;
-            s.model = None;
-            s.loaded = None;
-        }
-        s.training = None;
-        s.dataset = Some(std::sync::Arc::new(dataset));
+        self.idle_state()?.session.load_dataset(dataset);
         to_js(&summary)
     }
 
@@ -106,7 +76,7 @@ impl Engine {
     #[wasm_bindgen(js_name = datasetImages)]
     pub fn dataset_images(&self, split: &str, start: usize, count: usize) -> Result<Uint8Array, JsError> {
         let s = self.state.borrow();
-        let dataset = s.dataset.as_ref().ok_or_else(|| err("no dataset is loaded"))?;
+        let dataset = s.session.dataset().ok_or_else(|| err("no dataset is loaded"))?;
         let split = parse_split(split)?;
         let rows = dataset.rows(split);
         if start >= rows {
@@ -124,7 +94,7 @@ impl Engine {
     #[wasm_bindgen(js_name = datasetLabels)]
     pub fn dataset_labels(&self, split: &str, start: usize, count: usize) -> Result<Vec<u8>, JsError> {
         let s = self.state.borrow();
-        let dataset = s.dataset.as_ref().ok_or_else(|| err("no dataset is loaded"))?;
+        let dataset = s.session.dataset().ok_or_else(|| err("no dataset is loaded"))?;
         let split = parse_split(split)?;
         let end = start.saturating_add(count).min(dataset.rows(split));
         Ok((start..end).filter_map(|i| dataset.label(split, i)).collect())

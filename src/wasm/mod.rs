@@ -1,5 +1,7 @@
 //! The JavaScript API (wasm-bindgen): a thin shell over the core. Every entry point validates
 //! its input and returns a JS `Error` with a readable message; nothing here holds model logic.
+//! Which model, data and run are in use, and the rules of changing them, are the core's
+//! [`Session`]; the shell adds only what overlapping JS calls need (a busy flag, the seeds).
 //!
 //! One `Engine` per page or worker. Its methods are spread over a few files by topic:
 //! weights and data (`files`), training (`training`), sampling and editing (`sampling`),
@@ -16,21 +18,16 @@ mod training;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
 
-use burn::module::Module;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::data::Dataset;
 use crate::device::{BackendInfo, BackendRequest, select_device};
-use crate::persistent::ChainSnapshot;
-use crate::weights::WeightsFile;
-use crate::{Device, EbmConfig, EnergyNet, NetShape};
+use crate::session::{Session, SessionError};
+use crate::{Device, EbmConfig, EnergyNet};
 pub use chains::ChainHelper;
-use training::SharedRun;
 pub use training::Training;
 
 #[wasm_bindgen(start)]
@@ -48,30 +45,26 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
     value.serialize(&serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false)).map_err(err)
 }
 
+/// The engine's state: the core session (every rule of which model, data and run are in use)
+/// and what only concerns calls from JavaScript.
 struct State {
-    device: Device,
+    session: Session,
+    /// Reported to the page; the session only needs the device.
     info: BackendInfo,
-    config: EbmConfig,
-    /// The model used for sampling and scoring when no training run is set up.
-    model: Option<EnergyNet>,
-    /// Iterations behind the current model (the training run's, once it has stepped).
-    model_iteration: u64,
-    /// The last weights or checkpoint file loaded: training continues from its optimiser
-    /// state and replay buffer when it has them.
-    loaded: Option<WeightsFile>,
-    /// The persistent chains that came with the loaded file (replaced by the trainer's own
-    /// replay buffer once training runs here).
-    chains: Option<ChainSnapshot>,
-    dataset: Option<Arc<Dataset>>,
-    /// The current training run, shared with the `Training` handle that owns it: sampling and
-    /// scoring use its model while it exists.
-    training: Option<SharedRun>,
-    /// Set while an async call holds the trainer or model, so overlapping calls are refused.
+    /// Set while an async call holds a model across its awaits: JavaScript may call again in
+    /// between, and a change of state then (new weights, data or settings) must wait until the
+    /// call is done. A concern of overlapping JS calls, not of the session's rules.
     busy: bool,
     /// Where draws (samples, noise to score) get their seeds: the platform's entropy, so each
     /// visit and each `<ebm-sampler>` draws its own images; a seed given to a call reproduces it.
+    /// Kept here because seeding from the page's entropy is the browser's choice (`debm` takes
+    /// `--seed`), not a rule of the session.
     rng: StdRng,
 }
+
+/// How a run in the browser describes itself in the notes of the files it saves (after where its
+/// weights came from, `Provenance::note`).
+const BROWSER_RUN: &str = "trained in the browser";
 
 /// A generator seeded from the platform's entropy (the browser's `crypto.getRandomValues`).
 fn entropy_rng() -> StdRng {
@@ -143,22 +136,7 @@ impl Engine {
     pub async fn create(backend: String) -> Result<Engine, JsError> {
         let request: BackendRequest = backend.parse().map_err(err)?;
         let (device, info) = select_device(request).await;
-        let config = EbmConfig::default();
-        Ok(Engine {
-            state: Rc::new(RefCell::new(State {
-                device,
-                info,
-                rng: entropy_rng(),
-                config,
-                model: None,
-                model_iteration: 0,
-                loaded: None,
-                chains: None,
-                dataset: None,
-                training: None,
-                busy: false,
-            })),
-        })
+        Ok(Engine { state: Rc::new(RefCell::new(State { session: Session::new(device), info, rng: entropy_rng(), busy: false })) })
     }
 
     /// Which backend runs: `{backend, adapter, software_adapter, note}`.
@@ -168,7 +146,7 @@ impl Engine {
 
     /// The current configuration as JSON.
     pub fn config(&self) -> String {
-        self.state.borrow().config.to_json()
+        self.state.borrow().session.config().to_json()
     }
 
     /// The defaults of a recipe as JSON: `"recovery"` (diffusion recovery likelihood, what a
@@ -183,54 +161,33 @@ impl Engine {
         }
     }
 
-    /// Replaces the configuration (validated). A different architecture discards the current
-    /// model; any training set up is discarded.
+    /// Replaces the configuration (validated, and checked against the loaded data). A different
+    /// architecture discards the current model; a training run is set aside: its model stays in
+    /// use and `startTraining(true)` carries on from it (`Session::set_config`).
     #[wasm_bindgen(js_name = setConfig)]
     pub fn set_config(&self, json: &str) -> Result<(), JsError> {
         let config = EbmConfig::from_json(json).map_err(err)?;
-        let mut s = self.idle_state()?;
-        if let Some(d) = &s.dataset {
-            if (d.channels, d.height) != (config.channels, config.image_size) {
-                return Err(err(format!(
-                    "the loaded dataset has {}-channel {}×{} images; set channels={} and image_size={}",
-                    d.channels, d.height, d.width, d.channels, d.height
-                )));
-            }
-            crate::training_run::check_data(d, &config).map_err(err)?;
-        }
-        if NetShape::from(&config) != NetShape::from(&s.config) {
-            s.model = None;
-            s.loaded = None;
-            s.chains = None;
-            s.model_iteration = 0;
-        }
-        s.training = None;
-        s.config = config;
-        Ok(())
+        self.idle_state()?.session.set_config(config).map_err(err)
     }
 
     /// `{ready, iteration, classes, class_names, classifier, config, persistent_chains}` of the
     /// current model.
     #[wasm_bindgen(js_name = modelInfo)]
     pub fn model_info(&self) -> Result<JsValue, JsError> {
-        let probe = self.probe()?;
         let s = self.state.borrow();
-        let classes = s.config.classes;
-        let classifier = crate::inference::Classifier::of(classes, probe.as_ref());
-        let named = probe.as_ref().map_or(classes, |p| p.classes);
+        let session = &s.session;
+        let config = session.config();
+        let classifier = session.classifier();
         to_js(&ModelInfo {
-            ready: s.model.is_some() || s.training.is_some(),
-            iteration: s.model_iteration,
-            classes,
-            class_names: (0..named).map(crate::data::class_name).collect(),
-            classifier,
-            config: &s.config,
-            persistent_chains: match s.training.as_ref().and_then(|t| t.try_lock()) {
-                Some(run) => run.trainer().buffer().len(),
-                None => s.chains.as_ref().map_or(0, |c| c.len()),
-            },
+            ready: session.has_model(),
+            iteration: session.iteration(),
+            classes: config.classes,
+            class_names: (0..classifier.as_ref().map_or(0, |c| c.classes())).map(crate::data::class_name).collect(),
+            classifier: classifier.map(|c| c.kind()),
+            config,
+            persistent_chains: session.persistent_chains(),
             default_steps: DefaultSteps {
-                noise: if s.config.is_recovery() { s.config.recovery.steps } else { crate::sampler::NOISE_STEPS },
+                noise: if config.is_recovery() { config.recovery.steps } else { crate::sampler::NOISE_STEPS },
                 persistent: crate::persistent::DEFAULT_STEPS,
             },
         })
@@ -249,7 +206,7 @@ impl Engine {
 
     /// Training iterations behind the current model.
     pub fn iteration(&self) -> f64 {
-        self.state.borrow().model_iteration as f64
+        self.state.borrow().session.iteration() as f64
     }
 }
 
@@ -263,27 +220,23 @@ impl Engine {
         Ok(s)
     }
 
-    /// The training run's model while one is set up, else the loaded or trained one; `missing`
-    /// says what to do when there is none.
+    /// The model in use (`Session::model`), with `missing` as the message when there is none.
     fn current_model(&self, s: &State, missing: &str) -> Result<EnergyNet, JsError> {
-        match &s.training {
-            Some(run) => {
-                let run = run.try_lock().ok_or_else(|| err("the engine is busy with another call; wait for it to finish"))?;
-                Ok(run.trainer().sampling_model().valid())
-            }
-            None => s.model.clone().ok_or_else(|| err(missing)),
-        }
+        s.session.model().map_err(|e| match e {
+            SessionError::NoModel => err(missing),
+            other => err(other),
+        })
     }
 
     /// The model to sample or score with, its configuration, and the device (freshly seeded
     /// from the engine's random stream, so repeated calls differ).
     fn model_for_use(&self) -> Result<(EnergyNet, EbmConfig, Device), JsError> {
         let mut s = self.state.borrow_mut();
-        let model = self.current_model(&s, "no model yet: load weights or train first")?;
+        let model = s.session.model().map_err(err)?;
         let seed = s.rng.random();
-        let device = s.device.clone();
+        let device = s.session.device().clone();
         device.seed(seed);
-        Ok((model, s.config.clone(), device))
+        Ok((model, s.session.config().clone(), device))
     }
 
     /// The seed of one draw: `given` (to reproduce an earlier one), else a fresh one from the

@@ -213,18 +213,11 @@ struct EditInputs {
 }
 
 impl Engine {
-    /// The chains to continue: the replay buffer of training run here, else the loaded file's.
+    /// The chains to continue: those of the model in use (`Session::chains`), read without the
+    /// engine's state borrowed across the wait.
     async fn persistent_chains(&self) -> Result<ChainSnapshot, JsError> {
-        let training = self.state.borrow().training.clone();
-        if let Some(run) = training {
-            let run = run.try_lock().ok_or_else(|| err("the engine is busy with another call; wait for it to finish"))?;
-            if let Some(chains) = ChainSnapshot::of_buffer(run.trainer().buffer()).await.map_err(err)? {
-                return Ok(chains);
-            }
-        }
-        self.state.borrow().chains.clone().ok_or_else(|| {
-            err("these weights carry no persistent chains: sample from noise, or load weights or a checkpoint saved with them")
-        })
+        let chains = self.state.borrow().session.chains().map_err(err)?;
+        chains.read().await.map_err(err)
     }
 
     fn edit_inputs(&self, rgba: &[u8], count: usize, steps: usize, class: Option<u32>) -> Result<EditInputs, JsError> {

@@ -9,10 +9,10 @@ use super::files::parse_split;
 use super::{BusyGuard, Engine, err, to_js};
 use crate::buffer::ReplayBuffer;
 use crate::data::{Split, images_to_tensor};
-use crate::inference::{Classifier, ClassifyError, argmax_rows, class_probabilities, energies};
+use crate::inference::{Classifier, ClassifyError, argmax_rows, energies};
 use crate::limits::{MAX_IMAGES_PER_CALL, SCORING_CHUNK, check_count};
 use crate::metrics::{Classification, auroc_lower_is_positive};
-use crate::model::ClassProbe;
+use crate::session::ModelClassifier;
 use crate::{Device, Tensor};
 
 #[derive(Serialize)]
@@ -71,8 +71,8 @@ impl Engine {
         let _busy = BusyGuard::take(&self.state)?;
         let (model, config, device) = self.model_for_use()?;
         let images = rgba_tensor(rgba, count, config.image_size, config.channels, &device)?;
-        let probe = self.probe()?;
-        let rows = class_probabilities(&model, probe.as_ref(), images, SCORING_CHUNK).await.map_err(err)?;
+        let classifier = self.classifier()?;
+        let rows = classifier.probabilities(&model, images, SCORING_CHUNK).await.map_err(err)?;
         Ok(rows.concat())
     }
 
@@ -82,32 +82,27 @@ impl Engine {
     pub async fn classify_split(&self, split: &str, limit: usize) -> Result<JsValue, JsError> {
         let split = parse_split(split)?;
         let _busy = BusyGuard::take(&self.state)?;
-        let (model, config, device) = self.model_for_use()?;
-        let probe = self.probe()?;
-        let classifier = Classifier::of(config.classes, probe.as_ref()).ok_or_else(|| err(ClassifyError::NoClassifier))?;
+        let (model, _, device) = self.model_for_use()?;
+        let classifier = self.classifier()?;
         let (images, labels) = self.split_rows(split, limit, &device)?;
         let labels = labels.ok_or_else(|| err(format!("the {} split has no labels to compare with", split.name())))?;
-        let classes = probe.as_ref().map_or(config.classes, |p| p.classes);
-        let predicted = argmax_rows(&class_probabilities(&model, probe.as_ref(), images, SCORING_CHUNK).await.map_err(err)?);
-        to_js(&SplitClassification { split, classifier, result: Classification::of(&labels, &predicted, classes) })
+        let predicted = argmax_rows(&classifier.probabilities(&model, images, SCORING_CHUNK).await.map_err(err)?);
+        let result = Classification::of(&labels, &predicted, classifier.classes());
+        to_js(&SplitClassification { split, classifier: classifier.kind(), result })
     }
 }
 
 impl Engine {
-    /// The linear probe of the loaded file, while its net is the one in use (no training run
-    /// has replaced it); `None` means the net's own head classifies.
-    pub(super) fn probe(&self) -> Result<Option<ClassProbe>, JsError> {
-        let s = self.state.borrow();
-        match (&s.loaded, &s.model, &s.training) {
-            (Some(file), Some(_), None) => file.probe().map_err(err),
-            _ => Ok(None),
-        }
+    /// The classifier of the model in use (`Session::classifier`: the loaded file's probe while
+    /// its net is in use, else a class-conditional head).
+    fn classifier(&self) -> Result<ModelClassifier, JsError> {
+        self.state.borrow().session.classifier().ok_or_else(|| err(ClassifyError::NoClassifier))
     }
 
     /// The first `limit` rows of `split` as a tensor, with their labels if the split has them.
     fn split_rows(&self, split: Split, limit: usize, device: &Device) -> Result<(Tensor<4>, Option<Vec<u8>>), JsError> {
         let s = self.state.borrow();
-        let dataset = s.dataset.as_ref().ok_or_else(|| err("no dataset is loaded"))?;
+        let dataset = s.session.dataset().ok_or_else(|| err("no dataset is loaded"))?;
         let n = dataset.rows(split).min(limit.max(1));
         if n == 0 {
             return Err(err(format!("the dataset has no {} split", split.name())));

@@ -1,26 +1,23 @@
-//! Training in the browser: `Engine.startTraining` returns a `Training` handle that owns its
-//! run (the core's [`TrainingRun`]); the worker's loop and the embedding API drive it one
-//! iteration at a time. The engine keeps a share of the run only to sample from its model.
+//! Training in the browser: `Engine.startTraining` returns a `Training` handle that steps the run
+//! the session started (the core's [`SharedRun`]); the worker's loop and the embedding API drive
+//! it one iteration at a time. The session keeps the run too, to sample from its model.
 
 use std::cell::RefCell;
+use std::ops::Deref;
 use std::rc::Rc;
-use std::sync::Arc;
 
-use async_lock::Mutex;
 use js_sys::{Function, Reflect};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use super::convert::values_to_rgba;
-use super::{Engine, State, err, to_js};
+use super::{BROWSER_RUN, Engine, State, err, to_js};
 use crate::checkpoint::Contents;
 use crate::inference::{generate, read_values};
 use crate::limits::MAX_BUFFER_IMAGES_SHOWN;
 use crate::sampler::Dynamics;
-use crate::training_run::{Origin, TrainingRun};
-
-/// The run a `Training` handle owns, shared with the engine that started it.
-pub(super) type SharedRun = Rc<Mutex<TrainingRun>>;
+use crate::session::{SharedRun, Start};
+use crate::training_run::TrainingRun;
 
 #[derive(Serialize)]
 struct BufferSamples {
@@ -50,28 +47,23 @@ struct LiveSamples {
 /// configuration, weights or data change, or another run starts.
 #[wasm_bindgen]
 pub struct Training {
-    run: SharedRun,
+    run: Rc<SharedRun>,
     state: Rc<RefCell<State>>,
 }
 
 #[wasm_bindgen]
 impl Engine {
     /// Starts a training run with the current configuration and dataset. With
-    /// `continue_model`, it continues from the current model — and from the optimiser state and
-    /// replay buffer of the last loaded checkpoint, when it has them. A run started before is
-    /// discarded.
+    /// `continue_model`, it continues the current model where it stands (`Start::Continue`):
+    /// loaded weights with their optimiser state and replay buffer when they have them, or the
+    /// run set aside by a change of settings or data, exactly; with no model, a new net. A run
+    /// started before is discarded.
     #[wasm_bindgen(js_name = startTraining)]
     pub fn start_training(&self, continue_model: bool) -> Result<Training, JsError> {
         let mut s = self.idle_state()?;
-        let data = s.dataset.clone().ok_or_else(|| err("load a dataset before training"))?;
-        let origin = match (&s.model, &s.loaded, continue_model) {
-            (_, Some(file), true) => Origin::Checkpoint(file),
-            (Some(model), None, true) => Origin::Model { model: Box::new(model.clone()), iteration: s.model_iteration, chains: None },
-            _ => Origin::Fresh,
-        };
-        let run = TrainingRun::start(s.config.clone(), origin, Arc::clone(&data), &s.device).map_err(err)?;
-        let run: SharedRun = Rc::new(Mutex::new(run));
-        s.training = Some(Rc::clone(&run));
+        // `true` has always meant "continue the model if there is one" to the page.
+        let start = if continue_model && s.session.has_model() { Start::Continue } else { Start::Fresh };
+        let run = s.session.start_training(start).map_err(err)?;
         Ok(Training { run, state: Rc::clone(&self.state) })
     }
 }
@@ -162,33 +154,36 @@ impl Training {
     pub async fn save_checkpoint(&self) -> Result<js_sys::Uint8Array, JsError> {
         let run = self.lock()?;
         let contents = Contents { optimizer: crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS, buffer: true, newest_chains: None };
-        let bytes = run.checkpoint(contents, "checkpoint of a run in the browser").await.map_err(err)?;
+        let bytes = run.checkpoint(contents, &self.run.provenance().note(BROWSER_RUN)).await.map_err(err)?;
         Ok(js_sys::Uint8Array::from(bytes.as_slice()))
     }
 
     /// Iterations behind the run's model.
     pub fn iteration(&self) -> Result<f64, JsError> {
-        Ok(self.lock()?.iteration() as f64)
+        self.check_current()?;
+        Ok(self.run.iteration() as f64)
     }
 }
 
 impl Training {
-    /// The run, if it is still the engine's current one and no other call holds it.
-    fn lock(&self) -> Result<async_lock::MutexGuard<'_, TrainingRun>, JsError> {
-        let current = self.state.try_borrow().ok().and_then(|s| s.training.clone());
-        if !current.is_some_and(|c| Rc::ptr_eq(&c, &self.run)) {
-            return Err(err("this training run was discarded (the configuration, weights or data changed, or a new run started)"));
+    /// Refuses a run that is no longer the engine's current one.
+    fn check_current(&self) -> Result<(), JsError> {
+        if self.state.try_borrow().is_ok_and(|s| s.session.is_training(&self.run)) {
+            Ok(())
+        } else {
+            Err(err("this training run was discarded (the configuration, weights or data changed, or a new run started)"))
         }
-        self.run.try_lock().ok_or_else(|| err("the training run is busy with another call; wait for it to finish"))
+    }
+
+    /// The run, if it is still the engine's current one and no other call holds it.
+    fn lock(&self) -> Result<impl Deref<Target = TrainingRun> + '_, JsError> {
+        self.check_current()?;
+        self.run.read().map_err(err)
     }
 
     async fn next(&self) -> Result<crate::IterStats, JsError> {
-        let mut run = self.lock()?;
-        let step = run.next().await.map_err(err)?;
-        if let Ok(mut s) = self.state.try_borrow_mut() {
-            s.model_iteration = run.iteration();
-        }
-        Ok(step.stats)
+        self.check_current()?;
+        Ok(self.run.next().await.map_err(err)?.stats)
     }
 }
 

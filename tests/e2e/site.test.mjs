@@ -89,6 +89,17 @@ const waitIteration = (page, atLeast, timeout = 240_000) =>
   page.waitForFunction((n) => Number(document.getElementById("iter").textContent) >= n, atLeast, { timeout });
 const savedIteration = async (page) => Number((await page.textContent("#ckpt")).match(/iteration (\d+)/)?.[1] ?? -1);
 
+/** A recovery model's first look: a walk down its noise levels from N(0, I), drawn level by level. */
+async function checkRecoveryFirstLook(page) {
+  assert.match(await page.textContent("#model-status"), /Shipped model: an energy-based model, recovery likelihood over \d+ noise levels.*FID against the val split/);
+  assert.equal(await page.getAttribute("#gen-kind", "data-from"), "noise");
+  assert.match(await page.textContent("#gen-kind"), /From N\(0, I\) through \d+ noise levels .* Seed \d+/);
+  assert.match(await page.getAttribute("#chain-grid", "data-levels"), /^(\d+),.*,0$/, "the chain view shows the walk, level by level");
+  const level = Number(await page.getAttribute("#model-status", "data-first-level-ms"));
+  console.log(`first level on screen ${level} ms after opening the page`);
+  assert.ok(level > 0, "a level was drawn before the samples were done");
+}
+
 test("the page reports its backend and shows samples from the shipped weights", async () => {
   const context = await newContext();
   const page = await openPage(context);
@@ -100,14 +111,7 @@ test("the page reports its backend and shows samples from the shipped weights", 
     assert.match(await page.textContent("#model-status"), /Shipped model: an energy-based model.*FID against the val split.*First samples [\d.]+ s after opening the page/);
     assert.doesNotMatch(await page.textContent("#model-status"), /\.\.\/|\.npz/, "no file paths of the training machine");
     if ((await shippedRecipe(page)) === "recovery") {
-      // The first look walks the noise levels from N(0, I), drawn level by level as it goes.
-      assert.match(await page.textContent("#model-status"), /recovery likelihood over \d+ noise levels/);
-      assert.equal(await page.getAttribute("#gen-kind", "data-from"), "noise");
-      assert.match(await page.textContent("#gen-kind"), /From N\(0, I\) through \d+ noise levels .* Seed \d+/);
-      assert.match(await page.getAttribute("#chain-grid", "data-levels"), /^(\d+),.*,0$/, "the chain view shows the walk, level by level");
-      const level = Number(await page.getAttribute("#model-status", "data-first-level-ms"));
-      console.log(`first level on screen ${level} ms after opening the page`);
-      assert.ok(level > 0, "a level was drawn before the samples were done");
+      await checkRecoveryFirstLook(page);
     } else {
       // The first look continues the persistent chains the shipped weights carry (better by FID).
       assert.equal(await page.getAttribute("#gen-kind", "data-from"), "persistent");
@@ -127,6 +131,15 @@ test("the page reports its backend and shows samples from the shipped weights", 
     const second = await openPage(context);
     assert.notEqual(await second.getAttribute("#gen-kind", "data-seed"), await page.getAttribute("#gen-kind", "data-seed"), "each visit draws its own samples");
     await second.close();
+    if (existsSync(join(root, "weights/recovery.debm"))) {
+      // The recovery-likelihood model is one link away, with its own figures.
+      await page.click("#other-model");
+      await page.waitForSelector("#model-status[data-first-sample-ms]", { timeout: 120_000 });
+      assert.match(page.url(), /[?&]model=recovery/);
+      assert.equal(await shippedRecipe(page), "recovery");
+      await checkRecoveryFirstLook(page);
+      assert.match(await page.textContent("#other-model"), /Back to the default model/);
+    }
   } else {
     assert.match(await page.textContent("#model-status"), /No shipped weights/);
   }

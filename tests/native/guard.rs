@@ -107,3 +107,28 @@ fn a_resumed_run_keeps_the_drift_guards_running_mean() {
     let resumed = checkpoint::restore(&save(&trainer), config, &Device::flex()).unwrap();
     assert_eq!(resumed.drift_level(), Some(level), "the running mean survives the checkpoint");
 }
+
+#[test]
+fn the_recovery_drift_guard_watches_the_loss_not_the_energies_offset() {
+    let _seeded = common::device_rng_lock();
+    // A constant added to f(·, t) changes no gradient: the energies of a healthy recovery run sit
+    // far from 0 (drl3: ~45), so |E_real| + |E_fake| would trip any bound. Its loss stays small.
+    let config = common::tiny_recovery_config(3);
+    assert!(config.guard_drift_bound > 0.0, "the recovery preset has the drift guard on");
+    let mut trainer = Trainer::new(config.clone(), &Device::flex()).unwrap();
+    let (mut losses, mut energies) = (None::<f64>, None::<f64>);
+    let ewma = |mean: Option<f64>, x: f64| Some(mean.map_or(x, |m| m + 0.01 * (x - m)));
+    for i in 0..12 {
+        let s = step(&mut trainer, &config, i).expect("a healthy run is not stopped");
+        losses = ewma(losses, f64::from(s.cd.abs()));
+        energies = ewma(energies, f64::from(s.energy_real.abs() + s.energy_fake.abs()));
+    }
+    let level = trainer.drift_level().expect("a level after healthy iterations");
+    assert!((level - losses.unwrap()).abs() < 1e-9, "the level {level} is the running mean of |loss| {losses:?}");
+    assert!((level - energies.unwrap()).abs() > 1e-6, "not that of the energies {energies:?}");
+    // And it does stop a run whose loss leaves the healthy range.
+    let strict = EbmConfig { guard_drift_bound: level / 2.0, ..config };
+    let mut trainer = Trainer::new(strict.clone(), &Device::flex()).unwrap();
+    let stopped = (0..12).find_map(|i| step(&mut trainer, &strict, i).err());
+    assert!(matches!(stopped, Some(TrainError::Drifted { .. })), "{stopped:?}");
+}

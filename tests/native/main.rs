@@ -24,6 +24,7 @@ mod probe;
 mod recovery;
 mod safetensors;
 mod sampler;
+mod session;
 mod training_run;
 mod weights;
 mod widen;

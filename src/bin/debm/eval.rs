@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use dermaebm::buffer::ReplayBuffer;
 use dermaebm::data::Split;
-use dermaebm::inference::{Classifier, argmax_rows, class_probabilities, energies, generate, read_values};
+use dermaebm::inference::{Classifier, argmax_rows, energies, generate, read_values};
 use dermaebm::metrics::{Classification, CrossEntropy, auroc_lower_is_positive, channel_mean_std};
-use dermaebm::persistent::{self, ChainSnapshot};
+use dermaebm::persistent;
 use dermaebm::platform::{Instant, block_on};
 use dermaebm::sampler::{Dynamics, LangevinParams};
+use dermaebm::session::{Session, SessionError};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::json;
@@ -44,8 +45,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let (device, _) = common::device(&args.backend)?;
-    let (file, model) = common::load_model(&args.weights, &device)?;
-    let config = file.header.config.clone();
+    // The weights as the site holds them: the same model, chains and classifier rule.
+    let mut session = Session::new(device.clone());
+    session.load_weights(common::read_weights(&args.weights)?).with_context(|| args.weights.display().to_string())?;
+    let model = session.model()?;
+    let config = session.config().clone();
     let dataset = common::load_dataset(&args.data)?;
     let split = Split::parse(&args.split).with_context(|| format!("unknown split `{}`", args.split))?;
     let rows = dataset.rows(split);
@@ -62,14 +66,12 @@ pub fn run(args: Args) -> Result<()> {
 
     // A class-conditional model is also a classifier (its head, or the linear probe stored
     // with it, `debm probe`): its accuracy against always answering the most common class.
-    let probe = file.probe().with_context(|| args.weights.display().to_string())?;
-    let classifier = Classifier::of(model.classes(), probe.as_ref());
-    let (classification, class_cross_entropy) = match dataset.split(split).and_then(|s| s.labels.clone()) {
-        Some(labels) if classifier.is_some() => {
-            let probabilities = block_on(class_probabilities(&model, probe.as_ref(), real.clone(), 512))?;
+    let classifier = session.classifier();
+    let (classification, class_cross_entropy) = match (dataset.split(split).and_then(|s| s.labels.clone()), &classifier) {
+        (Some(labels), Some(classifier)) => {
+            let probabilities = block_on(classifier.probabilities(&model, real.clone(), 512))?;
             let predicted = argmax_rows(&probabilities);
-            let classes = probe.as_ref().map_or(model.classes(), |p| p.classes);
-            (Some(Classification::of(&labels, &predicted, classes)), Some(CrossEntropy::of(&labels, &probabilities)))
+            (Some(Classification::of(&labels, &predicted, classifier.classes())), Some(CrossEntropy::of(&labels, &probabilities)))
         }
         _ => (None, None),
     };
@@ -84,8 +86,9 @@ pub fn run(args: Args) -> Result<()> {
     }
     let sampling_seconds = started.elapsed().as_secs_f64();
     // The same statistics for the persistent chains continued (what the site shows first).
-    let persistent = match ChainSnapshot::from_file(&file)? {
-        Some(chains) => {
+    let persistent = match session.chains() {
+        Ok(chains) => {
+            let chains = block_on(chains.read())?;
             let params = LangevinParams { steps: persistent::DEFAULT_STEPS, ..LangevinParams::from(&config) };
             let mut rng = StdRng::seed_from_u64(args.seed);
             let out = block_on(persistent::continue_chains(
@@ -101,7 +104,8 @@ pub fn run(args: Args) -> Result<()> {
             ))?;
             Some(out.samples)
         }
-        None => None,
+        Err(SessionError::NoFileChains) => None,
+        Err(other) => return Err(other.into()),
     };
     let [c, h, w] = config.image_shape();
     // Statistics in pixel units of 0..1, as the data's README states them.
@@ -117,7 +121,7 @@ pub fn run(args: Args) -> Result<()> {
     });
     let report = json!({
         "weights": args.weights.display().to_string(),
-        "iteration": file.header.iteration,
+        "iteration": session.iteration(),
         "split": split.name(),
         "real_rows": rows,
         "auroc_real_vs_noise": auroc,
@@ -131,7 +135,7 @@ pub fn run(args: Args) -> Result<()> {
         "max_abs_difference": max_diff,
         "sampling_seconds": sampling_seconds,
         "persistent": persistent_report,
-        "classifier": classifier.map(|c| match c {
+        "classifier": classifier.map(|c| match c.kind() {
             Classifier::Probe => "linear probe on the net's features (debm probe)",
             Classifier::Head => "the class-conditional head",
         }),

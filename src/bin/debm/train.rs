@@ -2,13 +2,14 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use dermaebm::checkpoint::Contents;
+use dermaebm::data::Dataset;
 use dermaebm::persistent;
 use dermaebm::platform::{Instant, block_on};
-use dermaebm::training_run::{CheckpointPolicy, Origin, TrainingRun};
+use dermaebm::session::{Provenance, Session, Start};
+use dermaebm::training_run::CheckpointPolicy;
 use dermaebm::{EbmConfig, IterStats};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -78,7 +79,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--keep-every {keep} must be a positive multiple of --checkpoint-every {}", args.checkpoint_every);
     }
     let log_path = args.log.clone().unwrap_or_else(|| args.out.with_extension("csv"));
-    let dataset = Arc::new(common::load_dataset(&args.data)?);
+    let dataset = common::load_dataset(&args.data)?;
     let (device, info) = common::device(&args.backend)?;
     eprintln!(
         "backend: {} — {}{}",
@@ -94,77 +95,58 @@ pub fn run(args: Args) -> Result<()> {
         }
         None => None,
     };
-    // Where these weights come from, kept across resumes and warm starts.
-    let mut provenance: Option<String> = None;
+    let files: Vec<String> = dataset.files.clone();
+    // How a run starts (resumed, from another file's net, fresh) is the session's rule, the
+    // browser's too; here only which start the arguments ask for.
+    let mut session = Session::new(device);
+    session.load_dataset(dataset);
     let resumed = if args.resume && checkpoint_path.exists() { Some(common::read_weights(&checkpoint_path)?) } else { None };
-    let (config, origin) = match &resumed {
+    let resuming = resumed.is_some();
+    let started = match resumed {
         Some(file) => {
-            provenance = Some(file.header.note.clone()).filter(|n| !n.is_empty());
-            (explicit_config.unwrap_or_else(|| file.header.config.clone()), Origin::Checkpoint(file))
+            let context = || checkpoint_path.display().to_string();
+            session.load_weights(file).with_context(context)?;
+            if let Some(config) = explicit_config {
+                session.set_config(config).with_context(context)?;
+            }
+            session.start_training(Start::Continue).with_context(context)?
         }
         None => {
-            let mut config = match explicit_config {
-                Some(config) => config,
-                None => match args.recipe.as_str() {
-                    "recovery" => EbmConfig::recovery(),
-                    "contrastive" => EbmConfig::default(),
-                    other => bail!("unknown recipe `{other}`: use recovery or contrastive"),
-                },
-            };
-            config.channels = dataset.channels;
-            config.image_size = dataset.height;
-            if args.conditional {
-                config.classes = dataset.label_classes().max(2);
-            }
+            let mut config = new_run_config(&args, explicit_config, session.dataset().expect("loaded above"))?;
             match &args.init_from {
-                None => (config, Origin::Fresh),
+                None => {
+                    session.set_config(config).context("cannot start training")?;
+                    session.start_training(Start::Fresh).context("cannot start training")?
+                }
                 Some(path) => {
-                    let (file, model) = common::load_model(path, &device)?;
-                    let from_width = file.header.config.width;
+                    let file = common::read_weights(path)?;
+                    let name = path.display().to_string();
                     // A wider width in an explicit config widens the net; otherwise the file's holds.
-                    let width = args.config.as_ref().map_or(from_width, |_| config.width);
-                    config.width = width;
-                    let was_conditional = model.classes() > 0;
-                    let model = if config.classes > 0 && model.classes() == 0 { model.into_conditional(config.classes) } else { model };
-                    if model.classes() != config.classes {
-                        bail!("{} has {} classes; the data needs {}", path.display(), model.classes(), config.classes);
+                    if args.config.is_none() {
+                        config.width = file.header.net.width;
                     }
-                    // The file's persistent chains are samples of this very energy (a widened net
-                    // computes the same one), so they seed the buffer — unless the net just became
-                    // conditional, when they carry no labels.
-                    let chains =
-                        if was_conditional == config.is_conditional() { persistent::ChainSnapshot::from_file(&file)? } else { None };
-                    let widened = if width == from_width { String::new() } else { format!(", widened from width {from_width} to {width}") };
-                    eprintln!(
-                        "starting from {} ({} iterations{widened}; {} persistent chains)",
-                        path.display(),
-                        file.header.iteration,
-                        chains.as_ref().map_or(0, |c| c.len())
-                    );
-                    provenance = Some(format!(
-                        "{{this run}}; it started from {} ({} iterations{widened}: {})",
-                        path.display(),
-                        file.header.iteration,
-                        file.header.note
-                    ));
-                    (config, Origin::Model { model: Box::new(model), iteration: 0, chains })
+                    let context = || format!("cannot start training from {name}");
+                    session.set_config(config).with_context(context)?;
+                    session.start_training(Start::From { file: &file, name: &name }).with_context(context)?
                 }
             }
         }
     };
-    let run = TrainingRun::start(config, origin, dataset.clone(), &device).with_context(|| match &resumed {
-        Some(_) => checkpoint_path.display().to_string(),
-        None => "cannot start training".to_string(),
-    })?;
-    if resumed.is_some() {
+    let chains = started.chains();
+    drop(started);
+    let (run, provenance) = session.into_run().expect("the session holds the run it started, and nothing else does");
+    if resuming {
         eprintln!("resuming from {} at iteration {}", checkpoint_path.display(), run.iteration());
+    }
+    if let Provenance::StartedFrom { name, iteration, .. } = &provenance {
+        eprintln!("starting from {name} ({iteration} iterations{}; {chains} persistent chains)", provenance.widening());
     }
     let config = run.trainer().config().clone();
     let (split, rows) = (run.split(), run.rows());
     let this_run = format!(
         "trained by `debm train` on {} ({} split, {rows} images){}, backend {}",
         // File names only: the note travels with the weights, the training machine's paths do not.
-        dataset.files.iter().map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f)).collect::<Vec<_>>().join(", "),
+        files.iter().map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f)).collect::<Vec<_>>().join(", "),
         split.name(),
         match (config.is_recovery(), config.is_conditional()) {
             (true, _) => format!(", recovery likelihood over {} noise levels", config.recovery.levels),
@@ -173,11 +155,7 @@ pub fn run(args: Args) -> Result<()> {
         },
         info.backend
     );
-    let note = match provenance {
-        Some(p) if p.contains("{this run}") => p.replace("{this run}", &this_run),
-        Some(p) => p,
-        None => this_run,
-    };
+    let note = provenance.note(&this_run);
     let contents = Contents { optimizer: true, buffer: true, newest_chains: args.checkpoint_chains };
     let mut run = run.with_checkpoints(CheckpointPolicy { every: args.checkpoint_every, contents, note: note.clone() });
 
@@ -232,6 +210,25 @@ pub fn run(args: Args) -> Result<()> {
         seconds / (run.iteration() - start).max(1) as f64
     );
     Ok(())
+}
+
+/// The configuration of a new run: `explicit` (--config), else the preset of --recipe; the
+/// data's image shape, and its classes with --conditional.
+fn new_run_config(args: &Args, explicit: Option<EbmConfig>, dataset: &Dataset) -> Result<EbmConfig> {
+    let mut config = match explicit {
+        Some(config) => config,
+        None => match args.recipe.as_str() {
+            "recovery" => EbmConfig::recovery(),
+            "contrastive" => EbmConfig::default(),
+            other => bail!("unknown recipe `{other}`: use recovery or contrastive"),
+        },
+    };
+    config.channels = dataset.channels;
+    config.image_size = dataset.height;
+    if args.conditional {
+        config.classes = dataset.label_classes().max(2);
+    }
+    Ok(config)
 }
 
 /// Where the copy of the checkpoint at `iteration` is kept: `state.debm` → `state-12000.debm`.
