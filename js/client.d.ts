@@ -85,6 +85,69 @@ export interface Samples {
   class: number | null;
 }
 
+/** The training loop's events (the core's `RunEvent`), as the client dispatches them. */
+export interface TrainingEvent {
+  event: "training";
+  /** true when a loop starts; false when it stops (after its stop checkpoint). */
+  running: boolean;
+  /** Updates behind the run's model (null when the engine was lost). */
+  iteration: number | null;
+}
+
+export interface StatsEvent {
+  event: "stats";
+  stats: IterStats;
+}
+
+/** What the run's model draws now: a recovery run's level walks (one row per chain, one column
+ * per level) or a contrastive run's newest replay-buffer chains. */
+export interface SamplesEvent {
+  event: "samples";
+  rgba: Uint8Array;
+  count: number;
+  side: number;
+  columns: number;
+  /** The noise level of each column (empty for the buffer). */
+  levels: number[];
+  /** The class of each buffer chain (class-conditional runs). */
+  labels: number[];
+}
+
+export interface CheckpointEvent {
+  event: "checkpoint";
+  reason: "periodic" | "pause" | "finished";
+  iteration: number;
+  /** The checkpoint file. */
+  bytes: Uint8Array;
+  /** Keep a copy of it (`keepEvery` after the newest kept one). */
+  keep: boolean;
+}
+
+/** Options of the training loop (`call("trainLoop", options)` / `call("train", options)`). */
+export interface TrainLoopOptions {
+  /** Iterations to run, then stop (absent: until `pause`). */
+  iterations?: number;
+  /** A checkpoint every this many iterations (default 25; 0: none on the way). */
+  checkpointEvery?: number;
+  /** Mark a checkpoint `keep` when it is this many iterations after the newest kept copy (0: never). */
+  keepEvery?: number;
+  /** The iteration of the newest copy kept so far (default 0). */
+  keptAt?: number;
+  /** A checkpoint when the loop pauses or finishes (default true). */
+  checkpointOnStop?: boolean;
+  /** Live samples after the first iteration and every this many (default 5; 0: none). */
+  sampleEvery?: number;
+}
+
+/** Every operation the worker accepts (a closed list: anything else is refused). */
+export type Operation =
+  | "create" | "setHelpers" | "poolStatus" | "killNextShare" | "loadWeightsUrl" | "startTraining" | "generate" | "trainStep"
+  | "bufferSamples" | "liveSamples" | "saveCheckpoint" | "trainLoop" | "train" | "pause" | "isTraining"
+  | "backend" | "config" | "setConfig" | "modelInfo" | "iteration" | "loadWeights" | "saveWeights" | "loadDataset"
+  | "datasetImages" | "datasetLabels" | "inpaint" | "denoise" | "addNoise" | "scoreRgba" | "scoreSplit" | "scoreNoise"
+  | "classifyRgba" | "classifySplit" | "saveSafetensors"
+  | "defaultConfig" | "memoryBytes" | "maskPreset" | "auroc" | "encodePng" | "encodeGif";
+
 export interface LoadedWeights {
   iteration: number;
   note: string;
@@ -106,8 +169,8 @@ export class EngineClient extends EventTarget {
    * the engine's thread only; ignored on WebGPU). */
   static start(options?: { backend?: Backend; helpers?: number; workerUrl?: URL | string }): Promise<EngineClient>;
   constructor(worker: Worker);
-  /** Any Engine method (see dermaebm.d.ts) or worker op, by name. */
-  call(op: string, ...args: unknown[]): Promise<any>;
+  /** An operation by name: an Engine method (see dermaebm.d.ts) or a worker op. */
+  call(op: Operation, ...args: unknown[]): Promise<any>;
   terminate(reason?: string): void;
   loadWeights(source: string | URL | Uint8Array | ArrayBuffer): Promise<LoadedWeights>;
   loadCheckpoint(source: string | URL | Uint8Array | ArrayBuffer): Promise<LoadedWeights>;

@@ -6,8 +6,9 @@
 //   await engine.loadWeights("weights/dermamnist.debm");
 //   const { samples, side, count } = await engine.sample({ count: 16 });
 //
-// Events (addEventListener): "training", "stats", "samples", "checkpoint", "frame", "error" and
-// "lost" (the engine stopped; start a new one), each with the worker's message as `event.detail`.
+// Events (addEventListener): "training", "stats", "samples", "checkpoint" (the training loop's,
+// from the core), "model" (the model's description after a change), "frame", "error" and "lost"
+// (the engine stopped; start a new one), each with the worker's message as `event.detail`.
 
 export class EngineClient extends EventTarget {
   #worker;
@@ -56,7 +57,8 @@ export class EngineClient extends EventTarget {
     this.dispatchEvent(new CustomEvent("lost", { detail: { event: "lost", message: reason } }));
   }
 
-  /** Calls an engine method (or a worker op) by name; resolves with its result. */
+  /** Calls an operation by name (client.d.ts `Operation`: an Engine method or a worker op);
+   * resolves with its result. */
   call(op, ...args) {
     if (this.lost) return Promise.reject(new Error(this.lost));
     return new Promise((resolve, reject) => {
@@ -110,9 +112,10 @@ export class EngineClient extends EventTarget {
   }
 
   /** Trains on MedMNIST shards `files` = [{name, bytes}] with `config` (partial JSON object,
-   * reference defaults for the rest) for `iterations` CD iterations, calling `onProgress(stats)`
-   * after each (return false to stop early). `resume` continues from the loaded weights or
-   * checkpoint. Resolves with the last iteration's statistics. */
+   * reference defaults for the rest) for `iterations` CD iterations in the engine's loop, calling
+   * `onProgress(stats)` with each iteration's statistics (return false to stop early: the loop
+   * stops before its next iteration once the worker hears of it). `resume` continues from the
+   * loaded weights or checkpoint. Resolves with the last iteration's statistics. */
   async train({ files, config = {}, iterations = 1, onProgress = () => {}, resume = false }) {
     if (files?.length) {
       await this.call("loadDataset", files.map((f) => f.name), files.map((f) => toBytes(f.bytes)));
@@ -120,12 +123,19 @@ export class EngineClient extends EventTarget {
     const current = JSON.parse(await this.call("config"));
     await this.call("setConfig", JSON.stringify({ ...current, ...config }));
     await this.call("startTraining", resume);
-    let last = null;
-    for (let i = 0; i < iterations; i++) {
-      last = await this.call("trainStep");
-      if (onProgress(last) === false) break;
+    let stopping = false;
+    const listener = ({ detail }) => {
+      if (!stopping && onProgress(detail.stats) === false) {
+        stopping = true;
+        this.call("pause").catch(() => {});
+      }
+    };
+    this.addEventListener("stats", listener);
+    try {
+      return await this.call("train", { iterations, checkpointEvery: 0, checkpointOnStop: false, sampleEvery: 0 });
+    } finally {
+      this.removeEventListener("stats", listener);
     }
-    return last;
   }
 
   /** The training run as checkpoint bytes (weights, configuration, replay buffer). */

@@ -1,10 +1,12 @@
 // Runs a DermaEBM engine in a Web Worker, so long loops (training, sampling) never stall a page.
 // Protocol: {id, op, args: [...]} in → {id, ok, result | error} out, plus {event, ...} pushes:
 //   training {running, iteration}, stats {stats}, samples {rgba, count, side, columns, levels},
-//   checkpoint {reason, iteration, bytes}, frame {step, level, rgba} (generate with frames),
-//   error {message}, lost {message}.
-// Any Engine method, instance or static, is an op (called with `args`); the ops below add what
-// a worker needs, and translate the training ops to the run `startTraining` returns.
+//   checkpoint {reason, iteration, bytes, keep} (the training loop's events, from the core's
+//   RunLoop, forwarded as they come), model {...modelInfo} (after every call that changes the
+//   model, configuration or data, before its answer, and when a training loop stops),
+//   frame {step, level, rgba} (generate with frames), error {message}, lost {message}.
+// The operations are a closed list (WORKER_OPS, ENGINE_METHODS, ENGINE_STATICS; client.d.ts
+// `Operation` names the same, checked by tests/native/js_types.rs): anything else is refused.
 import init, { Engine } from "./dermaebm.js";
 import { ChainPool } from "./chain-pool.js";
 
@@ -13,7 +15,8 @@ let engine = null;
  * configuration, weights or data change, and it then says so. */
 let training = null;
 let lostReason = null;
-let loop = null;
+/** A training loop is running (Training.run has not ended). */
+let running = false;
 /** Helper workers that take shares of the Langevin chains on the CPU backend (null: none). */
 let pool = null;
 
@@ -51,6 +54,7 @@ function transferables(value, out = []) {
 // A trap inside WebAssembly (a Rust panic, a lost GPU device) leaves the instance unusable:
 // say so once, and refuse further calls with the reason instead of failing in odd ways.
 function checkLost(e) {
+  if (lostReason) return;
   if (e instanceof WebAssembly.RuntimeError || /unreachable|RuntimeError|device (was )?lost/i.test(String(e))) {
     lostReason = `The engine stopped after an internal error (${e?.message ?? e}).`;
     engine = null;
@@ -58,35 +62,57 @@ function checkLost(e) {
   }
 }
 
-async function checkpoint(reason) {
+/** Runs the current training's loop in the core (Training.run), forwarding each event; the
+ * worker only notes when it ends. Resolves with the last iteration's statistics; a failed loop
+ * is reported (error, then the stop) and rejects. */
+async function runLoop(options) {
   const run = currentTraining();
-  const bytes = await run.saveCheckpoint();
-  post({ event: "checkpoint", reason, iteration: run.iteration(), bytes });
-}
-
-async function runLoop({ sampleEvery = 5, checkpointEvery = 25, iterations = Infinity } = {}) {
-  loop = { stop: false };
-  post({ event: "training", running: true, iteration: engine.iteration() });
-  let done = 0;
+  running = true;
   try {
-    while (!loop.stop && done < iterations) {
-      const stats = await currentTraining().step();
-      done += 1;
-      post({ event: "stats", stats });
-      if (done === 1 || stats.iteration % sampleEvery === 0) post({ event: "samples", ...(await currentTraining().liveSamples(64)) });
-      if (checkpointEvery > 0 && stats.iteration % checkpointEvery === 0 && !stats.rolled_back) await checkpoint("periodic");
-      // Let pause messages in between iterations.
-      await new Promise((resolve) => setTimeout(resolve, 0));
-    }
-    await checkpoint(loop.stop ? "pause" : "finished");
+    return await run.run(options, (event) => {
+      // The model's description first, so that a page sees the stopped run's model with the stop.
+      if (event.event === "training" && !event.running) postModel();
+      post(event);
+    });
   } catch (e) {
     post({ event: "error", message: String(e?.message ?? e) });
     checkLost(e);
-  } finally {
-    loop = null;
+    postModel();
     post({ event: "training", running: false, iteration: engine ? engine.iteration() : null });
+    throw e;
+  } finally {
+    running = false;
   }
 }
+
+/** Pushes the engine's model description (the page keeps it instead of asking after each change). */
+function postModel() {
+  try {
+    if (engine) post({ event: "model", ...engine.modelInfo() });
+  } catch {
+    // An engine that cannot describe itself has said why elsewhere (error, lost).
+  }
+}
+
+/** Operations that change the model, the configuration or the data: a `model` event follows
+ * each. Not startTraining: the page shows the model a run started from until the run stops, as
+ * it always has, and the stop pushes the run's. */
+const CHANGES_MODEL = new Set(["loadWeights", "loadWeightsUrl", "setConfig", "loadDataset"]);
+
+// The closed list of operations (client.d.ts `Operation` names the same, tests/native/js_types.rs
+// compares them): the worker's own, the Engine methods a page may call, and static functions.
+const WORKER_OPS = [
+  "create", "setHelpers", "poolStatus", "killNextShare", "loadWeightsUrl", "startTraining", "generate", "trainStep", "bufferSamples",
+  "liveSamples", "saveCheckpoint", "trainLoop", "train", "pause", "isTraining",
+];
+/** Engine methods, called with the message's arguments. */
+const ENGINE_METHODS = [
+  "backend", "config", "setConfig", "modelInfo", "iteration", "loadWeights", "saveWeights", "loadDataset", "datasetImages",
+  "datasetLabels", "inpaint", "denoise", "addNoise", "scoreRgba", "scoreSplit", "scoreNoise", "classifyRgba", "classifySplit",
+  "saveSafetensors",
+];
+/** Static Engine functions: they need the module, not an engine. */
+const ENGINE_STATICS = ["defaultConfig", "memoryBytes", "maskPreset", "auroc", "encodePng", "encodeGif"];
 
 const ops = {
   async create(backend = "auto", { helpers = 0 } = {}) {
@@ -99,7 +125,7 @@ const ops = {
   },
   /** Changes the number of chain helpers (0 = this thread only). */
   setHelpers(helpers) {
-    if (loop) throw new Error("pause training before changing the helpers");
+    if (running) throw new Error("pause training before changing the helpers");
     return startPool(Math.max(0, Math.floor(helpers)));
   },
   /** `{size, ready, replaced, shares, peakHeapBytes}` of the chain pool (all 0 without one). */
@@ -134,37 +160,41 @@ const ops = {
   bufferSamples: (count) => currentTraining().bufferSamples(count),
   liveSamples: (count) => currentTraining().liveSamples(count),
   saveCheckpoint: () => currentTraining().saveCheckpoint(),
+  /** Starts the training loop in the background (its events tell how it goes); `options` as
+   * Training.run's: {iterations, checkpointEvery, keepEvery, keptAt, checkpointOnStop, sampleEvery}. */
   trainLoop(options) {
-    if (loop) throw new Error("training is already running");
-    runLoop(options);
+    if (running) throw new Error("training is already running");
+    // Its end, failed or not, is told by events.
+    runLoop(options).catch(() => {});
     return true;
   },
-  pause() {
-    if (loop) loop.stop = true;
-    return loop !== null;
+  /** Runs the training loop to its end (`options.iterations`, or a pause); resolves with the last
+   * iteration's statistics. */
+  train(options) {
+    if (running) throw new Error("training is already running");
+    return runLoop(options);
   },
-  isTraining: () => loop !== null,
+  pause() {
+    if (running) training?.pause();
+    return running;
+  },
+  isTraining: () => running,
 };
+if (Object.keys(ops).join() !== WORKER_OPS.join()) throw new Error("worker.js: `ops` and WORKER_OPS differ");
+for (const name of ENGINE_METHODS) ops[name] = (...args) => engine[name](...args);
+for (const name of ENGINE_STATICS) ops[name] = (...args) => Engine[name](...args);
+const STATIC = new Set(ENGINE_STATICS);
 
 onmessage = async ({ data: { id, op, args = [] } }) => {
   try {
-    let result;
-    if (ops[op]) {
-      if (op !== "create" && !engine) throw new Error(lostReason ?? "the engine is not started yet");
-      result = await ops[op](...args);
-    } else if (op === "free" || op === "create" || op.startsWith("_")) {
-      throw new Error(`unknown operation ${op}`);
-    } else if (typeof Engine[op] === "function") {
-      // Static methods need no engine, only the module.
+    if (!Object.hasOwn(ops, op)) throw new Error(`unknown operation ${op}`);
+    if (STATIC.has(op)) {
       await init();
-      result = Engine[op](...args);
-    } else if (!engine) {
+    } else if (op !== "create" && !engine) {
       throw new Error(lostReason ?? "the engine is not started yet");
-    } else if (typeof engine[op] === "function") {
-      result = await engine[op](...args);
-    } else {
-      throw new Error(`unknown operation ${op}`);
     }
+    const result = await ops[op](...args);
+    if (CHANGES_MODEL.has(op)) postModel();
     post({ id, ok: true, result });
   } catch (e) {
     postMessage({ id, ok: false, error: String(e?.message ?? e) });

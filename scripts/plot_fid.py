@@ -28,6 +28,13 @@ styles = {
     "persistent-burnin": ("C2", "persistent chains past a 600-step burn-in, 40 steps"),
     "noise": ("C3", "from uniform noise, 256 steps"),
 }
+# The recovery-likelihood runs (their own recipe and sampler: a walk from N(0, I) down the noise
+# levels), each a solid line of its own; the final-step variants are not drawn (README).
+recovery = sorted({r["run"] for r in rows if r["kind"] == "noise-walk"})
+for run in recovery:
+    pts = sorted((int(r["updates"]), float(r["fid"])) for r in rows if r["kind"] == "noise-walk" and r["run"] == run)
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="C4", label=f"{run}: from N(0, I) through the noise levels")
+rows = [r for r in rows if r["run"] not in recovery]
 runs = sorted({r["run"] for r in rows}, key=lambda run: min(int(r["updates"]) for r in rows if r["run"] == run))
 markers = dict(zip([r for r in runs if r != "shipped line"], itertools.cycle("sD^vP*Xh")))
 for kind, (color, label) in styles.items():
@@ -44,7 +51,8 @@ for run, marker in markers.items():
 ax.axhline(23.9, color="grey", ls=":", label="1003 real train images (floor)")
 ax.axhline(45, color="C0", ls="--", lw=0.8, label="target, persistent (45)")
 ax.axhline(90, color="C3", ls="--", lw=0.8, label="target, from noise (90)")
-ax.set_xlabel("contrastive-divergence updates")
+ax.axhline(60, color="C4", ls="--", lw=0.8, label="target, recovery likelihood from noise (60)")
+ax.set_xlabel("training updates")
 ax.set_ylabel("FID vs val (1003 images)")
 ax.set_ylim(bottom=0)
 ax.grid(alpha=0.3)

@@ -6,7 +6,11 @@
 # from it (seed 0, so a rerun draws the same ones). Measure it first (scripts/fid.sh) and ship only
 # what measures better; record the figures in weights/fid-history.csv and weights/fid.json.
 #
-#   bash scripts/ship-weights.sh STATE
+#   bash scripts/ship-weights.sh STATE [NAME]
+#
+# NAME (default dermamnist, the site's default model) names the file weights/NAME.debm; another
+# name (recovery: the recovery-likelihood model behind the site's ?model=recovery) prefixes its
+# pictures and probe figures with NAME- and leaves the default model's alone.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO_ROOT"
@@ -17,18 +21,21 @@ if [ -z "$debm" ]; then
   cargo build --quiet --bin debm
   debm="$CARGO_TARGET_DIR/debug/debm"
 fi
-cp "$state" weights/dermamnist.debm
-w=weights/dermamnist.debm
+name="${2:-dermamnist}"
+prefix=""
+[ "$name" = dermamnist ] || prefix="$name-"
+cp "$state" "weights/$name.debm"
+w="weights/$name.debm"
 # The classifier the site and `debm eval` use: a linear probe on this net's features (a state
 # fresh from training has none; a probe of an earlier net would be ignored).
-"$debm" probe --weights "$w" --data ../shared/data/dermamnist-ham10000-28.npz > weights/probe.json
+"$debm" probe --weights "$w" --data ../shared/data/dermamnist-ham10000-28.npz > "weights/${prefix}probe.json"
 if grep -a -q '"recipe":"recovery"' "$w"; then
   # From noise through the levels (the site's default); the per-class sheet sorts samples by
   # the probe's class; the GIF and walk.png show the walk level by level.
-  "$debm" sample --weights "$w" --count 64 --seed 0 --png weights/samples.png
-  "$debm" sample --weights "$w" --by-class --count 8 --seed 0 --png weights/samples-by-class.png
-  "$debm" sample --weights "$w" --count 9 --seed 0 --png /tmp/walk-sheet.png --gif weights/chain.gif --walk weights/walk.png
-  rm -f weights/samples-noise.png
+  "$debm" sample --weights "$w" --count 64 --seed 0 --png "weights/${prefix}samples.png"
+  "$debm" sample --weights "$w" --by-class --count 8 --seed 0 --png "weights/${prefix}samples-by-class.png"
+  "$debm" sample --weights "$w" --count 9 --seed 0 --png /tmp/walk-sheet.png --gif "weights/${prefix}chain.gif" --walk "weights/${prefix}walk.png"
+  [ -n "$prefix" ] || rm -f weights/samples-noise.png
 else
   "$debm" sample --weights "$w" --persistent --count 64 --seed 0 --png weights/samples.png
   "$debm" sample --weights "$w" --persistent --by-class --count 8 --seed 0 --png weights/samples-by-class.png

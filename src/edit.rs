@@ -12,7 +12,7 @@ use burn::tensor::{Bool, Distribution, TensorData};
 use crate::data::dataset::{images_to_tensor, tensor_values_to_images};
 use crate::inference::{ReadError, SampleError, class_labels, energies, noise_where_free, read_values, refine};
 use crate::model::EnergyNet;
-use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, langevin};
+use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, final_step, langevin};
 
 /// Ready-made masks: which pixels inpainting fills in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -159,6 +159,7 @@ async fn inpaint_by_levels(model: &EnergyNet, known: Tensor<4>, free: &FreeMask,
         let options = ChainOptions { free: Some(free.clone()), levels: Some(vec![level as u32; n]), ..Default::default() };
         x = langevin(model, x, &Dynamics::Recovery(one_level), &options).await.0;
     }
+    let x = final_step(model, x, chains, Some(free)).await;
     // The known pixels, which rode along noised to each level, are the input's again.
     read_values(known.mask_where(free.clone(), x.clamp(-1.0, 1.0))).await
 }

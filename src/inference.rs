@@ -7,7 +7,7 @@ use burn::tensor::{Int, TensorData};
 use crate::buffer::ReplayBuffer;
 use crate::data::{Dataset, Split};
 use crate::model::{ClassProbe, EnergyNet, ProbeError};
-use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, langevin};
+use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, final_step, langevin};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("reading results back from the device failed: {0}")]
@@ -247,6 +247,9 @@ pub async fn generate_observed(
     for (i, level) in (0..=top).rev().enumerate() {
         let options = ChainOptions { labels: labels.clone(), levels: Some(vec![level as u32; n]), ..Default::default() };
         x = langevin(model, x, &one_level, &options).await.0;
+        if level == 0 {
+            x = final_step(model, x, chains, None).await;
+        }
         let values = read_values(if level == 0 { x.clone().clamp(-1.0, 1.0) } else { x.clone() }).await?;
         keep(Frame { step: (i + 1) * chains.steps, level: Some(level), values }, &mut chain);
     }

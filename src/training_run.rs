@@ -19,12 +19,21 @@ use crate::trainer::{IterStats, TrainError, Trainer};
 use crate::weights::{WeightsError, WeightsFile};
 use crate::{Device, EbmConfig};
 
+mod events;
+mod live;
+
+pub use events::{CheckpointReason, RunEvent, RunLoop};
+pub use live::LiveSamples;
+
 /// Why a run could not start or go on.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The data does not fit the configuration (image shape, labels).
     #[error("{0}")]
     Data(String),
+    /// The live samples could not be drawn or read back.
+    #[error("{0}")]
+    Samples(String),
     #[error(transparent)]
     Train(#[from] TrainError),
     #[error(transparent)]
@@ -50,18 +59,52 @@ pub enum Origin<'a> {
     Run(&'a TrainingRun),
 }
 
-/// Write a checkpoint every `every` iterations, holding `contents`, noted with `note`.
+/// When a run writes checkpoints, which of them are kept as copies, and what they hold: one
+/// rule for `debm train` and the browser (which used to write the cadence twice).
 #[derive(Clone, Debug)]
 pub struct CheckpointPolicy {
+    /// A checkpoint every this many iterations (0: none on the way).
     pub every: u64,
+    /// Mark a checkpoint to keep as a copy when it is at least this many iterations after the
+    /// newest kept one (0: never). A long run then has states from before a slow drift, which
+    /// the one rolling checkpoint has long overwritten.
+    pub keep_every: u64,
+    /// The iteration of the newest copy already kept (0: none), where `keep_every` counts from.
+    pub kept_at: u64,
+    /// A checkpoint when a loop ([`RunLoop`]) pauses or finishes, due or not.
+    pub on_stop: bool,
     pub contents: Contents,
     pub note: String,
+}
+
+impl CheckpointPolicy {
+    /// Every `every` iterations and when the loop stops, none kept.
+    pub fn every(every: u64, contents: Contents, note: impl Into<String>) -> Self {
+        Self { every, keep_every: 0, kept_at: 0, on_stop: true, contents, note: note.into() }
+    }
+
+    /// Whether a checkpoint at `iteration` is one to keep; if so it becomes the newest kept.
+    fn keep(&mut self, iteration: u64) -> bool {
+        let due = self.keep_every > 0 && iteration >= self.kept_at + self.keep_every;
+        if due {
+            self.kept_at = iteration;
+        }
+        due
+    }
+}
+
+/// A checkpoint the run wrote: its file and whether the policy keeps a copy of it.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    pub iteration: u64,
+    pub bytes: Vec<u8>,
+    pub keep: bool,
 }
 
 /// What one `next()` did: the iteration's statistics, and the checkpoint it was due to write.
 pub struct Step {
     pub stats: IterStats,
-    pub checkpoint: Option<Vec<u8>>,
+    pub checkpoint: Option<Checkpoint>,
 }
 
 pub struct TrainingRun {
@@ -103,8 +146,13 @@ impl TrainingRun {
 
     /// Checkpoints are due every `policy.every` iterations (and never after a roll-back).
     pub fn with_checkpoints(mut self, policy: CheckpointPolicy) -> Self {
-        self.checkpoints = Some(policy).filter(|p| p.every > 0);
+        self.set_checkpoints(Some(policy));
         self
+    }
+
+    /// Replaces the checkpoint policy (`None`: no checkpoints).
+    pub fn set_checkpoints(&mut self, policy: Option<CheckpointPolicy>) {
+        self.checkpoints = policy;
     }
 
     /// One CD iteration on a batch drawn from the training split, plus the checkpoint if one
@@ -115,13 +163,22 @@ impl TrainingRun {
         let (real, labels) = self.source.draw(&self.data, batch, self.trainer.rng(), &device);
         let labels = labels.filter(|_| self.trainer.config().is_conditional());
         let stats = self.trainer.step(real, labels.as_deref()).await?;
-        let checkpoint = match &self.checkpoints {
-            Some(p) if !stats.rolled_back && stats.iteration.is_multiple_of(p.every) => {
-                Some(checkpoint::save(&self.trainer, p.contents, &p.note).await?)
-            }
-            _ => None,
-        };
+        let due = self.checkpoints.as_ref().is_some_and(|p| p.every > 0 && stats.iteration.is_multiple_of(p.every));
+        let checkpoint = if due && !stats.rolled_back { self.policy_checkpoint().await? } else { None };
         Ok(Step { stats, checkpoint })
+    }
+
+    /// The checkpoint due when a loop stops (pause or end), if the policy writes one.
+    pub async fn stop_checkpoint(&mut self) -> Result<Option<Checkpoint>, RunError> {
+        if self.checkpoints.as_ref().is_some_and(|p| p.on_stop) { self.policy_checkpoint().await } else { Ok(None) }
+    }
+
+    /// A checkpoint by the policy (contents, note, keep), now.
+    async fn policy_checkpoint(&mut self) -> Result<Option<Checkpoint>, RunError> {
+        let iteration = self.trainer.iteration();
+        let Some(policy) = self.checkpoints.as_mut() else { return Ok(None) };
+        let bytes = checkpoint::save(&self.trainer, policy.contents, &policy.note).await?;
+        Ok(Some(Checkpoint { iteration, bytes, keep: policy.keep(iteration) }))
     }
 
     /// The run's state as a checkpoint file, now.

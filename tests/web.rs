@@ -273,7 +273,8 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     assert_eq!(message(engine.set_config(&config.to_json())), "<no error>");
     let Ok(training) = engine.start_training(false) else { panic!("a training run starts") };
     let mut check = |name: &'static str, got: String, want: &'static str| table.push((name, got, want));
-    check("Training.run", message(training.run(0, None).await), "iterations must be at least 1");
+    let zero = js_sys::JSON::parse(r#"{"iterations": 0}"#).expect("JSON");
+    check("Training.run", message(training.run(zero, None).await), "iterations must be at least 1");
     assert_eq!(message(training.step().await), "<no error>");
     assert_eq!(training.iteration().ok(), Some(1.0));
     assert_eq!(message(training.buffer_samples(4).await), "<no error>");

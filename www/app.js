@@ -8,7 +8,7 @@ import { generate, setupGenerate } from "./generate.js";
 import { setupStorage } from "./storage.js";
 import { fillForStart, offerSavedRun, reportBackend, setupTraining } from "./train.js";
 import { $, show } from "./ui.js";
-import { call, refresh, startEngine, state, syncModel } from "./session.js";
+import { call, refresh, startEngine, state } from "./session.js";
 
 window.dermaebm = { state, call }; // for tests and the curious
 
@@ -67,7 +67,6 @@ async function loadShippedWeights() {
     }
     const info = await call("loadWeights", new Uint8Array(await res.arrayBuffer()));
     performance.mark("weights-loaded");
-    await syncModel();
     await fillForStart();
     $("model-status").textContent = await describeShippedModel(info);
     // A first look within seconds even on the CPU, with the better start (the persistent

@@ -1,7 +1,7 @@
 // Uploading MedMNIST shards: read with a progress bar, parse in the engine, show the summary.
 import { drawGrid } from "./pkg/grid.js";
 import { $, show } from "./ui.js";
-import { call, evaluationSplit, refresh, state, syncModel } from "./session.js";
+import { call, evaluationSplit, refresh, state } from "./session.js";
 
 async function readFiles(files) {
   const bar = $("read-progress");
@@ -53,7 +53,6 @@ export async function loadDataset(names, buffers) {
     state.hasData = true;
     state.dataset = { names, buffers };
     state.summary = summary;
-    await syncModel();
     renderSummary(summary);
     const split = evaluationSplit(summary);
     const rgba = await call("datasetImages", split, 0, 32);

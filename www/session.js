@@ -1,5 +1,7 @@
 // What the page knows, and the engine (in a worker) it talks to. The engine can be replaced
-// (restart after a crash or device loss); event listeners registered here follow it.
+// (restart after a crash or device loss); event listeners registered here follow it. The
+// model's description comes as the worker's `model` event after every change (before the
+// answer to the call that made it), so nothing here asks for it.
 import { EngineClient, defaultHelpers } from "./pkg/client.js";
 
 export const state = {
@@ -54,7 +56,7 @@ export async function startEngine(backend) {
   state.helpersRunning = engine.info.helpers ?? 0;
   state.running = false;
   state.trainingSetUp = false;
-  await syncModel();
+  showModel(engine.info.model);
   return engine;
 }
 
@@ -69,10 +71,11 @@ export function evaluationSplit(summary = state.summary) {
   return summary?.splits.find((s) => s.split === "val") ? "val" : summary?.splits[0]?.split ?? "train";
 }
 
-/** Reads the engine's configuration and model description into `state`. */
-export async function syncModel() {
-  state.model = await call("modelInfo");
-  state.config = state.model.config;
+/** Takes the engine's model description (`modelInfo`) into `state`. */
+function showModel({ event, ...model }) {
+  state.model = model;
+  state.config = model.config;
   state.side = state.config.image_size;
   refresh();
 }
+onEngineEvent("model", showModel);

@@ -2,9 +2,10 @@
 // A checkpoint is written new, then switched to: its bytes go under a fresh key in one
 // transaction, and only a second transaction points "current" at them and drops the old ones.
 // A reload or crash between the two leaves the previous checkpoint current and whole.
-// A few earlier checkpoints are kept beside it (every KEEP_SPACING checkpoints, the newest
-// KEPT_COPIES): the one rolling checkpoint has long been overwritten when a run is seen to
-// have drifted, and going back to a state from before the drift is the way out.
+// A few earlier checkpoints are kept beside it (every KEEP_SPACING checkpoints — the engine's
+// checkpoint policy marks which, `keep` — the newest KEPT_COPIES): the one rolling checkpoint
+// has long been overwritten when a run is seen to have drifted, and going back to a state from
+// before the drift is the way out.
 // Writes from this page go one at a time (`serially`): two checkpoints written at once would
 // each drop the other's not-yet-switched bytes. Other tabs are kept out by the page's Web Lock
 // (storage.js). A write that does not fit fails whole (IndexedDB aborts the transaction) and is
@@ -94,12 +95,6 @@ export const KEPT_COPIES = 3, KEEP_SPACING = 10;
 export async function keptCheckpoints() {
   const db = await open();
   return (await request(db.transaction(META).objectStore(META).get("kept"))) ?? [];
-}
-
-/** Whether a checkpoint at `iteration`, written every `every` iterations, is due to be kept. */
-export function dueForKeeping(kept, iteration, every) {
-  const newest = kept.at(-1)?.iteration ?? 0;
-  return iteration - newest >= KEEP_SPACING * every;
 }
 
 /**

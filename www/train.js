@@ -8,7 +8,7 @@ import { clearCharts, pushStats } from "./charts.js";
 import { loadDataset } from "./data.js";
 import * as store from "./store.js";
 import { $, download, seconds, show } from "./ui.js";
-import { call, onEngineEvent, onRefresh, refresh, startEngine, state, syncModel } from "./session.js";
+import { call, onEngineEvent, onRefresh, refresh, startEngine, state } from "./session.js";
 import { OTHER_TAB, afterCheckpointWrite, didNotFit, holdTrainingLock, letGoOfTrainingLock, showDidNotFit, showUsage, withStoreLock } from "./storage.js";
 
 /** The form's number fields by recipe; a dotted name is a nested setting (`recovery.levels`). */
@@ -109,8 +109,8 @@ async function applySettings() {
     return false;
   }
   try {
+    // The worker pushes the model's description (session.js) before it answers.
     await call("setConfig", JSON.stringify(config));
-    await syncModel();
     show($("settings-error"), "");
     return true;
   } catch (err) {
@@ -126,7 +126,10 @@ async function runLoop() {
   run.startIter = null;
   state.running = true;
   refresh();
-  await call("trainLoop", { sampleEvery: 5, checkpointEvery: Number($("ckpt-every").value) || 25 });
+  // The engine's loop owns the cadence: checkpoints every N, one at the pause, live samples,
+  // and which checkpoints to keep a copy of (KEEP_SPACING checkpoints after the newest kept).
+  const every = Number($("ckpt-every").value) || 25;
+  await call("trainLoop", { sampleEvery: 5, checkpointEvery: every, keepEvery: store.KEEP_SPACING * every, keptAt: kept.at(-1)?.iteration ?? 0 });
 }
 
 /** Runs `begin`, which starts (or resumes) a run, holding the training lock: refused when
@@ -230,7 +233,6 @@ async function resumeFrom(saved, { replacing = false } = {}) {
   const data = await store.loadDataset();
   if (data) await loadDataset(data.names, data.buffers);
   if (!(await loadStored(saved))) return;
-  await syncModel();
   fillSettings(state.config);
   if (replacing) await store.saveCheckpoint({ bytes: saved.bytes, iteration: saved.iteration, config: state.config, savedAt: Date.now() });
   $("resume-offer").hidden = true;
@@ -257,7 +259,6 @@ async function restart(backend) {
     if (saved && !(await loadStored(saved))) {
       show($("train-notice"), "Restarted. The stored checkpoint is damaged: see above.");
     } else if (saved) {
-      await syncModel();
       fillSettings(state.config);
       if (state.hasData) {
         await call("startTraining", true);
@@ -316,7 +317,6 @@ async function goBack(k) {
   try {
     const bytes = await store.loadKept(k.key);
     await call("loadWeights", bytes);
-    await syncModel();
     fillSettings(state.config);
     state.trainingSetUp = false;
     $("continue-model").checked = true;
@@ -341,7 +341,8 @@ async function writeCheckpoint(e) {
   }
   $("ckpt").textContent = `iteration ${e.iteration} (${e.reason}, ${(e.bytes.length / 1e6).toFixed(1)} MB)`;
   await afterCheckpointWrite();
-  if (!store.dueForKeeping(kept, e.iteration, Number($("ckpt-every").value) || 25)) return;
+  // The engine's checkpoint policy says which checkpoints to keep a copy of.
+  if (!e.keep) return;
   try {
     showKept(await store.keepCheckpoint(c));
   } catch (err) {
@@ -419,10 +420,8 @@ export function setupTraining() {
   });
   onEngineEvent("training", (e) => {
     state.running = e.running;
-    if (!e.running) {
-      syncModel().catch(() => {});
-      letGoOfTrainingLock(checkpointWrites);
-    }
+    // The run's model arrived just before (a `model` event, session.js).
+    if (!e.running) letGoOfTrainingLock(checkpointWrites);
     refresh();
   });
   onEngineEvent("error", (e) => {
@@ -491,7 +490,6 @@ export function setupTraining() {
     if (!f) return;
     try {
       const info = await call("loadWeights", new Uint8Array(await f.arrayBuffer()));
-      await syncModel();
       fillSettings(state.config);
       state.trainingSetUp = false;
       $("continue-model").checked = true;

@@ -46,6 +46,19 @@ impl Held {
     }
 }
 
+/// x + drift·∇ₓf(s·x, 0) for a net whose level-0 input is s·x (the walk's final step).
+pub async fn final_step(net: &EnergyNet, x: Tensor<4>, input_scale: f32, drift: f32) -> Tensor<4> {
+    let net = net.valid();
+    let x = x.without_autodiff();
+    let n = x.dims()[0];
+    // i32, as every backend stores integers (WebGPU reads i64 data as pairs of i32).
+    let level_0 = Tensor::<1, Int>::from_data(TensorData::new(vec![0i32; n], [n]), &x.device());
+    let grad = output_grad(&net, &(x.clone() * input_scale), &ChainOptions::default(), Some(&level_0));
+    let out = x + grad.clone() * (drift * input_scale);
+    Held(vec![grad]).settle(&out).await;
+    out
+}
+
 /// ∇ₓ of the net's output (−E) at `x`, under the options' labels or at `levels`.
 fn output_grad(net: &EnergyNet, x: &Tensor<4>, options: &ChainOptions, levels: Option<&Tensor<1, Int>>) -> Tensor<4> {
     let leaf = x.clone().detach().autodiff().require_grad();

@@ -15,7 +15,7 @@ use async_lock::Mutex;
 
 use super::{Provenance, SessionError};
 use crate::persistent::ChainSnapshot;
-use crate::training_run::{Step, TrainingRun};
+use crate::training_run::{CheckpointPolicy, RunEvent, RunLoop, Step, TrainingRun};
 
 pub struct SharedRun {
     run: Mutex<TrainingRun>,
@@ -53,6 +53,20 @@ impl SharedRun {
         // A failed step may still have moved the run (a roll-back), so note it either way.
         self.seen.set(Seen::of(&run));
         Ok(step?)
+    }
+
+    /// The next event of `lp` over this run ([`RunLoop::next`]), the run held only meanwhile.
+    pub async fn advance(&self, lp: &mut RunLoop, stop: bool) -> Result<Option<RunEvent>, SessionError> {
+        let mut run = self.run.try_lock().ok_or(SessionError::Busy)?;
+        let event = lp.next(&mut run, stop).await;
+        self.seen.set(Seen::of(&run));
+        Ok(event?)
+    }
+
+    /// Replaces the run's checkpoint policy ([`TrainingRun::set_checkpoints`]).
+    pub fn set_checkpoints(&self, policy: Option<CheckpointPolicy>) -> Result<(), SessionError> {
+        self.run.try_lock().ok_or(SessionError::Busy)?.set_checkpoints(policy);
+        Ok(())
     }
 
     /// Iterations behind the run's model.

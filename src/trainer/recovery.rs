@@ -39,6 +39,7 @@ impl Trainer {
             steps: self.config.recovery.steps,
             noise_scale: 1.0,
             walk: Walk::OneLevel,
+            final_drift: 0.0,
         });
         let options = ChainOptions { levels: Some(levels.iter().map(|&t| t as u32).collect()), ..Default::default() };
         let (x_neg, _) = langevin(&self.model, x_tilde, &chains, &options).await;

@@ -1,46 +1,43 @@
-//! Training in the browser: `Engine.startTraining` returns a `Training` handle that steps the run
-//! the session started (the core's [`SharedRun`]); the worker's loop and the embedding API drive
-//! it one iteration at a time. The session keeps the run too, to sample from its model.
+//! Training in the browser: `Engine.startTraining` returns a `Training` handle over the run the
+//! session started (the core's [`SharedRun`]). `Training.run` drives the core's loop
+//! ([`RunLoop`]: the checkpoint policy, live samples, pause) and hands each event to JavaScript;
+//! `step` takes one iteration. The session keeps the run too, to sample from its model.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ops::Deref;
 use std::rc::Rc;
 
 use js_sys::{Function, Reflect};
-use serde::Serialize;
+use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
-use super::convert::values_to_rgba;
 use super::{BROWSER_RUN, Engine, State, err, to_js};
 use crate::checkpoint::Contents;
-use crate::inference::{generate, read_values};
-use crate::limits::MAX_BUFFER_IMAGES_SHOWN;
-use crate::sampler::Dynamics;
 use crate::session::{SharedRun, Start};
-use crate::training_run::TrainingRun;
+use crate::training_run::{CheckpointPolicy, RunEvent, RunLoop, TrainingRun};
 
-#[derive(Serialize)]
-struct BufferSamples {
-    /// RGBA bytes of each image, concatenated (oldest first).
-    #[serde(with = "serde_bytes")]
-    rgba: Vec<u8>,
-    /// The label each chain samples under (class-conditional runs).
-    labels: Vec<i32>,
-    count: usize,
-    side: usize,
+/// `Training.run`'s options (camelCase in JavaScript); the defaults are the site's.
+#[derive(Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RunOptions {
+    /// Iterations to run, then stop (absent: until `pause`).
+    iterations: Option<u64>,
+    /// A checkpoint every this many iterations (0: none on the way).
+    checkpoint_every: u64,
+    /// Mark a checkpoint `keep` this many iterations after the newest kept copy (0: never).
+    keep_every: u64,
+    /// The iteration of the newest copy kept so far (0: none).
+    kept_at: u64,
+    /// A checkpoint when the loop pauses or finishes.
+    checkpoint_on_stop: bool,
+    /// Live samples every this many iterations, and after the first (0: none).
+    sample_every: u64,
 }
 
-/// Chains a recovery run's live view walks.
-const LIVE_WALKS: usize = 8;
-
-#[derive(Serialize)]
-struct LiveSamples {
-    #[serde(with = "serde_bytes")]
-    rgba: Vec<u8>,
-    count: usize,
-    side: usize,
-    columns: usize,
-    levels: Vec<usize>,
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { iterations: None, checkpoint_every: 25, keep_every: 0, kept_at: 0, checkpoint_on_stop: true, sample_every: 5 }
+    }
 }
 
 /// One training run started by `Engine.startTraining`. It stays valid until the engine's
@@ -49,6 +46,10 @@ struct LiveSamples {
 pub struct Training {
     run: Rc<SharedRun>,
     state: Rc<RefCell<State>>,
+    /// A loop (`run`) is going on.
+    running: Cell<bool>,
+    /// `pause` was called: the loop stops before its next iteration.
+    stop: Cell<bool>,
 }
 
 #[wasm_bindgen]
@@ -64,7 +65,7 @@ impl Engine {
         // `true` has always meant "continue the model if there is one" to the page.
         let start = if continue_model && s.session.has_model() { Start::Continue } else { Start::Fresh };
         let run = s.session.start_training(start).map_err(err)?;
-        Ok(Training { run, state: Rc::clone(&self.state) })
+        Ok(Training { run, state: Rc::clone(&self.state), running: Cell::new(false), stop: Cell::new(false) })
     }
 }
 
@@ -75,76 +76,53 @@ impl Training {
         to_js(&self.next().await?)
     }
 
-    /// Runs `iterations` CD iterations, calling `on_progress(stats)` after each; a callback that
-    /// returns `false` stops the run early. Returns the last iteration's statistics.
-    pub async fn run(&self, iterations: u32, on_progress: Option<Function>) -> Result<JsValue, JsError> {
-        if iterations == 0 {
+    /// Trains in the core's loop (`RunLoop`) and calls `on_event(event)` with each of its events,
+    /// in order: `{event: "training", running: true, iteration}`, then per iteration
+    /// `{event: "stats", stats}`, `{event: "samples", …}` when due and `{event: "checkpoint",
+    /// reason, iteration, bytes, keep}` when due, and at the end the stop checkpoint and
+    /// `{event: "training", running: false, iteration}`. It stops after `options.iterations`,
+    /// when `pause()` is called, or when `on_event` returns `false`. `options`: `{iterations,
+    /// checkpointEvery = 25, keepEvery = 0, keptAt = 0, checkpointOnStop = true, sampleEvery =
+    /// 5}`. Returns the last iteration's statistics (null if none ran).
+    pub async fn run(&self, options: JsValue, on_event: Option<Function>) -> Result<JsValue, JsError> {
+        self.check_current()?;
+        let options: RunOptions = if options.is_undefined() || options.is_null() {
+            RunOptions::default()
+        } else {
+            serde_wasm_bindgen::from_value(options).map_err(|e| err(format!("training options: {e}")))?
+        };
+        if options.iterations == Some(0) {
             return Err(err("iterations must be at least 1"));
         }
-        let mut last = JsValue::NULL;
-        for _ in 0..iterations {
-            last = to_js(&self.next().await?)?;
-            if let Some(callback) = &on_progress {
-                let answer = callback.call1(&JsValue::NULL, &last).map_err(|e| err(format!("the progress callback threw: {e:?}")))?;
-                if answer == JsValue::FALSE {
-                    break;
-                }
-            }
-            // Give the event loop a turn so the page (or worker) can react between iterations.
-            yield_now().await;
+        if self.running.replace(true) {
+            return Err(err("training is already running"));
         }
-        Ok(last)
+        let result = self.run_loop(options, on_event).await;
+        self.running.set(false);
+        result
     }
 
-    /// The `count` newest replay-buffer samples: `{rgba, labels, count, side}`.
+    /// Asks a running loop to stop before its next iteration (with its pause checkpoint);
+    /// returns whether one was running.
+    pub fn pause(&self) -> bool {
+        self.stop.set(self.running.get());
+        self.running.get()
+    }
+
+    /// The `count` newest replay-buffer samples: `{rgba, labels, count, side, columns, levels}`.
     #[wasm_bindgen(js_name = bufferSamples)]
     pub async fn buffer_samples(&self, count: usize) -> Result<JsValue, JsError> {
-        let run = self.lock()?;
-        let shape = run.trainer().config().image_shape();
-        let Some((images, labels)) = run.trainer().buffer().latest(count.clamp(1, MAX_BUFFER_IMAGES_SHOWN)) else {
-            return to_js(&BufferSamples { rgba: Vec::new(), labels: Vec::new(), count: 0, side: shape[1] });
-        };
-        let values = read_values(images).await.map_err(err)?;
-        to_js(&BufferSamples { rgba: values_to_rgba(&values, shape), count: labels.len(), labels, side: shape[1] })
+        to_js(&self.lock()?.buffer_samples(count).await.map_err(err)?)
     }
 
     /// What the run's model draws now, to watch training: the `count` newest replay-buffer
     /// samples (contrastive), or `min(count, 8)` chains walked from noise down every level with
     /// the moving-average weights (recovery), one row per chain and one column per level (the
-    /// start, then levels T−1 … 0). Returns `{rgba, count, side, columns, levels}` (`levels`:
-    /// the noise level of each column, empty for the buffer).
+    /// start, then levels T−1 … 0). Returns `{rgba, count, side, columns, levels, labels}`
+    /// (`levels`: the noise level of each column, empty for the buffer).
     #[wasm_bindgen(js_name = liveSamples)]
     pub async fn live_samples(&self, count: usize) -> Result<JsValue, JsError> {
-        let run = self.lock()?;
-        let config = run.trainer().config().clone();
-        if !config.is_recovery() {
-            drop(run);
-            let buffer = self.buffer_samples(count).await?;
-            let _ = Reflect::set(&buffer, &"columns".into(), &JsValue::from(16));
-            let _ = Reflect::set(&buffer, &"levels".into(), &js_sys::Array::new());
-            return Ok(buffer);
-        }
-        let chains = count.clamp(1, LIVE_WALKS);
-        let shape = config.image_shape();
-        let model = burn::module::Module::valid(run.trainer().sampling_model());
-        let device = run.trainer().device();
-        let dynamics = Dynamics::sampling(&config, None);
-        let walk = generate(&model, chains, shape, &dynamics, Some(1), None, &device).await.map_err(err)?;
-        let per_image: usize = shape.iter().product();
-        let columns = walk.chain.len();
-        let mut values = Vec::with_capacity(chains * columns * per_image);
-        for chain in 0..chains {
-            for frame in &walk.chain {
-                values.extend(frame.values[chain * per_image..(chain + 1) * per_image].iter().map(|v| v.clamp(-1.0, 1.0)));
-            }
-        }
-        to_js(&LiveSamples {
-            rgba: values_to_rgba(&values, shape),
-            count: chains * columns,
-            side: shape[1],
-            columns,
-            levels: walk.chain.iter().filter_map(|f| f.level).collect(),
-        })
+        to_js(&self.lock()?.live_samples(count).await.map_err(err)?)
     }
 
     /// The run as a checkpoint file: weights, configuration and replay buffer (Adam's state
@@ -153,8 +131,7 @@ impl Training {
     #[wasm_bindgen(js_name = saveCheckpoint)]
     pub async fn save_checkpoint(&self) -> Result<js_sys::Uint8Array, JsError> {
         let run = self.lock()?;
-        let contents = Contents { optimizer: crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS, buffer: true, newest_chains: None };
-        let bytes = run.checkpoint(contents, &self.run.provenance().note(BROWSER_RUN)).await.map_err(err)?;
+        let bytes = run.checkpoint(CONTENTS, &self.run.provenance().note(BROWSER_RUN)).await.map_err(err)?;
         Ok(js_sys::Uint8Array::from(bytes.as_slice()))
     }
 
@@ -185,7 +162,50 @@ impl Training {
         self.check_current()?;
         Ok(self.run.next().await.map_err(err)?.stats)
     }
+
+    /// The loop of `run`: the policy from `options`, then each event to `on_event`.
+    async fn run_loop(&self, options: RunOptions, on_event: Option<Function>) -> Result<JsValue, JsError> {
+        let policy = CheckpointPolicy {
+            every: options.checkpoint_every,
+            keep_every: options.keep_every,
+            kept_at: options.kept_at,
+            on_stop: options.checkpoint_on_stop,
+            contents: CONTENTS,
+            note: self.run.provenance().note(BROWSER_RUN),
+        };
+        self.run.set_checkpoints(Some(policy)).map_err(err)?;
+        let until = options.iterations.map(|n| self.run.iteration() + n);
+        let mut lp = RunLoop::new(until, options.sample_every);
+        self.stop.set(false);
+        let mut last = JsValue::NULL;
+        loop {
+            self.check_current()?;
+            let Some(event) = self.run.advance(&mut lp, self.stop.get()).await.map_err(err)? else { break };
+            if let RunEvent::Stats { stats } = &event {
+                last = to_js(stats)?;
+            }
+            if let Some(callback) = &on_event {
+                let answer =
+                    callback.call1(&JsValue::NULL, &to_js(&event)?).map_err(|e| err(format!("the event callback threw: {e:?}")))?;
+                if answer == JsValue::FALSE {
+                    self.stop.set(true);
+                }
+            }
+            // The stop is the last event: return in the same turn, so that the handle is free
+            // again (and `running` false) before JavaScript can answer the stop with a new call.
+            if event.is_stop() {
+                break;
+            }
+            // Give the event loop a turn so the page (or worker) can react, and pause, in between.
+            yield_now().await;
+        }
+        Ok(last)
+    }
 }
+
+/// What a browser checkpoint holds: weights and replay buffer (Adam's state only where the
+/// platform keeps it, see `OPTIMIZER_STATE_IN_CHECKPOINTS`).
+const CONTENTS: Contents = Contents { optimizer: crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS, buffer: true, newest_chains: None };
 
 /// Resolves after the event loop has had a turn (`setTimeout(0)`, present in pages and workers
 /// alike), so messages and rendering are not starved by a long run.

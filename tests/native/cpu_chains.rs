@@ -90,7 +90,8 @@ fn recovery_chains_match_the_autodiff_path() {
     let start = Tensor::<4>::random([6, 3, 28, 28], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
     let schedule = NoiseSchedule::new(6, 2e-4);
     for walk in [Walk::Down { top: 5 }, Walk::OneLevel] {
-        let dynamics = Dynamics::Recovery(RecoveryChains { schedule: schedule.clone(), steps: 4, noise_scale: 0.0, walk });
+        let dynamics =
+            Dynamics::Recovery(RecoveryChains { schedule: schedule.clone(), steps: 4, noise_scale: 0.0, walk, final_drift: 0.0 });
         let options = ChainOptions { levels: Some(vec![0, 1, 2, 3, 4, 5]), record_every: Some(1), ..Default::default() };
         let (cpu, cpu_frames) = block_on(langevin(&net, start.clone(), &dynamics, &options));
         // The autodiff path: the same net on the autodiff-capable device skips the CPU path.

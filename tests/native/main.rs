@@ -22,6 +22,7 @@ mod learning;
 mod persistent;
 mod probe;
 mod recovery;
+mod run_loop;
 mod safetensors;
 mod sampler;
 mod session;

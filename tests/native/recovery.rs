@@ -184,3 +184,43 @@ fn a_baked_net_computes_the_same_energy() {
     assert!(worst < 1e-5, "baked and live energies differ by {worst}");
     assert!(!net.baked().has_spectral_norm());
 }
+
+/// A walk down to level 0 ends with one step up f(a₁x, 0): the level-0 energy of the samples
+/// drops by it, with a step small enough to stay first-order; kept pixels (a mask) stay put.
+#[test]
+fn a_walk_ends_with_a_denoising_step_down_the_level_0_energy() {
+    use burn::tensor::{Distribution, Int, TensorData};
+    use dermaebm::sampler::{ChainOptions, RecoveryChains, Walk, final_step, langevin};
+    let device = Device::flex();
+    let config = tiny_recovery(8);
+    let net = crate::common::with_random_levels(train(&config, 2, &device).sampling_model().clone());
+    let Dynamics::Recovery(sampling) = Dynamics::sampling(&config, None) else { unreachable!("a recovery config") };
+    let level_0_energy = |x: &dermaebm::Tensor<4>| -> f32 {
+        let n = x.dims()[0];
+        let zeros = dermaebm::Tensor::<1, Int>::from_data(TensorData::new(vec![0i32; n], [n]), &device);
+        let f = net.forward_at(x.clone() * sampling.schedule.input_scale(0), &zeros);
+        -f.sum().into_scalar::<f32>()
+    };
+    let start = dermaebm::Tensor::<4>::random([6, 1, 12, 12], Distribution::Normal(0.0, 1.0), &device);
+    let walk = |final_drift: f32| {
+        let chains = RecoveryChains { noise_scale: 0.0, final_drift, walk: Walk::Down { top: 3 }, ..sampling.clone() };
+        block_on(langevin(&net, start.clone(), &Dynamics::Recovery(chains), &ChainOptions::default())).0
+    };
+    let plain = walk(0.0);
+    let stepped = walk(1e-3);
+    let moved: f32 = (stepped.clone() - plain.clone()).abs().max().into_scalar::<f32>();
+    assert!(moved > 0.0, "the final step moved the samples");
+    assert!(level_0_energy(&stepped) < level_0_energy(&plain), "and down the level-0 energy");
+    // With a mask, only the free pixels take it.
+    let free = dermaebm::Tensor::<4>::random([6, 1, 12, 12], Distribution::Uniform(0.0, 1.0), &device).greater_elem(0.5);
+    let chains = RecoveryChains { final_drift: 1e-3, ..sampling.clone() };
+    let masked = block_on(final_step(&net, plain.clone(), &chains, Some(&free)));
+    let kept = masked.clone().mask_where(free.clone(), plain.clone());
+    assert_eq!(
+        kept.into_data().try_to_vec::<f32>().unwrap(),
+        plain.clone().into_data().try_to_vec::<f32>().unwrap(),
+        "kept pixels stay bit-identical"
+    );
+    let free_moved: f32 = (masked - plain).abs().max().into_scalar::<f32>();
+    assert!(free_moved > 0.0, "free pixels move");
+}

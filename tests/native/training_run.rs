@@ -39,13 +39,13 @@ fn a_run_steps_checkpoints_when_due_and_resumes() {
     let contents = Contents { optimizer: true, buffer: true, newest_chains: None };
     let mut run = TrainingRun::start(config(), Origin::Fresh, data.clone(), &device)
         .expect("the data fits")
-        .with_checkpoints(CheckpointPolicy { every: 2, contents, note: "test".into() });
+        .with_checkpoints(CheckpointPolicy::every(2, contents, "test"));
     let mut last_checkpoint = None;
     for i in 1..=4u64 {
         let step = block_on(run.next()).expect("a step");
         assert_eq!(step.stats.iteration, i);
         assert_eq!(step.checkpoint.is_some(), i % 2 == 0, "a checkpoint is due every 2 iterations (iteration {i})");
-        last_checkpoint = step.checkpoint.or(last_checkpoint);
+        last_checkpoint = step.checkpoint.map(|c| c.bytes).or(last_checkpoint);
     }
     // 20 rows in batches of 8: an epoch is 3 iterations, so iteration 4 is in epoch 1.
     assert_eq!(run.trainer().iters_per_epoch(), 3);

@@ -39,6 +39,10 @@ pub struct Args {
     /// Standard deviation of each step's Gaussian noise (default: the training one; 0: none).
     #[arg(long)]
     noise_std: Option<f64>,
+    /// A recovery model's final denoising step, x + D·∇ₓf(a₁x, 0) (default: the site's,
+    /// `sampler::FINAL_DRIFT`; 0: none).
+    #[arg(long)]
+    final_drift: Option<f32>,
     /// Seed of the draw (printed); omitted, every run draws afresh.
     #[arg(long)]
     seed: Option<u64>,
@@ -117,7 +121,12 @@ pub fn run(args: Args) -> Result<()> {
     }
     let persistent_params =
         LangevinParams { steps: args.steps.unwrap_or(persistent::DEFAULT_STEPS), ..LangevinParams::from(&sampler_config) };
-    let dynamics = Dynamics::sampling(&sampler_config, args.steps);
+    let mut dynamics = Dynamics::sampling(&sampler_config, args.steps);
+    match (&mut dynamics, args.final_drift) {
+        (Dynamics::Recovery(chains), Some(drift)) if drift.is_finite() && drift >= 0.0 => chains.final_drift = drift,
+        (_, None) => {}
+        _ => bail!("--final-drift takes a finite number ≥ 0, for a recovery-likelihood model"),
+    }
     let every = (dynamics.total_steps() / 16).max(1);
     let record = (args.gif.is_some() || args.walk.is_some()).then_some(every);
     let draw = |n: usize, class: Option<usize>, record: Option<usize>, rng: &mut StdRng| match &snapshot {

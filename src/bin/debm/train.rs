@@ -9,7 +9,7 @@ use dermaebm::data::Dataset;
 use dermaebm::persistent;
 use dermaebm::platform::{Instant, block_on};
 use dermaebm::session::{Provenance, Session, Start};
-use dermaebm::training_run::CheckpointPolicy;
+use dermaebm::training_run::{CheckpointPolicy, RunEvent, RunLoop};
 use dermaebm::{EbmConfig, IterStats};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -157,42 +157,43 @@ pub fn run(args: Args) -> Result<()> {
     );
     let note = provenance.note(&this_run);
     let contents = Contents { optimizer: true, buffer: true, newest_chains: args.checkpoint_chains };
-    let mut run = run.with_checkpoints(CheckpointPolicy { every: args.checkpoint_every, contents, note: note.clone() });
+    let start = run.iteration();
+    // Copies are kept at multiples of --keep-every: count from the last multiple before the start.
+    let keep_every = args.keep_every.unwrap_or(0);
+    let kept_at = if keep_every > 0 { start - start % keep_every } else { 0 };
+    let policy = CheckpointPolicy { every: args.checkpoint_every, keep_every, kept_at, on_stop: true, contents, note: note.clone() };
+    let mut run = run.with_checkpoints(policy);
 
     let mut log = CsvLog::open(&log_path, args.resume)?;
-    let start = run.iteration();
     let bar = ProgressBar::new(args.iterations.saturating_sub(start));
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} it  {per_sec}  ETA {eta}  {msg}")?);
     let started = Instant::now();
-    while run.iteration() < args.iterations {
-        let step = block_on(run.next())?;
-        let s = &step.stats;
-        if s.rolled_back {
-            bar.println(format!(
+    // The core's loop (the browser's too): the checkpoints it writes, the last one included, are
+    // its policy's; here each event becomes a log line, a progress message or a file.
+    let mut lp = RunLoop::new(Some(args.iterations), 0);
+    while let Some(event) = block_on(lp.next(&mut run, false))? {
+        match event {
+            RunEvent::Stats { stats: s } if s.rolled_back => bar.println(format!(
                 "diverged (loss {}, E(real) {}, E(fake) {}): rolled back to iteration {}, learning rate now {:.2e}",
                 s.loss,
                 s.energy_real,
                 s.energy_fake,
                 s.iteration,
                 run.trainer().current_lr()
-            ));
-            continue;
-        }
-        log.write(s)?;
-        bar.inc(1);
-        bar.set_message(format!("loss {:+.4}  E(real) {:+.3}  E(fake) {:+.3}", s.loss, s.energy_real, s.energy_fake));
-        // The last iteration always leaves a checkpoint, due or not.
-        let checkpoint = match step.checkpoint {
-            Some(bytes) => Some(bytes),
-            None if s.iteration == args.iterations => Some(block_on(run.checkpoint(contents, &note))?),
-            None => None,
-        };
-        if let Some(bytes) = checkpoint {
-            common::write_atomic(&checkpoint_path, &bytes)?;
-            if args.keep_every.is_some_and(|keep| s.iteration.is_multiple_of(keep)) {
-                common::write_atomic(&kept_path(&checkpoint_path, s.iteration), &bytes)?;
+            )),
+            RunEvent::Stats { stats: s } => {
+                log.write(&s)?;
+                bar.inc(1);
+                bar.set_message(format!("loss {:+.4}  E(real) {:+.3}  E(fake) {:+.3}", s.loss, s.energy_real, s.energy_fake));
             }
-            log.flush()?;
+            RunEvent::Checkpoint { iteration, bytes, keep, .. } => {
+                common::write_atomic(&checkpoint_path, &bytes)?;
+                if keep {
+                    common::write_atomic(&kept_path(&checkpoint_path, iteration), &bytes)?;
+                }
+                log.flush()?;
+            }
+            RunEvent::Training { .. } | RunEvent::Samples(_) => {}
         }
     }
     bar.finish();
