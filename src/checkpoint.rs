@@ -3,7 +3,7 @@
 //!
 //! The `model` section is always the net to sample from. For the recovery recipe that is the
 //! moving average of the weights, and the weights being trained go in their own section
-//! ([`TRAINING_MODEL_SECTION`]), which is what a resumed run continues (with Adam's state).
+//! ([`section::TRAINING_MODEL`]), which is what a resumed run continues (with Adam's state).
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
@@ -12,16 +12,11 @@ use burn::tensor::{Bytes, TensorData};
 use crate::model::EnergyNet;
 use crate::persistent::ChainSnapshot;
 use crate::trainer::Trainer;
-use crate::weights::{WeightsError, WeightsFile, model_bytes};
+use crate::weights::{WeightsError, WeightsFile, model_bytes, section};
 use crate::{EbmConfig, NetShape};
 
-/// The slow-drift guard's running mean (one f64 LE): without it a resumed run would restart
-/// the mean from its first iteration's level and forget a drift already under way.
-const DRIFT_SECTION: &str = "drift_level";
-
-/// The weights being trained when they differ from the `model` section (the recovery recipe,
-/// whose `model` is their moving average).
-pub const TRAINING_MODEL_SECTION: &str = "training_model";
+// The drift guard's running mean is kept (section::DRIFT_LEVEL): without it a resumed run would
+// restart the mean from its first iteration's level and forget a drift already under way.
 
 /// What to put in a checkpoint besides the model.
 #[derive(Clone, Copy, Debug)]
@@ -38,18 +33,18 @@ pub struct Contents {
 pub async fn save(trainer: &Trainer, contents: Contents, note: &str) -> Result<Vec<u8>, WeightsError> {
     let config = trainer.config().clone();
     let net = NetShape::from(&config);
-    let mut sections = vec![("model".to_string(), model_bytes(trainer.sampling_model(), net).await?)];
+    let mut sections = vec![(section::MODEL.to_string(), model_bytes(trainer.sampling_model(), net).await?)];
     if trainer.ema().is_some() {
-        sections.push((TRAINING_MODEL_SECTION.into(), model_bytes(trainer.model(), net).await?));
+        sections.push((section::TRAINING_MODEL.into(), model_bytes(trainer.model(), net).await?));
     }
     if contents.optimizer {
         let bytes = trainer.optimizer().into_bytes().map_err(|e| WeightsError::Record(e.to_string()))?;
-        sections.push(("optimizer".into(), bytes.to_vec()));
+        sections.push((section::OPTIMIZER.into(), bytes.to_vec()));
         // Adam's state is keyed by parameter id: keep the ids so a resumed model can take them.
-        sections.push(("param_ids".into(), param_ids(trainer.model()).iter().flat_map(|id| id.to_le_bytes()).collect()));
+        sections.push((section::PARAM_IDS.into(), param_ids(trainer.model()).iter().flat_map(|id| id.to_le_bytes()).collect()));
     }
     if let Some(level) = trainer.drift_level() {
-        sections.push((DRIFT_SECTION.into(), level.to_le_bytes().to_vec()));
+        sections.push((section::DRIFT_LEVEL.into(), level.to_le_bytes().to_vec()));
     }
     let chains =
         if contents.buffer { ChainSnapshot::of_buffer(trainer.buffer()).await.map_err(|e| WeightsError::Readback(e.0))? } else { None };
@@ -68,11 +63,11 @@ pub async fn save(trainer: &Trainer, contents: Contents, note: &str) -> Result<V
 pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result<Trainer, WeightsError> {
     let shape = NetShape::from(&config);
     let sampled = file.model_for(shape, device)?;
-    let (mut model, average) = match file.section(TRAINING_MODEL_SECTION) {
-        Some(bytes) => (crate::weights::load_section(shape, TRAINING_MODEL_SECTION, bytes, device)?, Some(sampled)),
+    let (mut model, average) = match file.section(section::TRAINING_MODEL) {
+        Some(bytes) => (crate::weights::load_section(shape, section::TRAINING_MODEL, bytes, device)?, Some(sampled)),
         None => (sampled, None),
     };
-    if let Some(bytes) = file.section("param_ids") {
+    if let Some(bytes) = file.section(section::PARAM_IDS) {
         let ids: Vec<u64> = bytes.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).collect();
         if ids.len() != param_ids(&model).len() || bytes.len() % 8 != 0 {
             return Err(WeightsError::Damaged("the parameter ids do not match the model".into()));
@@ -83,7 +78,7 @@ pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result
     if let Some(average) = average {
         trainer.set_ema(average);
     }
-    let optim = match file.section("optimizer").filter(|_| crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS) {
+    let optim = match file.section(section::OPTIMIZER).filter(|_| crate::platform::OPTIMIZER_STATE_IN_CHECKPOINTS) {
         Some(bytes) => Some(
             trainer
                 .optimizer()
@@ -94,9 +89,10 @@ pub fn restore(file: &WeightsFile, config: EbmConfig, device: &Device) -> Result
         None => None,
     };
     trainer.resume_from(file.header.iteration, optim);
-    if let Some(bytes) = file.section(DRIFT_SECTION) {
+    if let Some(bytes) = file.section(section::DRIFT_LEVEL) {
         let level = <[u8; 8]>::try_from(bytes).map(f64::from_le_bytes).ok().filter(|l| l.is_finite() && *l >= 0.0);
-        let level = level.ok_or_else(|| WeightsError::Damaged(format!("the `{DRIFT_SECTION}` section is not one finite number ≥ 0")))?;
+        let level =
+            level.ok_or_else(|| WeightsError::Damaged(format!("the `{}` section is not one finite number ≥ 0", section::DRIFT_LEVEL)))?;
         trainer.resume_drift_level(level);
     }
     if let Some(chains) = ChainSnapshot::from_file(file)? {

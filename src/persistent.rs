@@ -21,7 +21,7 @@ use crate::buffer::ReplayBuffer;
 use crate::inference::{Generated, ReadError, SampleError, check_class, read_values, refine};
 use crate::model::EnergyNet;
 use crate::sampler::{ChainOptions, Dynamics, LangevinParams};
-use crate::weights::{WeightsError, WeightsFile};
+use crate::weights::{WeightsError, WeightsFile, section};
 
 /// Langevin steps a continued chain takes by default: enough to move every image under the
 /// current weights, few enough to stay near the distribution training reached.
@@ -61,8 +61,8 @@ pub fn dequantise(b: u8) -> f32 {
 impl ChainSnapshot {
     /// The chains stored in `file`, or `None` when it holds none (plain weights).
     pub fn from_file(file: &WeightsFile) -> Result<Option<Self>, WeightsError> {
-        let Some(bytes) = file.section("buffer") else { return Ok(None) };
-        Self::decode(&file.header.config, bytes, file.section("buffer_labels"), file.section("buffer_ages")).map(Some)
+        let Some(bytes) = file.section(section::BUFFER) else { return Ok(None) };
+        Self::decode(&file.header.config, bytes, file.section(section::BUFFER_LABELS), file.section(section::BUFFER_AGES)).map(Some)
     }
 
     fn decode(config: &EbmConfig, bytes: &[u8], labels: Option<&[u8]>, ages: Option<&[u8]>) -> Result<Self, WeightsError> {
@@ -116,12 +116,12 @@ impl ChainSnapshot {
         // Oldest first, so the ring position of the oldest entry is 0.
         let mut buffer = 0u64.to_le_bytes().to_vec();
         buffer.extend_from_slice(&self.bytes);
-        let mut sections = vec![("buffer".to_string(), buffer)];
+        let mut sections = vec![(section::BUFFER.to_string(), buffer)];
         if conditional {
             // Labels are below MAX_CLASSES (256), so one byte each.
-            sections.push(("buffer_labels".into(), self.labels.iter().map(|&l| l as u8).collect()));
+            sections.push((section::BUFFER_LABELS.into(), self.labels.iter().map(|&l| l as u8).collect()));
         }
-        sections.push(("buffer_ages".into(), self.ages.iter().flat_map(|a| a.to_le_bytes()).collect()));
+        sections.push((section::BUFFER_AGES.into(), self.ages.iter().flat_map(|a| a.to_le_bytes()).collect()));
         sections
     }
 

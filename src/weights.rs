@@ -24,8 +24,25 @@ use crate::config::EbmConfig;
 use crate::model::probe::fingerprint;
 use crate::model::{ClassProbe, EnergyNet, NetShape};
 
-/// The section holding a [`ClassProbe`] (JSON).
-pub const PROBE_SECTION: &str = "probe";
+/// The names of a file's sections, in one place: the weights file, checkpoints, the persistent
+/// chains, the browser and `debm` all read and write them by these.
+pub mod section {
+    /// The energy net that samples and scores (a recovery model's moving average of the weights).
+    pub const MODEL: &str = "model";
+    /// The weights being trained when they differ from [`MODEL`] (the recovery recipe).
+    pub const TRAINING_MODEL: &str = "training_model";
+    /// Adam's state, and the parameter ids it is keyed by.
+    pub const OPTIMIZER: &str = "optimizer";
+    pub const PARAM_IDS: &str = "param_ids";
+    /// The slow-drift guard's running mean (one f64 LE).
+    pub const DRIFT_LEVEL: &str = "drift_level";
+    /// The persistent chains (one byte per value), their labels and ages.
+    pub const BUFFER: &str = "buffer";
+    pub const BUFFER_LABELS: &str = "buffer_labels";
+    pub const BUFFER_AGES: &str = "buffer_ages";
+    /// A [`ClassProbe`](crate::model::ClassProbe) (JSON).
+    pub const PROBE: &str = "probe";
+}
 
 pub const MAGIC: &[u8; 8] = b"DEBMWTS\0";
 /// 3: CRC32 of the header and of every section. 2: sections may be deflated (`deflated_from`
@@ -52,7 +69,7 @@ pub struct Section {
 
 /// Sections worth deflating: Adam's state (its first moment is all zeros with β₁ = 0) and the
 /// replay-buffer images.
-const DEFLATED_SECTIONS: [&str; 2] = ["optimizer", "buffer"];
+const DEFLATED_SECTIONS: [&str; 2] = [section::OPTIMIZER, section::BUFFER];
 
 /// The largest section a file may inflate to (a full 8,192-chain buffer at 224×224×3 is
 /// 1.2 GB; anything above this is refused before inflating).
@@ -239,7 +256,7 @@ impl WeightsFile {
 
     /// Builds the network the file describes on `device` and loads its weights.
     pub fn model(&self, device: &Device) -> Result<EnergyNet, WeightsError> {
-        self.model_section("model", device)
+        self.model_section(section::MODEL, device)
     }
 
     /// Builds the network the file describes from section `name` (`model`, or a checkpoint's
@@ -258,7 +275,7 @@ impl WeightsFile {
         // The new bytes must load as this file's network, or the file would not.
         load_model(net, &bytes, &Device::flex())?;
         let sections =
-            self.sections.iter().map(|(name, b)| (name.clone(), if name == "model" { bytes.clone() } else { b.clone() })).collect();
+            self.sections.iter().map(|(name, b)| (name.clone(), if name == section::MODEL { bytes.clone() } else { b.clone() })).collect();
         Ok(Self::encode(&self.header.config, self.header.iteration, note, sections))
     }
 
@@ -266,7 +283,7 @@ impl WeightsFile {
     /// fitted on exactly this net; a probe of another net (the file's net was trained on or
     /// replaced since) is `None`, not an error — the head classifies instead.
     pub fn probe(&self) -> Result<Option<ClassProbe>, WeightsError> {
-        let (Some(bytes), Some(net)) = (self.section(PROBE_SECTION), self.section("model")) else {
+        let (Some(bytes), Some(net)) = (self.section(section::PROBE), self.section(section::MODEL)) else {
             return Ok(None);
         };
         let probe = ClassProbe::from_bytes(bytes).map_err(|e| WeightsError::Damaged(e.to_string()))?;
@@ -280,8 +297,8 @@ impl WeightsFile {
     /// This file with `probe` stored beside its net (replacing any earlier probe); everything
     /// else stays.
     pub fn with_probe(&self, probe: &ClassProbe) -> Vec<u8> {
-        let mut sections: Vec<(String, Vec<u8>)> = self.sections.iter().filter(|(name, _)| name != PROBE_SECTION).cloned().collect();
-        sections.push((PROBE_SECTION.into(), probe.to_bytes()));
+        let mut sections: Vec<(String, Vec<u8>)> = self.sections.iter().filter(|(name, _)| name != section::PROBE).cloned().collect();
+        sections.push((section::PROBE.into(), probe.to_bytes()));
         Self::encode(&self.header.config, self.header.iteration, &self.header.note, sections)
     }
 
@@ -297,7 +314,7 @@ impl WeightsFile {
 /// Loads burnpack `bytes` (a `model` section) into a new network of shape `net`; see
 /// [`load_section`].
 pub fn load_model(net: NetShape, bytes: &[u8], device: &Device) -> Result<EnergyNet, WeightsError> {
-    load_section(net, "model", bytes, device)
+    load_section(net, section::MODEL, bytes, device)
 }
 
 /// Loads burnpack `bytes`, the file's section `section`, into a new network of shape `net`.

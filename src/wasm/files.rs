@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 use super::{BusyGuard, Engine, err, to_js};
 use crate::data::{Dataset, Limits, Split};
 use crate::limits::MAX_IMAGES_PER_CALL;
-use crate::weights::{WeightsFile, model_bytes};
+use crate::weights::{WeightsFile, model_bytes, section};
 use crate::{EbmConfig, NetShape};
 
 #[derive(Serialize)]
@@ -33,8 +33,8 @@ impl Engine {
             iteration: file.header.iteration,
             note: &file.header.note,
             config: &file.header.config,
-            has_buffer: file.section("buffer").is_some(),
-            has_optimizer: file.section("optimizer").is_some(),
+            has_buffer: file.section(section::BUFFER).is_some(),
+            has_optimizer: file.section(section::OPTIMIZER).is_some(),
         })?;
         s.session.load_weights(file).map_err(err)?;
         Ok(result)
@@ -51,7 +51,7 @@ impl Engine {
             (model, session.config().clone(), session.iteration(), session.note(super::BROWSER_RUN))
         };
         let bytes = model_bytes(&model, NetShape::from(&config)).await.map_err(err)?;
-        let file = WeightsFile::encode(&config, iteration, &note, vec![("model".into(), bytes)]);
+        let file = WeightsFile::encode(&config, iteration, &note, vec![(section::MODEL.into(), bytes)]);
         Ok(Uint8Array::from(file.as_slice()))
     }
 

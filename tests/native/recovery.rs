@@ -114,7 +114,7 @@ fn a_checkpoint_resumes_the_weights_and_their_average() {
     let trainer = train(&config, 3, &device);
     let bytes = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true, newest_chains: None }, "test")).unwrap();
     let file = WeightsFile::decode(&bytes).unwrap();
-    assert!(file.section(checkpoint::TRAINING_MODEL_SECTION).is_some());
+    assert!(file.section(dermaebm::weights::section::TRAINING_MODEL).is_some());
     assert_eq!(parameters(&file.model(&device).unwrap()), parameters(trainer.sampling_model()), "the file's model is the average");
     let mut resumed = checkpoint::restore(&file, config.clone(), &device).unwrap();
     assert_eq!(resumed.iteration(), 3);

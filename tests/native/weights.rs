@@ -360,10 +360,10 @@ fn a_net_with_a_non_finite_weight_is_refused_naming_its_section() {
     assert!(matches!(err, WeightsError::Damaged(_)), "{err}");
     assert!(err.to_string().contains("section `model` holds") && err.to_string().contains("NaN or infinite weights"), "{err}");
     // A checkpoint's weights being trained are named as that section, and a resume refuses them.
-    let sections = vec![("model".into(), good), (checkpoint::TRAINING_MODEL_SECTION.into(), bad)];
+    let sections = vec![("model".into(), good), (dermaebm::weights::section::TRAINING_MODEL.into(), bad)];
     let file = WeightsFile::decode(&WeightsFile::encode(&config, 1, "", sections)).unwrap();
     assert!(file.model(&device).is_ok(), "the `model` section itself is sound");
-    let err = file.model_section(checkpoint::TRAINING_MODEL_SECTION, &device).expect_err("refused");
+    let err = file.model_section(dermaebm::weights::section::TRAINING_MODEL, &device).expect_err("refused");
     assert!(err.to_string().contains("section `training_model` holds"), "{err}");
     assert!(checkpoint::restore(&file, config, &device).is_err(), "a resume from it is refused");
 }

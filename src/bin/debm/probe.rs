@@ -11,6 +11,7 @@ use dermaebm::inference::{argmax_rows, class_probabilities, fit_probe};
 use dermaebm::metrics::{Classification, CrossEntropy};
 use dermaebm::model::probe::{DEFAULT_L2, fingerprint};
 use dermaebm::platform::block_on;
+use dermaebm::weights::section;
 use serde_json::json;
 
 use crate::common::{self, DEFAULT_WEIGHTS};
@@ -43,7 +44,7 @@ pub fn run(args: Args) -> Result<()> {
     if !dataset.is_labelled(split) {
         bail!("the data's `{}` split has no labels to fit a probe to", split.name());
     }
-    let net = file.section("model").context("the weights file has no `model` section")?;
+    let net = file.section(section::MODEL).context("the weights file has no `model` section")?;
     let probe = block_on(fit_probe(&model, &dataset, split, args.l2, fingerprint(net), &device))?;
     let mut report = serde_json::Map::new();
     for s in dataset.splits().filter(|&s| dataset.is_labelled(s)).collect::<Vec<_>>() {
