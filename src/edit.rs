@@ -12,7 +12,7 @@ use burn::tensor::{Bool, Distribution, TensorData};
 use crate::data::dataset::{images_to_tensor, tensor_values_to_images};
 use crate::inference::{ReadError, SampleError, class_labels, energies, noise_where_free, read_values, refine};
 use crate::model::EnergyNet;
-use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, final_step, langevin};
+use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, final_step, fixed, langevin};
 
 /// Ready-made masks: which pixels inpainting fills in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -142,6 +142,7 @@ pub async fn inpaint(
 /// energy of every level sees the known part as it would in a real noisy image. Returns the
 /// final values, clipped.
 async fn inpaint_by_levels(model: &EnergyNet, known: Tensor<4>, free: &FreeMask, chains: &RecoveryChains) -> Result<Vec<f32>, ReadError> {
+    let model = &fixed(model);
     let s = &chains.schedule;
     let device = known.device();
     let n = known.dims()[0];

@@ -7,7 +7,7 @@ use burn::tensor::{Int, TensorData};
 use crate::buffer::ReplayBuffer;
 use crate::data::{Dataset, Split};
 use crate::model::{ClassProbe, EnergyNet, ProbeError};
-use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, final_step, langevin};
+use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, final_step, fixed, langevin};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("reading results back from the device failed: {0}")]
@@ -232,6 +232,7 @@ pub async fn generate_observed(
         }
     };
     let Walk::Down { top } = chains.walk else { unreachable!("matched above") };
+    let model = &fixed(model);
     let mut x = Tensor::random([n, c, h, w], burn::tensor::Distribution::Normal(0.0, 1.0), device);
     let mut chain = Vec::new();
     let mut keep = |frame: Frame, chain: &mut Vec<Frame>| {

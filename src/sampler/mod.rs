@@ -165,20 +165,13 @@ pub struct ChainOptions {
 /// states when `options.record_every` asks for them. Async because on the CPU the chains may
 /// run on helper workers ([`cpu::ChainPool`]).
 pub async fn langevin(net: &EnergyNet, start: Tensor<4>, dynamics: &Dynamics, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
-    // The weights stay fixed along a chain: a spectrally normalised net is normalised once.
-    let baked;
-    let net = if net.has_spectral_norm() {
-        baked = net.valid().baked();
-        &baked
-    } else {
-        net
-    };
+    let net = &fixed(net);
     let (mut end, mut frames) = match cpu::langevin(net, &start, dynamics, options).await {
         Some(done) => done,
         None => autodiff::chain(net, start, dynamics, options).await,
     };
     if let Dynamics::Recovery(chains @ RecoveryChains { walk: Walk::Down { .. }, .. }) = dynamics {
-        end = final_step(net, end, chains, options.free.as_ref()).await;
+        end = step_down_level_0(net, end, chains, options.free.as_ref()).await;
         if let Some(last) = frames.last_mut() {
             last.images = end.clone();
         }
@@ -192,13 +185,20 @@ pub async fn final_step(net: &EnergyNet, x: Tensor<4>, chains: &RecoveryChains, 
     if chains.final_drift == 0.0 {
         return x;
     }
-    let baked;
-    let net = if net.has_spectral_norm() {
-        baked = net.valid().baked();
-        &baked
-    } else {
-        net
-    };
+    step_down_level_0(&fixed(net), x, chains, free).await
+}
+
+/// The weights stay fixed along a chain: a spectrally normalised net is normalised once, here
+/// (a walk that runs its levels one by one fixes the net once for all of them).
+pub fn fixed(net: &EnergyNet) -> std::borrow::Cow<'_, EnergyNet> {
+    if net.has_spectral_norm() { std::borrow::Cow::Owned(net.valid().baked()) } else { std::borrow::Cow::Borrowed(net) }
+}
+
+/// [`final_step`] on a net already [`fixed`].
+async fn step_down_level_0(net: &EnergyNet, x: Tensor<4>, chains: &RecoveryChains, free: Option<&FreeMask>) -> Tensor<4> {
+    if chains.final_drift == 0.0 {
+        return x;
+    }
     let moved = autodiff::final_step(net, x.clone(), chains.schedule.input_scale(0), chains.final_drift).await;
     match free {
         Some(mask) => x.mask_where(mask.clone(), moved),

@@ -9,25 +9,11 @@
 // iteration's energies are beyond that. The strict file is made by the engine itself
 // (saveWeights after setConfig), then loaded the way a visitor loads one ("Load weights"), and
 // training goes on from it with the page's own Start button.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { startStaticHost } from "./static-host.mjs";
+import { siteForSuite } from "./helpers.mjs";
 
-let host, browser, base;
-
-before(async () => {
-  host = await startStaticHost(join(dirname(fileURLToPath(import.meta.url)), "../../dist"), "dermaebm");
-  ({ base } = host);
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
-});
-
-after(async () => {
-  await browser?.close();
-  host?.close();
-});
+const site = siteForSuite();
 
 /** Loads `bytes` as a weights file through the page's file input, as a visitor would. */
 async function loadWeightsFile(page, name, bytes) {
@@ -61,12 +47,12 @@ async function startUntilStopped(page) {
 }
 
 test("the guard through the site: rollbacks shown, none checkpointed, and a stopped run points at the kept checkpoints", async () => {
-  const context = await browser.newContext();
+  const context = await site.browser.newContext();
   const page = await context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   // The CPU backend with no chain helpers: the cheapest engine; the guard is the core's either way.
-  await page.goto(`${base}?backend=cpu&helpers=0`);
+  await page.goto(`${site.base}?backend=cpu&helpers=0`);
   await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 180_000 });
   assert.equal(await page.getAttribute("body", "data-ready"), "true", await page.textContent("#backend-note"));
 

@@ -2,6 +2,7 @@
 // the deployable site (dist/) on a plain static host, pages opened and watched for errors, the
 // bundled data, tiny training settings, and the training panel's figures.
 import assert from "node:assert/strict";
+import { after, before } from "node:test";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -24,6 +25,22 @@ export function launchChromium() {
 
 /** dist/ served under /`prefix`/ by Python's http.server: `{origin, base, close}`. */
 export const serveSite = (prefix = "dermaebm") => startStaticHost(join(root, "dist"), prefix);
+
+/** A suite's site and browser: registers the file's before/after hooks (dist/ served, Chromium
+ * launched, both closed at the end); `site.base` and `site.browser` are set once they run. */
+export function siteForSuite() {
+  const site = {};
+  before(async () => {
+    site.host = await serveSite();
+    site.base = site.host.base;
+    site.browser = await launchChromium();
+  });
+  after(async () => {
+    await site.browser?.close();
+    site.host?.close();
+  });
+  return site;
+}
 
 /** Collects the page's uncaught errors into `errors`. */
 export function collectErrors(page, errors) {

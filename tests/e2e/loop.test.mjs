@@ -2,31 +2,17 @@
 // worker and the client as an embedder uses them: its events in order with the checkpoint
 // policy's cadence and kept copies, `client.train` driving the same loop, a `model` event after
 // a change (before the answer), and the worker's closed list of operations.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { startStaticHost } from "./static-host.mjs";
+import { siteForSuite } from "./helpers.mjs";
 
-let host, browser, base;
-
-before(async () => {
-  host = await startStaticHost(join(dirname(fileURLToPath(import.meta.url)), "../../dist"), "dermaebm");
-  ({ base } = host);
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
-});
-
-after(async () => {
-  await browser?.close();
-  host?.close();
-});
+const site = siteForSuite();
 
 test("the engine's loop: events in order, checkpoints and kept copies by its policy, train() and the closed operations", async () => {
-  const page = await browser.newPage();
+  const page = await site.browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`${base}embed.html`);
+  await page.goto(`${site.base}embed.html`);
   const out = await page.evaluate(async () => {
     const { EngineClient } = await import("./pkg/client.js");
     const engine = await EngineClient.start({ backend: "cpu", helpers: 0 });

@@ -1,34 +1,20 @@
 // The chain pool in a real Chromium: Langevin on the CPU split across helper workers gives the
 // same seeded images and the same training statistics with 0, 1 or 2 helpers, and a helper
 // that dies in the middle of its share is replaced, its share rerun, the run unchanged.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { startStaticHost } from "./static-host.mjs";
+import { siteForSuite } from "./helpers.mjs";
 
-let host, browser, base;
-
-before(async () => {
-  host = await startStaticHost(join(dirname(fileURLToPath(import.meta.url)), "../../dist"), "dermaebm");
-  ({ base } = host);
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
-});
-
-after(async () => {
-  await browser?.close();
-  host?.close();
-});
+const site = siteForSuite();
 
 /** Opens the site on the CPU backend with `helpers` chain helpers, then: seeded samples from
  * noise, and two tiny training iterations on the bundled sample — with the fault drill armed
  * before the second when `kill` is set. */
 async function run(helpers, kill = false) {
-  const page = await browser.newPage();
+  const page = await site.browser.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
-  await page.goto(`${base}?backend=cpu&helpers=${helpers}`);
+  await page.goto(`${site.base}?backend=cpu&helpers=${helpers}`);
   await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 180_000 });
   const out = await page.evaluate(async (kill) => {
     const { call } = window.dermaebm;
