@@ -14,6 +14,8 @@ export interface BackendInfo {
 /** Settings of the recovery-likelihood recipe. */
 export interface RecoveryConfig {
   levels: number; steps: number; step_factor: number; ema_decay: number; warmup: number;
+  /** A class-conditional run's share of images trained as "any class". */
+  unlabelled_fraction: number;
 }
 
 /** The run configuration (see EbmConfig in the Rust core); every field has a default. */

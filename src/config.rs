@@ -40,11 +40,14 @@ pub struct RecoveryConfig {
     pub ema_decay: f64,
     /// Updates over which the learning rate rises linearly from 0 to `lr`.
     pub warmup: u64,
+    /// A class-conditional run's share of images trained with their label dropped (the "any
+    /// class" row), so that one net samples both from a class and from any class.
+    pub unlabelled_fraction: f64,
 }
 
 impl Default for RecoveryConfig {
     fn default() -> Self {
-        Self { levels: 6, steps: 30, step_factor: 2e-4, ema_decay: 0.995, warmup: 200 }
+        Self { levels: 6, steps: 30, step_factor: 2e-4, ema_decay: 0.995, warmup: 200, unlabelled_fraction: 0.2 }
     }
 }
 
@@ -344,12 +347,6 @@ impl EbmConfig {
         }
         if self.is_recovery() {
             self.recovery.validate()?;
-            if self.classes > 0 {
-                return Err(err(
-                    "classes",
-                    "the recovery recipe trains unconditional energies here; set classes to 0 (a linear probe classifies)",
-                ));
-            }
         }
         Ok(())
     }
@@ -361,6 +358,12 @@ impl EbmConfig {
 
     pub fn is_conditional(&self) -> bool {
         self.classes > 0
+    }
+
+    /// Class logits of the net's last layer, its own classifier: a conditional contrastive net's
+    /// classes; 0 for a recovery net, whose classes are an embedding (a probe classifies for it).
+    pub fn head_classes(&self) -> usize {
+        if self.is_recovery() { 0 } else { self.classes }
     }
 
     /// Shape of one image as [channels, height, width].
@@ -387,6 +390,9 @@ impl RecoveryConfig {
         }
         if !(self.ema_decay.is_finite() && (0.0..1.0).contains(&self.ema_decay)) {
             return Err(err("recovery.ema_decay", format!("must be in [0, 1) (got {})", self.ema_decay)));
+        }
+        if !(self.unlabelled_fraction.is_finite() && (0.0..=1.0).contains(&self.unlabelled_fraction)) {
+            return Err(err("recovery.unlabelled_fraction", format!("must be in [0, 1] (got {})", self.unlabelled_fraction)));
         }
         Ok(())
     }

@@ -7,7 +7,7 @@
 //! inpainting), and denoising starts at the level whose noise matches the image's.
 
 use burn::prelude::*;
-use burn::tensor::{Bool, Distribution, TensorData};
+use burn::tensor::{Bool, Distribution, Int, TensorData};
 
 use crate::data::dataset::{images_to_tensor, tensor_values_to_images};
 use crate::inference::{ReadError, SampleError, class_labels, energies, noise_where_free, read_values, refine};
@@ -119,7 +119,7 @@ pub async fn inpaint(
     let (start, samples) = match dynamics {
         Dynamics::Recovery(chains) => {
             let start = original.clone().mask_where(mask.clone(), Tensor::random(original.shape(), Distribution::Normal(0.0, 1.0), device));
-            (start, inpaint_by_levels(model, original, &mask, chains).await?)
+            (start, inpaint_by_levels(model, original, &mask, chains, labels).await?)
         }
         Dynamics::Clamped(_) => {
             let start = noise_where_free(original, &mask);
@@ -139,9 +139,16 @@ pub async fn inpaint(
 
 /// The recovery walk from N(0, I) on the free pixels, with the kept pixels set at each level t to
 /// the known image noised to that level and scaled as the level's input (a_{t+1}·x_t), so the
-/// energy of every level sees the known part as it would in a real noisy image. Returns the
+/// energy of every level sees the known part as it would in a real noisy image (under `labels`'
+/// classes for a class-conditional net). Returns the
 /// final values, clipped.
-async fn inpaint_by_levels(model: &EnergyNet, known: Tensor<4>, free: &FreeMask, chains: &RecoveryChains) -> Result<Vec<f32>, ReadError> {
+async fn inpaint_by_levels(
+    model: &EnergyNet,
+    known: Tensor<4>,
+    free: &FreeMask,
+    chains: &RecoveryChains,
+    labels: Option<Tensor<1, Int>>,
+) -> Result<Vec<f32>, ReadError> {
     let model = &fixed(model);
     let s = &chains.schedule;
     let device = known.device();
@@ -157,7 +164,8 @@ async fn inpaint_by_levels(model: &EnergyNet, known: Tensor<4>, free: &FreeMask,
         // Free pixels carry on from the level above (x_{t+1}); kept ones are the known image's.
         x = known_at_level.mask_where(free.clone(), x);
         let one_level = RecoveryChains { walk: Walk::OneLevel, ..chains.clone() };
-        let options = ChainOptions { free: Some(free.clone()), levels: Some(vec![level as u32; n]), ..Default::default() };
+        let options =
+            ChainOptions { free: Some(free.clone()), labels: labels.clone(), levels: Some(vec![level as u32; n]), ..Default::default() };
         x = langevin(model, x, &Dynamics::Recovery(one_level), &options).await.0;
     }
     let x = final_step(model, x, chains, Some(free)).await;

@@ -119,7 +119,7 @@ pub async fn class_probabilities(
     if let Some(probe) = probe {
         return Ok(probe.probabilities(&features(model, images, chunk).await?));
     }
-    let classes = model.classes();
+    let classes = model.head_classes();
     if classes == 0 {
         return Err(ClassifyError::NoClassifier);
     }

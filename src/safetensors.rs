@@ -12,7 +12,11 @@
 //! - `level_shift.0` … `level_shift.4` [T, c] (an `nn.ParameterList`): the per-level shifts of
 //!   conv1…conv4's and fc1's pre-activations, and `level_head` [T, features], each level's part
 //!   of the output. A net without levels has them too, as one level of zeros (adding them
-//!   changes nothing), so one module loads every net.
+//!   changes nothing), so one module loads every net;
+//! - a class-conditional level net also has `class_shift.0` … `class_shift.4` [K + 1, c] and
+//!   `class_head` [K + 1, features]: the same form per class, row K being "any class"
+//!   (f(x, t, k) adds `class_shift.(i−1)[k]` beside the level's shift and ⟨h, class_head[k]⟩;
+//!   f(x, t) is row K).
 //!
 //! With a = SiLU, a₀ = x and aᵢ = a(convᵢ(aᵢ₋₁) + level_shift.(i−1)[t]),
 //! h = a(fc1(flatten(a₄)) + level_shift.4[t]) and f(x, t) = logsumexp(fc2(h)) + ⟨h, level_head[t]⟩;
@@ -101,6 +105,10 @@ fn shift_name(layer: usize) -> String {
     format!("level_shift.{layer}")
 }
 
+fn class_shift_name(layer: usize) -> String {
+    format!("class_shift.{layer}")
+}
+
 /// `net` (configured by `config`) as a safetensors file; see the module doc for the layout.
 /// Reads the weights synchronously on the CPU backend: the net is copied there first (a net on
 /// WebGPU in the browser must be read back asynchronously before: see `Engine.saveSafetensors`).
@@ -152,6 +160,13 @@ pub fn to_safetensors(net: &EnergyNet, config: &EbmConfig) -> Result<Vec<u8>, Sa
             let features = shape.feature_width();
             entries.push(Entry { name: "level_head".into(), shape: vec![1, features], values: vec![0.0; features] });
         }
+    }
+    // A class-conditional level net's class embedding (classes + 1 rows, the last "any class").
+    if let Some(classes) = &net.labels {
+        for (i, shift) in classes.shifts.iter().enumerate() {
+            entries.push(Entry { name: class_shift_name(i), shape: shift.dims().to_vec(), values: values(shift.val())? });
+        }
+        entries.push(Entry { name: "class_head".into(), shape: classes.head.dims().to_vec(), values: values(classes.head.val())? });
     }
     let bytes: Vec<Vec<u8>> = entries.iter().map(|e| e.values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
     let views = entries
@@ -285,6 +300,14 @@ pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<(EbmConfig, Ene
         }
     }
     expected.extend((0..5).map(shift_name).chain(["level_head".to_owned()]));
+    if let Some(classes) = net.labels.as_mut() {
+        let rows = shape.classes + 1;
+        for (i, &c) in widths.iter().enumerate() {
+            classes.shifts[i] = table(read(&class_shift_name(i), &[rows, c])?, [rows, c]);
+        }
+        classes.head = table(read("class_head", &[rows, features])?, [rows, features]);
+        expected.extend((0..5).map(class_shift_name).chain(["class_head".to_owned()]));
+    }
     if let Some(extra) = file.names().into_iter().find(|n| !expected.iter().any(|e| e == n)) {
         return Err(tensor_error(extra, "is not part of this net"));
     }

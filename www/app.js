@@ -41,9 +41,8 @@ async function otherModelLink() {
 /** What a visitor should know about the shipped model, from its measured figures. */
 async function describeShippedModel(info) {
   const c = state.config;
-  const kind = c.recipe === "recovery"
-    ? `, recovery likelihood over ${c.recovery.levels} noise levels`
-    : state.model.classes ? `, class-conditional over the ${state.model.classes} DermaMNIST classes` : "";
+  const conditional = state.model.classes ? `, class-conditional over the ${state.model.classes} DermaMNIST classes` : "";
+  const kind = c.recipe === "recovery" ? `, recovery likelihood over ${c.recovery.levels} noise levels${conditional}` : conditional;
   let text = `Shipped model: an energy-based model${kind}`;
   try {
     const res = await fetch(MODELS[modelName()].figures);

@@ -159,6 +159,7 @@ impl EnergyNet {
             fc1: widen_linear(&self.fc1, &c4, block, Some(&f1), noise, &mut rng),
             fc2: widen_linear(&self.fc2, &f1, 1, None, noise, &mut rng),
             levels: None,
+            labels: None,
             spectral_norm: false,
         })
     }

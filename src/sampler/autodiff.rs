@@ -63,7 +63,7 @@ pub async fn final_step(net: &EnergyNet, x: Tensor<4>, input_scale: f32, drift: 
 fn output_grad(net: &EnergyNet, x: &Tensor<4>, options: &ChainOptions, levels: Option<&Tensor<1, Int>>) -> Tensor<4> {
     let leaf = x.clone().detach().autodiff().require_grad();
     let out = match (levels, &options.labels) {
-        (Some(levels), _) => net.forward_at(leaf.clone(), levels),
+        (Some(levels), labels) => net.forward_at_given(leaf.clone(), levels, labels.as_ref()),
         (None, Some(labels)) => net.forward_given(leaf.clone(), labels.clone()),
         (None, None) => net.forward(leaf.clone()),
     };

@@ -231,7 +231,7 @@ impl Session {
             // A run's net is no longer the one the file's probe was fitted on.
             Current::Training(_) | Current::Trained(_) => None,
         };
-        ModelClassifier::of(self.config.classes, probe)
+        ModelClassifier::of(self.config.head_classes(), probe)
     }
 
     /// The note for a file of the model in use ([`Provenance::note`]).

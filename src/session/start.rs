@@ -90,11 +90,11 @@ pub(super) fn from_file(
 }
 
 /// A run can start from a net of shape `from` with shape `to` when only the classes (an
-/// unconditional net without levels becoming conditional) or the width (wider) change.
+/// unconditional net becoming conditional) or the width (wider) change.
 fn check_growth(name: &str, from: &NetShape, to: &NetShape) -> Result<(), SessionError> {
     let same_kind =
         (from.channels, from.image_size, from.levels, from.spectral_norm) == (to.channels, to.image_size, to.levels, to.spectral_norm);
-    let classes_fit = from.classes == to.classes || (from.classes == 0 && from.levels == 0 && to.classes >= 2);
+    let classes_fit = from.classes == to.classes || (from.classes == 0 && to.classes >= 2);
     if same_kind && classes_fit && to.width >= from.width {
         return Ok(());
     }
@@ -105,7 +105,7 @@ fn check_growth(name: &str, from: &NetShape, to: &NetShape) -> Result<(), Sessio
     };
     Err(SessionError::CannotGrow(format!(
         "{name} holds a net for {}, and the configuration asks for {}: a run can start from a net only to make it \
-         class-conditional (an unconditional one without noise levels) or wider",
+         class-conditional (an unconditional one) or wider",
         kind(from),
         kind(to)
     )))

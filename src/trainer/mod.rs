@@ -251,7 +251,7 @@ impl Trainer {
         self.device().seed(self.rng.random());
         let terms = match self.config.recipe {
             Recipe::Contrastive => self.contrastive_terms(real, real_labels).await,
-            Recipe::Recovery => self.recovery_terms(real).await,
+            Recipe::Recovery => self.recovery_terms(real, real_labels).await,
         };
         let lr = self.current_lr();
         self.update(terms.loss.clone(), lr);
@@ -296,7 +296,7 @@ impl Trainer {
         if self.config.grad_clip_norm > 0.0 {
             clip::clip_global_norm(&self.model, &mut grads, self.config.grad_clip_norm);
         }
-        if self.config.classes > 0 && self.config.head_lr_factor != 1.0 {
+        if self.config.head_classes() > 0 && self.config.head_lr_factor != 1.0 {
             let head_grads = head::take_head_grads(&self.model, &mut grads);
             self.model = self.optim.step(lr, self.model.clone(), grads);
             self.model = self.optim.step(lr * self.config.head_lr_factor, self.model.clone(), head_grads);

@@ -2,7 +2,9 @@
 //! a level t, its noisy x_t and the noisier x̃ = a_{t+1}·x_t + σ_{t+1}·ε; K Langevin steps of
 //! p(y | x̃) at level t from y = x̃ give the negative; then
 //! loss = mean (f(y_neg, t) − f(y_pos, t))·σ₁/σ_{t+1}, with y = a_{t+1}·x (no gradient through
-//! the chain). Images may take a random symmetry each (`augment_real`).
+//! the chain). Images may take a random symmetry each (`augment_real`). A class-conditional net
+//! learns f(y, t, k) on each image's label, except for a share of images (`unlabelled_fraction`)
+//! that train its "any class" row: the same loss, so both are energies of the same recipe.
 
 use burn::prelude::*;
 use burn::tensor::{Distribution, Int, TensorData};
@@ -12,6 +14,15 @@ use super::{Terms, Trainer};
 use crate::augment::random_symmetries;
 use crate::sampler::{ChainOptions, Dynamics, RecoveryChains, Walk, langevin};
 
+impl Trainer {
+    /// The class row each image trains: its label, or "any class" (row `classes`) for a random
+    /// `unlabelled_fraction` of them.
+    fn class_rows(&mut self, labels: &[i32]) -> Vec<i32> {
+        let (any, p) = (self.config.classes as i32, self.config.recovery.unlabelled_fraction);
+        labels.iter().map(|&k| if self.rng.random_bool(p) { any } else { k }).collect()
+    }
+}
+
 /// One value per image as a [N, 1, 1, 1] tensor (to scale whole images).
 fn per_image(values: Vec<f32>, device: &Device) -> Tensor<4> {
     let n = values.len();
@@ -20,7 +31,7 @@ fn per_image(values: Vec<f32>, device: &Device) -> Tensor<4> {
 
 impl Trainer {
     /// The positive and negative pairs and the loss terms of one iteration.
-    pub(super) async fn recovery_terms(&mut self, real: Tensor<4>) -> Terms {
+    pub(super) async fn recovery_terms(&mut self, real: Tensor<4>, labels: Option<&[i32]>) -> Terms {
         let schedule = self.schedule.clone().expect("a recovery trainer has its schedule");
         let device = self.device();
         let n = real.dims()[0];
@@ -41,12 +52,16 @@ impl Trainer {
             walk: Walk::OneLevel,
             final_drift: 0.0,
         });
-        let options = ChainOptions { levels: Some(levels.iter().map(|&t| t as u32).collect()), ..Default::default() };
+        let rows = labels.map(|l| self.class_rows(l));
+        let class_ids = rows.map(|rows| Tensor::<1, Int>::from_data(TensorData::new(rows, [n]), &device));
+        let options =
+            ChainOptions { levels: Some(levels.iter().map(|&t| t as u32).collect()), labels: class_ids.clone(), ..Default::default() };
         let (x_neg, _) = langevin(&self.model, x_tilde, &chains, &options).await;
 
         let scale = column(&|t| schedule.input_scale(t));
         let both = Tensor::cat(vec![x_t * scale.clone(), x_neg * scale], 0);
-        let f = self.model.forward_at(both, &Tensor::cat(vec![level_ids.clone(), level_ids], 0));
+        let twice = |ids: Tensor<1, Int>| Tensor::cat(vec![ids.clone(), ids], 0);
+        let f = self.model.forward_at_given(both, &twice(level_ids), class_ids.map(twice).as_ref());
         let (f_pos, f_neg) = (f.clone().narrow(0, 0, n), f.narrow(0, n, n));
         let weights = Tensor::<1>::from_data(TensorData::new(levels.iter().map(|&t| schedule.loss_weight(t)).collect(), [n]), &device);
         let loss = ((f_neg.clone() - f_pos.clone()) * weights).mean();

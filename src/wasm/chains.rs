@@ -46,8 +46,8 @@ impl ChainHelper {
         let levels: Option<Vec<u32>> =
             get(job, "levels").dyn_ref::<Int32Array>().map(|a| a.to_vec().into_iter().map(|l| l.max(0) as u32).collect());
         let free: Option<Vec<bool>> = get(job, "free").dyn_ref::<Uint8Array>().map(|a| a.to_vec().into_iter().map(|f| f != 0).collect());
-        let net_levels = net.levels.as_ref().map_or(0, |l| l.count);
-        if labels.as_ref().is_some_and(|l| l.len() != count || l.iter().any(|&y| y < 0 || y as usize >= net.classes.max(1)))
+        let net_levels = net.levels.as_ref().map_or(0, |l| l.rows);
+        if labels.as_ref().is_some_and(|l| l.len() != count || l.iter().any(|&y| y < 0 || y as usize >= net.label_classes().max(1)))
             || levels.as_ref().is_some_and(|l| l.len() != count || l.iter().any(|&t| t as usize >= net_levels))
             || free.as_ref().is_some_and(|f| f.len() != images.len())
         {

@@ -182,7 +182,9 @@ impl Engine {
             ready: session.has_model(),
             iteration: session.iteration(),
             classes: config.classes,
-            class_names: (0..classifier.as_ref().map_or(0, |c| c.classes())).map(crate::data::class_name).collect(),
+            // The net's own classes (a class-conditional recovery net may have no classifier yet) and a
+            // probe's, which may know more.
+            class_names: (0..config.classes.max(classifier.as_ref().map_or(0, |c| c.classes()))).map(crate::data::class_name).collect(),
             classifier: classifier.map(|c| c.kind()),
             config,
             persistent_chains: session.persistent_chains(),

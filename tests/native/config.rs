@@ -41,6 +41,7 @@ fn bad_values_are_rejected_with_the_field_named() {
         (r#"{"classes": 1}"#, "classes"),
         (r#"{"classes": 300}"#, "classes"),
         (r#"{"class_loss_weight": -1}"#, "class_loss_weight"),
+        (r#"{"recipe": "recovery", "recovery": {"unlabelled_fraction": 1.5}}"#, "recovery.unlabelled_fraction"),
         (r#"{"batchsize": 3}"#, "json"),
         (r#"{"batch_size": "many"}"#, "json"),
         ("not json", "json"),

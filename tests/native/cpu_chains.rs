@@ -16,7 +16,10 @@ fn autodiff_grad(net: &EnergyNet, x: &Tensor<4>, labels: Option<&[i32]>, levels:
     let leaf = x.clone().require_grad();
     let ints = |l: Vec<i64>| Tensor::<1, Int>::from_data(TensorData::new(l.clone(), [l.len()]), &device);
     let energy = match (labels, levels) {
-        (_, Some(t)) => net.forward_at(leaf.clone(), &ints(t.iter().map(|&v| v as i64).collect())).neg(),
+        (l, Some(t)) => {
+            let labels = l.map(|l| ints(l.iter().map(|&v| v as i64).collect()));
+            net.forward_at_given(leaf.clone(), &ints(t.iter().map(|&v| v as i64).collect()), labels.as_ref()).neg()
+        }
         (Some(l), None) => net.energy_given(leaf.clone(), ints(l.iter().map(|&v| v as i64).collect())),
         (None, None) => net.energy(leaf.clone()),
     };
@@ -76,14 +79,27 @@ fn level_conditioned_gradient_matches_autodiff() {
     check_at(&config, None, None);
 }
 
+/// A class-conditional level net: f(y, t, k) for each image's class, and its "any class" row.
+#[test]
+fn class_and_level_conditioned_gradient_matches_autodiff() {
+    let config = EbmConfig { width: 16, classes: 7, ..EbmConfig::recovery() };
+    check_at(&config, Some(&[0, 6, 3, 3, 1]), Some(&[0, 5, 2, 2, 4]));
+    check_at(&config, None, Some(&[1, 1, 2, 3, 4]));
+}
+
 /// The CPU path's recovery chains (the walk down the levels, and one level per chain) end where
 /// the autodiff path's do when no noise is drawn (each path draws its own noise).
 #[test]
 fn recovery_chains_match_the_autodiff_path() {
+    recovery_chains_match(EbmConfig { width: 16, ..EbmConfig::recovery() }, None);
+    // Class-conditional: each chain under its class.
+    recovery_chains_match(EbmConfig { width: 16, classes: 7, ..EbmConfig::recovery() }, Some(vec![6, 0, 2, 2, 5, 1]));
+}
+
+fn recovery_chains_match(config: EbmConfig, labels: Option<Vec<i64>>) {
     use dermaebm::platform::block_on;
     use dermaebm::recovery::NoiseSchedule;
     use dermaebm::sampler::{ChainOptions, RecoveryChains, Walk, langevin};
-    let config = EbmConfig { width: 16, ..EbmConfig::recovery() };
     let device = Device::flex();
     device.seed(11);
     let net = burn::module::Module::valid(&with_random_levels(EnergyNet::new(NetShape::from(&config), &device.clone().autodiff())));
@@ -92,7 +108,8 @@ fn recovery_chains_match_the_autodiff_path() {
     for walk in [Walk::Down { top: 5 }, Walk::OneLevel] {
         let dynamics =
             Dynamics::Recovery(RecoveryChains { schedule: schedule.clone(), steps: 4, noise_scale: 0.0, walk, final_drift: 0.0 });
-        let options = ChainOptions { levels: Some(vec![0, 1, 2, 3, 4, 5]), record_every: Some(1), ..Default::default() };
+        let labels = labels.clone().map(|l| Tensor::<1, Int>::from_data(TensorData::new(l, [6]), &device));
+        let options = ChainOptions { levels: Some(vec![0, 1, 2, 3, 4, 5]), record_every: Some(1), labels, ..Default::default() };
         let (cpu, cpu_frames) = block_on(langevin(&net, start.clone(), &dynamics, &options));
         // The autodiff path: the same net on the autodiff-capable device skips the CPU path.
         let (general, frames) = block_on(dermaebm::sampler::langevin_autodiff(&net, start.clone(), &dynamics, &options));
@@ -263,7 +280,11 @@ impl dermaebm::sampler::cpu::ChainPool for CountingPool {
 
 #[test]
 fn the_frozen_net_survives_its_wire_format_and_damage_is_refused() {
-    for config in [EbmConfig { classes: 7, ..EbmConfig::default() }, EbmConfig { width: 16, ..EbmConfig::recovery() }] {
+    for config in [
+        EbmConfig { classes: 7, ..EbmConfig::default() },
+        EbmConfig { width: 16, ..EbmConfig::recovery() },
+        EbmConfig { width: 16, classes: 7, ..EbmConfig::recovery() },
+    ] {
         let net = FrozenNet::of(&with_random_levels(EnergyNet::new(NetShape::from(&config), &Device::flex())), 28);
         let values = net.to_values();
         assert_eq!(FrozenNet::from_values(&values).expect("it reads back").to_values(), values);

@@ -224,3 +224,79 @@ fn a_walk_ends_with_a_denoising_step_down_the_level_0_energy() {
     let free_moved: f32 = (masked - plain).abs().max().into_scalar::<f32>();
     assert!(free_moved > 0.0, "free pixels move");
 }
+
+/// A class-conditional recovery net made from an unconditional one starts as that net for every
+/// class (its class rows are 0), and f(y, t) is its "any class" row.
+#[test]
+fn a_level_net_made_conditional_starts_as_the_same_energy_for_every_class() {
+    use burn::tensor::{Int, TensorData};
+    let device = Device::flex();
+    device.seed(21);
+    let config = EbmConfig { width: 16, ..EbmConfig::recovery() };
+    let net = crate::common::with_random_levels(EnergyNet::new(dermaebm::NetShape::from(&config), &device));
+    let x = dermaebm::Tensor::<4>::random([4, 3, 28, 28], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
+    let ints = |v: Vec<i32>| dermaebm::Tensor::<1, Int>::from_data(TensorData::new(v, [4]), &device);
+    let levels = ints(vec![0, 2, 3, 5]);
+    let values = |t: dermaebm::Tensor<1>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let before = values(net.forward_at(x.clone(), &levels));
+    let conditional = net.into_conditional(7);
+    assert_eq!((conditional.classes(), conditional.head_classes()), (7, 0), "classes are an embedding, not logits");
+    for k in [0, 3, 6] {
+        let f = values(conditional.forward_at_given(x.clone(), &levels, Some(&ints(vec![k; 4]))));
+        assert_eq!(f, before, "class {k}");
+    }
+    assert_eq!(values(conditional.forward_at(x.clone(), &levels)), before, "any class");
+    // Once the class rows differ, so do the classes' energies, and "any class" is row 7.
+    let trained = crate::common::with_random_levels(conditional);
+    let of = |k: i32| values(trained.forward_at_given(x.clone(), &levels, Some(&ints(vec![k; 4]))));
+    assert_ne!(of(0), of(3));
+    assert_eq!(values(trained.forward_at(x.clone(), &levels)), of(7));
+}
+
+/// The rows of the class tables (shifts and head) of a class-conditional level net with
+/// `classes` classes that are not all zero (row `classes` is "any class").
+fn moved_class_rows(net: &EnergyNet, classes: usize) -> Vec<usize> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    struct Rows(usize, std::collections::BTreeSet<usize>);
+    impl ModuleVisitor for Rows {
+        fn visit_float<const D: usize>(&mut self, param: &Param<dermaebm::Tensor<D>>) {
+            let dims = param.dims();
+            // The class tables are the only [classes + 1, c] parameters of these nets.
+            if D == 2 && dims[0] == self.0 {
+                let values = param.val().into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+                for (row, v) in values.chunks_exact(dims[1]).enumerate() {
+                    if v.iter().any(|&x| x != 0.0) {
+                        self.1.insert(row);
+                    }
+                }
+            }
+        }
+    }
+    let mut rows = Rows(classes + 1, Default::default());
+    net.visit(&mut rows);
+    rows.1.into_iter().collect()
+}
+
+/// Training with labels moves the rows of the classes in the batch and, for the unlabelled share
+/// of the images, the "any class" row — nothing else; the chains and the loss take the classes.
+#[test]
+fn class_conditional_recovery_trains_the_rows_of_the_labels_it_sees() {
+    let device = Device::flex();
+    for (fraction, expected) in [(0.0, vec![0, 2]), (1.0, vec![4]), (0.5, vec![0, 2, 4])] {
+        let mut config = EbmConfig { classes: 4, ..tiny_recovery(9) };
+        config.recovery.unlabelled_fraction = fraction;
+        let mut trainer = Trainer::new(config.clone(), &device).expect("recovery with classes is a valid configuration");
+        assert!(moved_class_rows(trainer.model(), 4).is_empty(), "every class starts as the same energy");
+        for i in 0..3 {
+            let (real, labels) = crate::common::labelled_patterns(&config, i, &trainer.device());
+            // Classes 0 and 2 only.
+            let labels: Vec<i32> = labels.iter().map(|&k| (k % 2) * 2).collect();
+            let stats = block_on(trainer.step(real, Some(&labels))).expect("a training step");
+            assert!(stats.is_finite());
+        }
+        assert_eq!(moved_class_rows(trainer.model(), 4), expected, "unlabelled fraction {fraction}");
+        assert_eq!(moved_class_rows(trainer.sampling_model(), 4), expected, "the moving average follows");
+        let missing = block_on(trainer.step(crate::common::labelled_patterns(&config, 9, &trainer.device()).0, None));
+        assert!(missing.is_err(), "a class-conditional run needs its labels");
+    }
+}

@@ -80,6 +80,23 @@ fn a_spectrally_normalised_recovery_net_reads_back_with_the_same_energies_at_eve
     round_trip(&net, &config);
 }
 
+#[test]
+fn a_class_conditional_recovery_net_reads_back_with_the_same_energies_for_every_class() {
+    let config = EbmConfig { classes: 4, ..tiny_recovery_config(34) };
+    let device = Device::flex();
+    let net = with_random_levels(EnergyNet::new((&config).into(), &device));
+    round_trip(&net, &config);
+    let (_, read) = from_safetensors(&to_safetensors(&net, &config).unwrap(), &device).unwrap();
+    let x = images(&config, &device);
+    for k in 0..4 {
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![k as i64; IMAGES], [IMAGES]), &device);
+        let levels = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64; IMAGES], [IMAGES]), &device);
+        let of = |n: &EnergyNet| values(n.forward_at_given(x.clone(), &levels, Some(&labels)));
+        let difference = max_difference(&of(&net), &of(&read));
+        assert!(difference <= 1e-6, "class {k}: energies differ by {difference}");
+    }
+}
+
 /// The file's tensors by name: (shape, values).
 fn tensors(bytes: &[u8]) -> HashMap<String, (Vec<usize>, Vec<f32>)> {
     let file = SafeTensors::deserialize(bytes).unwrap();

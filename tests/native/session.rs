@@ -397,3 +397,28 @@ fn a_run_held_by_a_step_is_refused_not_waited_for() {
     let (run, provenance) = session.into_run().expect("the run alone");
     assert_eq!((run.iteration(), provenance), (1, Provenance::New));
 }
+
+/// A recovery run's file starts a class-conditional recovery run: the same net with class rows
+/// at 0 (so every class begins as the file's energy), its moving average from the file's net, and
+/// the probe (not a head) as its classifier.
+#[test]
+fn a_recovery_net_starts_a_class_conditional_recovery_run_as_the_same_energy() {
+    let recovery = EbmConfig { batch_size: 8, ..common::tiny_recovery_config(5) };
+    let mut session = Session::new(Device::flex());
+    session.load_dataset(patterns(20, 12, true));
+    session.set_config(recovery.clone()).expect("valid");
+    let run = session.start_training(Start::Fresh).expect("a run starts");
+    block_on(run.next()).expect("a step");
+    let bytes = block_on(run.read().expect("idle").checkpoint(Contents { optimizer: true, buffer: true, newest_chains: None }, "r"))
+        .expect("it saves");
+    let file = decode(&bytes);
+    let unconditional = energies_of(&file.model(&Device::flex()).expect("its net"));
+
+    session.set_config(EbmConfig { classes: synthetic::PATTERNS, ..recovery }).expect("recovery with classes is valid");
+    let run = session.start_training(Start::From { file: &file, name: "recovery.debm" }).expect("it starts from the file");
+    let run = run.read().expect("idle");
+    let model = run.trainer().sampling_model();
+    assert_eq!((run.iteration(), model.classes(), model.head_classes(), model.levels()), (0, synthetic::PATTERNS, 0, 4));
+    assert_eq!(energies_of(model), unconditional, "f(x, 0) of any class is the file's");
+    assert!(session.classifier().is_none(), "no probe yet, and a recovery net has no class head to classify with");
+}

@@ -52,7 +52,7 @@ pub fn run(args: Args) -> Result<()> {
         let images = dataset.batch(s, &(0..labels.len()).collect::<Vec<_>>(), &device);
         let mut row = serde_json::Map::new();
         for (name, p) in [("head", None), ("probe", Some(&probe))] {
-            if p.is_none() && model.classes() == 0 {
+            if p.is_none() && model.head_classes() == 0 {
                 continue;
             }
             let probabilities = block_on(class_probabilities(&model, p, images.clone(), 512))?;

@@ -149,7 +149,13 @@ pub fn run(args: Args) -> Result<()> {
         files.iter().map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f)).collect::<Vec<_>>().join(", "),
         split.name(),
         match (config.is_recovery(), config.is_conditional()) {
-            (true, _) => format!(", recovery likelihood over {} noise levels", config.recovery.levels),
+            (true, false) => format!(", recovery likelihood over {} noise levels", config.recovery.levels),
+            (true, true) => {
+                format!(
+                    ", recovery likelihood over {} noise levels, class-conditional over {} classes",
+                    config.recovery.levels, config.classes
+                )
+            }
             (false, true) => format!(", class-conditional over {} classes", config.classes),
             (false, false) => String::new(),
         },

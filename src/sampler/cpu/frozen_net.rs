@@ -36,9 +36,10 @@ impl Dense {
 /// Which energy the chains descend.
 #[derive(Clone, Copy, Debug)]
 pub enum Target<'a> {
-    /// E(x): the single output, or −logsumexp of the class logits.
+    /// E(x): the single output, or −logsumexp of the class logits; a class-conditional level
+    /// net's "any class" row.
     Marginal,
-    /// E(x, y) = −logit_y(x), one label per image.
+    /// E(x, y) = −logit_y(x), one label per image; a class-conditional level net's class rows.
     Class(&'a [i32]),
 }
 
@@ -49,21 +50,50 @@ pub struct FrozenNet {
     /// First dense layer with its input rows reordered from burn's NCHW flattening to NHWC.
     pub fc1: Dense,
     pub fc2: Dense,
-    /// 0 = unconditional.
+    /// Class logits of the last layer ([`EnergyNet::head_classes`]); 0 = one output.
     pub classes: usize,
     /// The noise-level conditioning of a recovery-recipe net.
-    pub levels: Option<FrozenLevels>,
+    pub levels: Option<FrozenEmbedding>,
+    /// A class-conditional level net's class conditioning (classes + 1 rows, the last "any class").
+    pub labels: Option<FrozenEmbedding>,
 }
 
-/// A level-conditioned net's per-level parts ([`crate::model::LevelEmbedding`]).
+/// A level-conditioned net's per-level or per-class parts ([`crate::model::Embedding`]).
 #[derive(Clone, Debug)]
-pub struct FrozenLevels {
-    /// Number of levels T.
-    pub count: usize,
-    /// [T, channels] shifts of conv1…conv4 and fc1's pre-activations.
+pub struct FrozenEmbedding {
+    /// Number of rows: levels T, or classes + 1.
+    pub rows: usize,
+    /// [rows, channels] shifts of conv1…conv4 and fc1's pre-activations.
     pub shifts: [Vec<f32>; 5],
-    /// [T, features]: each level's part of the output weights.
+    /// [rows, features]: each row's part of the output weights.
     pub head: Vec<f32>,
+}
+
+impl FrozenEmbedding {
+    fn of(embedding: &crate::model::Embedding) -> Self {
+        let values = |t: Tensor<1>| t.into_data().convert::<f32>().try_into_vec::<f32>().expect("weights are floats");
+        FrozenEmbedding {
+            rows: embedding.rows(),
+            shifts: std::array::from_fn(|i| values(embedding.shifts[i].val().flatten(0, 1))),
+            head: values(embedding.head.val().flatten(0, 1)),
+        }
+    }
+
+    /// The row of image `i` for each of `images` images (checked against the table).
+    fn check(&self, rows: &[u32], images: usize, what: &str) {
+        assert!(
+            rows.len() >= images && rows[..images].iter().all(|&r| (r as usize) < self.rows),
+            "a {what} outside the net's {}",
+            self.rows
+        );
+    }
+
+    /// dE/dh gains −head_row for each image's row (f gains ⟨h, head_row⟩).
+    fn head_grad(&self, grad: &mut [f32], rows: &[u32], width: usize) {
+        for (g, &r) in grad.chunks_exact_mut(width).zip(rows) {
+            g.iter_mut().zip(&self.head[r as usize * width..(r as usize + 1) * width]).for_each(|(g, w)| *g -= w);
+        }
+    }
 }
 
 impl FrozenNet {
@@ -104,16 +134,18 @@ impl FrozenNet {
             }
         }
         fc1.weight = reordered;
-        let levels = net.levels.as_ref().map(|l| FrozenLevels {
-            count: l.levels(),
-            shifts: std::array::from_fn(|i| values(l.shifts[i].val().flatten(0, 1))),
-            head: values(l.head.val().flatten(0, 1)),
-        });
-        FrozenNet { convs: [c1, c2, c3, c4], fc1, fc2: dense(&net.fc2), classes: net.classes, levels }
+        FrozenNet {
+            convs: [c1, c2, c3, c4],
+            fc1,
+            fc2: dense(&net.fc2),
+            classes: net.head_classes(),
+            levels: net.levels.as_ref().map(FrozenEmbedding::of),
+            labels: net.labels.as_ref().map(FrozenEmbedding::of),
+        }
     }
 }
 
-/// Adds each image's level shift to its pre-activations `z` (`images` × `pixels` × `channels`).
+/// Adds each image's row of `shifts` (its level's, or its class's) to its pre-activations `z` (`images` × `pixels` × `channels`).
 fn add_level_shift(z: &mut [f32], shifts: &[f32], levels: &[u32], pixels: usize, channels: usize) {
     for (image, &level) in z.chunks_exact_mut(pixels * channels).zip(levels) {
         let shift = &shifts[level as usize * channels..(level as usize + 1) * channels];
@@ -152,6 +184,12 @@ impl FrozenNet {
         }
     }
 
+    /// Classes a chain's label may name: the head's logits, or a class-conditional level net's
+    /// class rows (without "any class"); 0 = unconditional.
+    pub fn label_classes(&self) -> usize {
+        self.labels.as_ref().map_or(self.classes, |c| c.rows - 1)
+    }
+
     /// Values of one input image (NHWC).
     pub fn image_len(&self) -> usize {
         self.convs[0].in_len()
@@ -163,7 +201,7 @@ impl FrozenNet {
     pub fn energy_grad(&self, images: usize, x: &[f32], target: Target, levels: Option<&[u32]>, ws: &mut Workspace, grad: &mut [f32]) {
         assert!(images <= ws.images, "workspace made for {} images, asked for {images}", ws.images);
         let clean: Vec<u32>;
-        let level_of: Option<(&FrozenLevels, &[u32])> = match (&self.levels, levels) {
+        let level_of: Option<(&FrozenEmbedding, &[u32])> = match (&self.levels, levels) {
             (Some(l), Some(levels)) => Some((l, levels)),
             (Some(l), None) => {
                 clean = vec![0; images];
@@ -172,28 +210,37 @@ impl FrozenNet {
             (None, _) => None,
         };
         if let Some((l, levels)) = level_of {
-            assert!(
-                levels.len() >= images && levels[..images].iter().all(|&t| (t as usize) < l.count),
-                "a level outside the net's {}",
-                l.count
-            );
+            l.check(levels, images, "level");
         }
+        // A class-conditional level net: each image's class row ("any class" for E(x)).
+        let class_rows: Vec<u32>;
+        let class_of: Option<(&FrozenEmbedding, &[u32])> = match &self.labels {
+            Some(c) => {
+                class_rows = match target {
+                    Target::Class(labels) => labels[..images].iter().map(|&k| k as u32).collect(),
+                    Target::Marginal => vec![(c.rows - 1) as u32; images],
+                };
+                c.check(&class_rows, images, "class");
+                Some((c, &class_rows))
+            }
+            None => None,
+        };
         // Forward, keeping each activation's slope.
         for (layer, conv) in self.convs.iter().enumerate() {
             let (done, rest) = ws.acts.split_at_mut(layer);
             let input: &[f32] = if layer == 0 { x } else { &done[layer - 1] };
             conv.forward(images, input, &mut ws.cols, &mut rest[0]);
             let values = images * conv.out_len();
-            if let Some((l, levels)) = level_of {
-                add_level_shift(&mut rest[0][..values], &l.shifts[layer], levels, conv.out_side * conv.out_side, conv.cout);
+            for (e, rows) in level_of.iter().chain(&class_of) {
+                add_level_shift(&mut rest[0][..values], &e.shifts[layer], rows, conv.out_side * conv.out_side, conv.cout);
             }
             swish_with_slope(&mut rest[0][..values], &mut ws.slopes[layer][..values]);
         }
         let (convs, fc) = ws.acts.split_at_mut(4);
         self.fc1.forward(images, &convs[3], &mut fc[0]);
         let hidden = images * self.fc1.outputs;
-        if let Some((l, levels)) = level_of {
-            add_level_shift(&mut fc[0][..hidden], &l.shifts[4], levels, 1, self.fc1.outputs);
+        for (e, rows) in level_of.iter().chain(&class_of) {
+            add_level_shift(&mut fc[0][..hidden], &e.shifts[4], rows, 1, self.fc1.outputs);
         }
         swish_with_slope(&mut fc[0][..hidden], &mut ws.slopes[4][..hidden]);
         self.fc2.forward(images, &fc[0], &mut ws.logits);
@@ -225,12 +272,8 @@ impl FrozenNet {
 
         // Backward to the input.
         self.fc2.input_grad(images, &ws.grad_a, &mut ws.grad_b);
-        if let Some((l, levels)) = level_of {
-            // f gains ⟨h, head_t⟩: dE/dh gains −head_t.
-            let width = self.fc1.outputs;
-            for (row, &t) in ws.grad_b[..hidden].chunks_exact_mut(width).zip(levels) {
-                row.iter_mut().zip(&l.head[t as usize * width..(t as usize + 1) * width]).for_each(|(g, w)| *g -= w);
-            }
+        for (e, rows) in level_of.iter().chain(&class_of) {
+            e.head_grad(&mut ws.grad_b[..hidden], rows, self.fc1.outputs);
         }
         times(&mut ws.grad_b[..images * self.fc1.outputs], &ws.slopes[4]);
         self.fc1.input_grad(images, &ws.grad_b, &mut ws.grad_a);

@@ -21,7 +21,7 @@ use rand::rngs::StdRng;
 use rand_distr::{Distribution as _, StandardNormal};
 
 pub use conv::Conv;
-pub use frozen_net::{Dense, FrozenLevels, FrozenNet, Target};
+pub use frozen_net::{Dense, FrozenEmbedding, FrozenNet, Target};
 pub use pool::{ChainPool, ShareFuture, ShareJob, install_pool, run_on_pool, shares};
 
 /// One recorded state of every chain of a run (or share).
@@ -256,6 +256,7 @@ impl Tile<'_> {
             Walk::OneLevel => vec![levels.expect("a one-level recovery chain needs its levels").to_vec()],
             Walk::Down { top } => (0..=top as u32).rev().map(|t| vec![t; self.count]).collect(),
         };
+        let target = self.labels.map_or(Target::Marginal, Target::Class);
         let mut x = start.to_vec();
         if record && let Walk::Down { top } = chains.walk {
             self.record(0, Some(top + 1), &x);
@@ -265,7 +266,7 @@ impl Tile<'_> {
             let steps: Vec<_> = stage.iter().map(|&t| chains.schedule.step(t as usize, chains.noise_scale)).collect();
             let anchor = x.clone();
             for _ in 0..chains.steps {
-                self.net.energy_grad(self.count, &x, Target::Marginal, Some(&stage), &mut self.ws, &mut self.grad);
+                self.net.energy_grad(self.count, &x, target, Some(&stage), &mut self.ws, &mut self.grad);
                 for (chain, s) in steps.iter().enumerate() {
                     self.draw_noise(chain);
                     let range = chain * len..(chain + 1) * len;

@@ -1,14 +1,15 @@
 //! The frozen net as one flat array of numbers, to hand to another wasm instance (a chain
 //! helper worker) once per update: sizes first (small integers, exact in f32), then weights.
 //!
-//! Layout: `[MAGIC, classes, conv × 4, dense × 2, levels]`; a conv is `[cin, cout, kernel, pad,
-//! stride, in_side, out_side, weight…, bias…]`, a dense layer `[inputs, outputs, weight…, bias…]`,
-//! `levels` is `[T]` then, when T > 0, the five shift tables and the per-level head.
+//! Layout: `[MAGIC, classes, conv × 4, dense × 2, levels, labels]`; a conv is `[cin, cout, kernel,
+//! pad, stride, in_side, out_side, weight…, bias…]`, a dense layer `[inputs, outputs, weight…,
+//! bias…]`, `levels` is `[T]` then, when T > 0, the five shift tables and the per-level head;
+//! `labels` the same for a class-conditional level net's class rows (`[0]` when it has none).
 
-use super::{Conv, Dense, FrozenLevels, FrozenNet};
+use super::{Conv, Dense, FrozenEmbedding, FrozenNet};
 
 /// Marks the array (and its version): a wrong or stale array is refused, not misread.
-const MAGIC: f32 = 7302.0;
+const MAGIC: f32 = 7303.0;
 /// Largest size field accepted (guards the lengths derived from them).
 const MAX_DIM: f32 = 65_536.0;
 
@@ -26,12 +27,14 @@ impl FrozenNet {
             out.extend(&d.weight);
             out.extend(&d.bias);
         }
-        match &self.levels {
-            None => out.push(0.0),
-            Some(l) => {
-                out.push(l.count as f32);
-                l.shifts.iter().for_each(|s| out.extend(s));
-                out.extend(&l.head);
+        for embedding in [&self.levels, &self.labels] {
+            match embedding {
+                None => out.push(0.0),
+                Some(e) => {
+                    out.push(e.rows as f32);
+                    e.shifts.iter().for_each(|s| out.extend(s));
+                    out.extend(&e.head);
+                }
             }
         }
         out
@@ -59,17 +62,23 @@ impl FrozenNet {
             Ok(Dense { inputs, outputs, weight: r.take(inputs * outputs)?.to_vec(), bias: r.take(outputs)?.to_vec() })
         };
         let (fc1, fc2) = (dense()?, dense()?);
-        let count = r.size()?;
-        let levels = if count == 0 {
-            None
-        } else {
-            let widths = [convs[0].cout, convs[1].cout, convs[2].cout, convs[3].cout, fc1.outputs];
+        let widths = [convs[0].cout, convs[1].cout, convs[2].cout, convs[3].cout, fc1.outputs];
+        let mut embedding = || -> Result<Option<FrozenEmbedding>, String> {
+            let rows = r.size()?;
+            if rows == 0 {
+                return Ok(None);
+            }
             let mut shifts: [Vec<f32>; 5] = Default::default();
             for (shift, width) in shifts.iter_mut().zip(widths) {
-                *shift = r.take(count * width)?.to_vec();
+                *shift = r.take(rows * width)?.to_vec();
             }
-            Some(FrozenLevels { count, shifts, head: r.take(count * fc1.outputs)?.to_vec() })
+            Ok(Some(FrozenEmbedding { rows, shifts, head: r.take(rows * widths[4])?.to_vec() }))
         };
+        let levels = embedding()?;
+        let labels = embedding()?;
+        if labels.is_some() && levels.is_none() {
+            return Err("class rows without noise levels".into());
+        }
         if r.at != values.len() {
             return Err(format!("{} values left over after the net", values.len() - r.at));
         }
@@ -77,7 +86,7 @@ impl FrozenNet {
         if !chained || fc1.inputs != convs[3].out_len() || fc2.inputs != fc1.outputs {
             return Err("the layers' sizes do not fit together".into());
         }
-        Ok(FrozenNet { convs, fc1, fc2, classes, levels })
+        Ok(FrozenNet { convs, fc1, fc2, classes, levels, labels })
     }
 }
 
