@@ -93,7 +93,7 @@ async function applySettings() {
     config.channels = state.summary.channels ?? config.channels;
     config.image_size = state.summary.image_size?.[0] ?? config.image_size;
   }
-  if ($("conditional").checked && config.recipe === "contrastive") {
+  if ($("conditional").checked) {
     config.classes = labelledClasses();
     if (!config.classes) {
       show($("settings-error"), "Class-conditional training needs labelled data: the loaded split has no labels.");

@@ -374,6 +374,29 @@ test("class-conditional training: pick a class, generate it, classify the val sp
   await context.close();
 });
 
+test("class-conditional recovery training: the walk from noise generates the class picked", async () => {
+  const context = await newContext();
+  const page = await openPage(context);
+  await uploadRealData(page);
+  await setTinySettings(page, { batch_size: 8, "recovery.levels": 2 }, "recovery");
+  await page.check("#conditional");
+  await page.click("#start-btn");
+  await waitIteration(page, 2);
+  await page.click("#pause-btn");
+  await page.waitForFunction(() => !document.getElementById("gen-btn").disabled, null, { timeout: 120_000 });
+  assert.equal(await page.evaluate(() => window.dermaebm.state.model.classes), 7, "the model is conditional over the data's 7 classes");
+  assert.equal(await page.isVisible("#gen-class"), true, "a class picker appears for a conditional recovery model");
+  await page.selectOption("#gen-class", { label: "4: mel" });
+  await page.fill("#gen-count", "4");
+  // The walk draws each level as it arrives; the class is stamped on the grid when it is done.
+  await page.evaluate(() => delete document.getElementById("gen-grid").dataset.class);
+  await page.click("#gen-btn");
+  await page.waitForFunction(() => "class" in document.getElementById("gen-grid").dataset, null, { timeout: 120_000 });
+  assert.equal(await page.getAttribute("#gen-grid", "data-class"), "4", "the engine walked the levels under class 4 (mel)");
+  assert.equal(await page.isVisible("#gen-error"), false);
+  await context.close();
+});
+
 test("inpainting repaints only the mask, and the result exports as PNG", async () => {
   const context = await newContext();
   const page = await openPage(context);
