@@ -60,9 +60,17 @@ async fn webgpu_level_energy_and_gradient_match_the_cpu() {
 /// rescaling between levels agree, and no step's image is lost on the device.
 #[wasm_bindgen_test]
 async fn webgpu_recovery_walk_matches_the_cpu() {
-    let (cpu, gpu) = common::recovery_walk_on_both(&webgpu().await).await;
+    let device = webgpu().await;
+    // Unconditional, then class-conditional with each chain under its own class.
+    for classes in [0, 3] {
+        let (cpu, gpu) = common::recovery_walk_on_both(&device, classes).await;
+        check_walks_agree(&cpu, &gpu, classes);
+    }
+}
+
+fn check_walks_agree(cpu: &[Vec<f32>], gpu: &[Vec<f32>], classes: usize) {
     assert_eq!(cpu.len(), gpu.len(), "the same levels recorded");
-    for (level, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
+    for (level, (c, g)) in cpu.iter().zip(gpu).enumerate() {
         let d = common::relative_difference(c, g);
         let worst = c
             .iter()
@@ -70,7 +78,7 @@ async fn webgpu_recovery_walk_matches_the_cpu() {
             .enumerate()
             .max_by(|a, b| (a.1.0 - a.1.1).abs().total_cmp(&(b.1.0 - b.1.1).abs()))
             .map(|(i, (x, y))| (i, *x, *y));
-        assert!(d < 1e-3, "state {level} of the walk differs by {d} (relative); worst element {worst:?}");
+        assert!(d < 1e-3, "classes {classes}: state {level} of the walk differs by {d} (relative); worst element {worst:?}");
     }
 }
 

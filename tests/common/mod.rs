@@ -333,13 +333,14 @@ pub fn with_random_levels(net: EnergyNet) -> EnergyNet {
 /// A recovery walk down every level, without noise, from one seeded start with one seeded
 /// level-conditioned net: on the CPU backend (the CPU Langevin path) and again on `device`
 /// (same weights, same start). Returns each path's states after every level (CPU, `device`),
-/// unclipped.
-pub async fn recovery_walk_on_both(device: &Device) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    use burn::tensor::TensorData;
+/// unclipped. With `classes` > 0 the net is class-conditional and each chain walks under its
+/// own class (chain i under class i mod `classes`).
+pub async fn recovery_walk_on_both(device: &Device, classes: usize) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    use burn::tensor::{Int, TensorData};
     use dermaebm::inference::read_values;
     use dermaebm::sampler::{ChainOptions, Dynamics, RecoveryChains, Walk, langevin};
     use dermaebm::weights::{load_model, model_bytes};
-    let config = tiny_recovery_config(8);
+    let config = EbmConfig { classes, ..tiny_recovery_config(8) };
     let shape: dermaebm::model::NetShape = (&config).into();
     let cpu = Device::flex();
     cpu.seed(8);
@@ -356,7 +357,10 @@ pub async fn recovery_walk_on_both(device: &Device) -> (Vec<Vec<f32>>, Vec<Vec<f
     for on in [cpu, device.clone()] {
         let net = load_model(shape, &bytes, &on).unwrap();
         let x = dermaebm::Tensor::<4>::from_data(TensorData::new(start.clone(), dims), &on);
-        let (end, frames) = langevin(&net, x, &dynamics, &ChainOptions { record_every: Some(1), ..Default::default() }).await;
+        let labels = (classes > 0)
+            .then(|| dermaebm::Tensor::<1, Int>::from_data(TensorData::new((0..6).map(|i| (i % classes) as i32).collect(), [6]), &on));
+        let options = ChainOptions { record_every: Some(1), labels, ..Default::default() };
+        let (end, frames) = langevin(&net, x, &dynamics, &options).await;
         let mut states = Vec::new();
         for frame in frames {
             states.push(read_values(frame.images).await.unwrap());
