@@ -18,11 +18,22 @@ export interface RecoveryConfig {
   unlabelled_fraction: number;
 }
 
+/** Settings of the denoising recipe: the residual net's depth, the levels training draws and
+ * the walk that samples. */
+export interface DenoisingConfig {
+  stages: number; blocks: number; embedding: number; p_mean: number; p_std: number;
+  sigma_min: number; sigma_max: number; levels: number; churn: number; ema_decay: number; warmup: number;
+  /** A class-conditional run's share of images trained as "any class". */
+  unlabelled_fraction: number;
+}
+
 /** The run configuration (see EbmConfig in the Rust core); every field has a default. */
 export interface EbmConfig {
-  /** "recovery" (noise levels) or "contrastive" (the UvA tutorial-8 reference). */
-  recipe: "recovery" | "contrastive";
+  /** "denoising" (an energy per noise level by denoising score matching), "recovery" (noise
+   * levels by recovery likelihood) or "contrastive" (the UvA tutorial-8 reference). */
+  recipe: "denoising" | "recovery" | "contrastive";
   recovery: RecoveryConfig;
+  denoising: DenoisingConfig;
   channels: number; image_size: number; width: number; spectral_norm: boolean; classes: number;
   batch_size: number; buffer_size: number; fresh_fraction: number; chains_in_place: boolean;
   fresh_langevin_steps: number;

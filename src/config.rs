@@ -16,9 +16,28 @@ pub enum Recipe {
     /// on short chains that start at the noisier image; sampled by walking the levels from
     /// N(0, I) ([`crate::recovery`]).
     Recovery,
+    /// Denoising score matching (EDM, Karras et al. 2022, around an energy): one energy E(x, σ)
+    /// for every noise level σ, trained with no chain at all; sampled by a Heun walk down the
+    /// levels from N(μ, σ_max²) ([`crate::denoising`]).
+    Denoising,
+}
+
+impl std::str::FromStr for Recipe {
+    type Err = ConfigError;
+
+    /// A recipe by its name in configurations (`contrastive`, `recovery`, `denoising`).
+    fn from_str(name: &str) -> Result<Self, ConfigError> {
+        serde_json::from_value(serde_json::Value::String(name.into()))
+            .map_err(|_| err("recipe", format!("unknown recipe `{name}`: use denoising, recovery or contrastive")))
+    }
 }
 
 impl Recipe {
+    /// The recipe a new network trains with when none is named (the site, `debm train`).
+    pub fn for_new_networks() -> Self {
+        Recipe::Recovery
+    }
+
     /// The recipe of a file written before recipes existed.
     fn of_older_files() -> Self {
         Recipe::Contrastive
@@ -51,6 +70,55 @@ impl Default for RecoveryConfig {
     }
 }
 
+/// The settings only the denoising recipe reads: the residual net's depth, the levels training
+/// draws and the walk that samples.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DenoisingConfig {
+    /// Resolutions of the residual net: the first at the image size, each next one pooled by 2
+    /// (3: 28, 14 and 7 pixels). Stage i has width·min(i + 1, 2) channels.
+    pub stages: usize,
+    /// Residual blocks per stage.
+    pub blocks: usize,
+    /// Width of the noise level's (and class's) embedding.
+    pub embedding: usize,
+    /// Training's levels: ln σ ~ N(p_mean, p_std²).
+    pub p_mean: f64,
+    pub p_std: f64,
+    /// The walk that samples: from σ_max down to σ_min in `levels` levels (Heun's method: two
+    /// gradient evaluations per level but the last), with EDM's stochastic churn (0: none).
+    pub sigma_min: f64,
+    pub sigma_max: f64,
+    pub levels: usize,
+    pub churn: f64,
+    /// Decay of the moving average of the weights that samples use (it starts lower:
+    /// min(decay, (1 + n)/(10 + n)) after n updates, so the first average forgets the random net).
+    pub ema_decay: f64,
+    /// Updates over which the learning rate rises linearly from 0 to `lr`.
+    pub warmup: u64,
+    /// A class-conditional run's share of images trained as "any class".
+    pub unlabelled_fraction: f64,
+}
+
+impl Default for DenoisingConfig {
+    fn default() -> Self {
+        Self {
+            stages: 3,
+            blocks: 2,
+            embedding: 128,
+            p_mean: -1.2,
+            p_std: 1.2,
+            sigma_min: 0.002,
+            sigma_max: 20.0,
+            levels: 18,
+            churn: 0.0,
+            ema_decay: 0.999,
+            warmup: 200,
+            unlabelled_fraction: 0.2,
+        }
+    }
+}
+
 /// Everything that defines a training run: the network's shape, the Langevin sampler, the
 /// replay buffer and the optimiser. Serialises to the JSON the site and `debm` share.
 ///
@@ -62,8 +130,10 @@ pub struct EbmConfig {
     /// before this field existed) or `recovery`.
     #[serde(default = "Recipe::of_older_files")]
     pub recipe: Recipe,
-    /// Settings of the recovery recipe (ignored by the contrastive one).
+    /// Settings of the recovery recipe (ignored by the others).
     pub recovery: RecoveryConfig,
+    /// Settings of the denoising recipe (ignored by the others).
+    pub denoising: DenoisingConfig,
     /// Image channels: 3 for RGB (DermaMNIST), 1 for grayscale.
     pub channels: usize,
     /// Height and width of the (square) images.
@@ -162,6 +232,7 @@ impl Default for EbmConfig {
         Self {
             recipe: Recipe::Contrastive,
             recovery: RecoveryConfig::default(),
+            denoising: DenoisingConfig::default(),
             channels: 3,
             image_size: 28,
             spectral_norm: false,
@@ -245,8 +316,80 @@ impl EbmConfig {
         }
     }
 
+    /// The denoising recipe for a new network: the PyTorch prototype's
+    /// (`../shared/bench/torch_edm_energy.py`): a residual energy net of width 32 (stages of 32,
+    /// 64, 64 channels at 28, 14, 7 pixels, two blocks each, no spectral norm), batch 64, Adam
+    /// (β₁ 0.9) at 5e-4 after a 200-update warm-up, global gradient-norm clip 1, EMA 0.999,
+    /// every image under a random flip or quarter turn. The guard stops a non-finite or huge
+    /// loss; the drift guard watches the running mean of the loss (about 0.3–1 while healthy).
+    pub fn denoising() -> Self {
+        Self {
+            recipe: Recipe::Denoising,
+            width: 32,
+            batch_size: 64,
+            augment_real: true,
+            lr: 5e-4,
+            beta1: 0.9,
+            lr_decay: 1.0,
+            grad_clip_norm: 1.0,
+            alpha: 0.0,
+            guard_energy_bound: 1e6,
+            guard_drift_bound: 20.0,
+            ..Self::default()
+        }
+    }
+
+    /// The preset of `recipe` for a new network.
+    pub fn preset(recipe: Recipe) -> Self {
+        match recipe {
+            Recipe::Contrastive => Self::default(),
+            Recipe::Recovery => Self::recovery(),
+            Recipe::Denoising => Self::denoising(),
+        }
+    }
+
     pub fn is_recovery(&self) -> bool {
         self.recipe == Recipe::Recovery
+    }
+
+    pub fn is_denoising(&self) -> bool {
+        self.recipe == Recipe::Denoising
+    }
+
+    /// The recipe samples by walking its noise levels down from noise (recovery, denoising),
+    /// not by continuing persistent Langevin chains (contrastive, the only one that keeps them).
+    pub fn walks_levels(&self) -> bool {
+        self.recipe != Recipe::Contrastive
+    }
+
+    /// The recipe samples from a moving average of the weights (recovery and denoising).
+    pub fn uses_ema(&self) -> bool {
+        self.recipe != Recipe::Contrastive
+    }
+
+    /// The decay of that moving average.
+    pub fn ema_decay(&self) -> f64 {
+        match self.recipe {
+            Recipe::Denoising => self.denoising.ema_decay,
+            _ => self.recovery.ema_decay,
+        }
+    }
+
+    /// Updates of the learning rate's linear warm-up (none for the contrastive recipe).
+    pub fn warmup(&self) -> u64 {
+        match self.recipe {
+            Recipe::Contrastive => 0,
+            Recipe::Recovery => self.recovery.warmup,
+            Recipe::Denoising => self.denoising.warmup,
+        }
+    }
+
+    /// A class-conditional run's share of images trained as "any class".
+    pub fn unlabelled_fraction(&self) -> f64 {
+        match self.recipe {
+            Recipe::Denoising => self.denoising.unlabelled_fraction,
+            _ => self.recovery.unlabelled_fraction,
+        }
     }
 
     /// Noise levels of the energy: T for the recovery recipe, 0 (one energy) otherwise.
@@ -348,6 +491,9 @@ impl EbmConfig {
         if self.is_recovery() {
             self.recovery.validate()?;
         }
+        if self.is_denoising() {
+            self.denoising.validate(self.image_size)?;
+        }
         Ok(())
     }
 
@@ -361,9 +507,10 @@ impl EbmConfig {
     }
 
     /// Class logits of the net's last layer, its own classifier: a conditional contrastive net's
-    /// classes; 0 for a recovery net, whose classes are an embedding (a probe classifies for it).
+    /// classes; 0 for a recovery or denoising net, whose classes are an embedding (a probe
+    /// classifies for it).
     pub fn head_classes(&self) -> usize {
-        if self.is_recovery() { 0 } else { self.classes }
+        if self.recipe == Recipe::Contrastive { self.classes } else { 0 }
     }
 
     /// Shape of one image as [channels, height, width].
@@ -393,6 +540,61 @@ impl RecoveryConfig {
         }
         if !(self.unlabelled_fraction.is_finite() && (0.0..=1.0).contains(&self.unlabelled_fraction)) {
             return Err(err("recovery.unlabelled_fraction", format!("must be in [0, 1] (got {})", self.unlabelled_fraction)));
+        }
+        Ok(())
+    }
+}
+
+impl DenoisingConfig {
+    fn validate(&self, image_size: usize) -> Result<(), ConfigError> {
+        use crate::denoising::{MAX_SIGMA, MAX_WALK_LEVELS, MIN_SIGMA};
+        if !(1..=4).contains(&self.stages) {
+            return Err(err("denoising.stages", format!("must be between 1 and 4 (got {})", self.stages)));
+        }
+        let side = 1usize << (self.stages - 1);
+        if !image_size.is_multiple_of(side) {
+            return Err(err(
+                "denoising.stages",
+                format!(
+                    "{} stages halve the image {} times, and {image_size} pixels do not divide by {side}",
+                    self.stages,
+                    self.stages - 1
+                ),
+            ));
+        }
+        if !(1..=8).contains(&self.blocks) {
+            return Err(err("denoising.blocks", format!("must be between 1 and 8 (got {})", self.blocks)));
+        }
+        if self.embedding < 4 || !self.embedding.is_multiple_of(4) || self.embedding > 1024 {
+            return Err(err("denoising.embedding", format!("must be a multiple of 4 between 4 and 1024 (got {})", self.embedding)));
+        }
+        if !(self.p_mean.is_finite() && self.p_mean.abs() <= 10.0) {
+            return Err(err("denoising.p_mean", format!("must be a finite number between -10 and 10 (got {})", self.p_mean)));
+        }
+        if !(self.p_std.is_finite() && self.p_std > 0.0 && self.p_std <= 10.0) {
+            return Err(err("denoising.p_std", format!("must be above 0 and at most 10 (got {})", self.p_std)));
+        }
+        let in_range = |v: f64| v.is_finite() && (MIN_SIGMA..=MAX_SIGMA).contains(&v);
+        if !in_range(self.sigma_min) {
+            return Err(err("denoising.sigma_min", format!("must be between {MIN_SIGMA} and {MAX_SIGMA} (got {})", self.sigma_min)));
+        }
+        if !in_range(self.sigma_max) || self.sigma_max <= self.sigma_min {
+            return Err(err(
+                "denoising.sigma_max",
+                format!("must be above sigma_min ({}) and at most {MAX_SIGMA} (got {})", self.sigma_min, self.sigma_max),
+            ));
+        }
+        if !(1..=MAX_WALK_LEVELS).contains(&self.levels) {
+            return Err(err("denoising.levels", format!("must be between 1 and {MAX_WALK_LEVELS} (got {})", self.levels)));
+        }
+        if !(self.churn.is_finite() && (0.0..=1000.0).contains(&self.churn)) {
+            return Err(err("denoising.churn", format!("must be between 0 and 1000 (got {})", self.churn)));
+        }
+        if !(self.ema_decay.is_finite() && (0.0..1.0).contains(&self.ema_decay)) {
+            return Err(err("denoising.ema_decay", format!("must be in [0, 1) (got {})", self.ema_decay)));
+        }
+        if !(self.unlabelled_fraction.is_finite() && (0.0..=1.0).contains(&self.unlabelled_fraction)) {
+            return Err(err("denoising.unlabelled_fraction", format!("must be in [0, 1] (got {})", self.unlabelled_fraction)));
         }
         Ok(())
     }

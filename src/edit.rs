@@ -12,7 +12,7 @@ use burn::tensor::{Bool, Distribution, Int, TensorData};
 use crate::data::dataset::{images_to_tensor, tensor_values_to_images};
 use crate::inference::{ReadError, SampleError, class_labels, energies, noise_where_free, read_values, refine};
 use crate::model::EnergyNet;
-use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, final_step, fixed, langevin};
+use crate::sampler::{ChainOptions, DenoisingWalk, Dynamics, FreeMask, RecoveryChains, Walk, final_step, fixed, langevin};
 
 /// Ready-made masks: which pixels inpainting fills in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -121,6 +121,7 @@ pub async fn inpaint(
             let start = original.clone().mask_where(mask.clone(), Tensor::random(original.shape(), Distribution::Normal(0.0, 1.0), device));
             (start, inpaint_by_levels(model, original, &mask, chains, labels).await?)
         }
+        Dynamics::Denoising(walk) => inpaint_by_walk(model, original, &mask, walk, labels).await?,
         Dynamics::Clamped(_) => {
             let start = noise_where_free(original, &mask);
             let out = refine(model, start.clone(), dynamics, ChainOptions { free: Some(mask), labels, ..Default::default() }).await?;
@@ -135,6 +136,34 @@ pub async fn inpaint(
     let energy_before = energies(model, start, 256).await?;
     let energy_after = energies(model, to_tensor(&after, channels, side, device), 256).await?;
     Ok(Edited { before, after, energy_before, energy_after })
+}
+
+/// The denoising walk from N(μ, σ₀²) on the free pixels, level by level, with the kept pixels
+/// set before each level to the known image noised to that level (and to the known image
+/// itself at the end), so the energy of every level sees the known part as a noisy image of
+/// that level would show it; under `labels`' classes (and the walk's guidance) when given.
+/// Returns the start and the final values, clipped.
+async fn inpaint_by_walk(
+    model: &EnergyNet,
+    known: Tensor<4>,
+    free: &FreeMask,
+    walk: &DenoisingWalk,
+    labels: Option<Tensor<1, Int>>,
+) -> Result<(Tensor<4>, Vec<f32>), EditError> {
+    let net = model.residual().ok_or(SampleError::NoWalk)?;
+    let device = known.device();
+    let noise = || Tensor::random(known.shape(), Distribution::Normal(0.0, 1.0), &device);
+    let start = walk.start(net, noise());
+    let mut x = start.clone();
+    let options = ChainOptions { free: Some(free.clone()), labels, ..Default::default() };
+    for index in 0..walk.levels() {
+        let known_here = known.clone() + noise() * walk.sigmas[index] as f32;
+        x = known_here.mask_where(free.clone(), x);
+        x = langevin(model, x, &Dynamics::Denoising(walk.level(index)), &options).await.0;
+    }
+    let end = known.clone().mask_where(free.clone(), x);
+    // What the "before" picture shows: the known image with noise where it is filled in.
+    Ok((known.mask_where(free.clone(), start), read_values(end.clamp(-1.0, 1.0)).await?))
 }
 
 /// The recovery walk from N(0, I) on the free pixels, with the kept pixels set at each level t to
@@ -207,6 +236,8 @@ pub async fn denoise(
             let scaled = start.clone() * chains.schedule.a_cum[level];
             (scaled, Dynamics::Recovery(RecoveryChains { walk: Walk::Down { top: level.saturating_sub(1) }, ..chains.clone() }))
         }
+        // The noisy image is the walk's state at σ = noise_std: the walk goes on from there.
+        Dynamics::Denoising(walk) => (start.clone(), Dynamics::Denoising(walk.from_noise(noise_std.unwrap_or(0.0)))),
         Dynamics::Clamped(_) => (start.clone(), dynamics.clone()),
     };
     let out = refine(model, chain_start, &dynamics, ChainOptions { labels, ..Default::default() }).await?;

@@ -7,7 +7,9 @@ use burn::tensor::{Int, TensorData};
 use crate::buffer::ReplayBuffer;
 use crate::data::{Dataset, Split};
 use crate::model::{ClassProbe, EnergyNet, ProbeError};
-use crate::sampler::{ChainOptions, Dynamics, FreeMask, RecoveryChains, Walk, final_step, fixed, langevin};
+use crate::sampler::{
+    ChainOptions, DenoisingWalk, Dynamics, FreeMask, RecoveryChains, Walk, final_step, fixed, langevin, walk_evaluations_to,
+};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("reading results back from the device failed: {0}")]
@@ -22,6 +24,8 @@ pub enum SampleError {
     NotConditional,
     #[error("there are no persistent chains to continue: sample from noise")]
     NoChains,
+    #[error("this model has no denoising walk: it was not trained by the denoising recipe")]
+    NoWalk,
     #[error(transparent)]
     Read(#[from] ReadError),
 }
@@ -221,6 +225,9 @@ pub async fn generate_observed(
 ) -> Result<Generated, SampleError> {
     let labels = class_labels(model, class, n, device)?;
     let [c, h, w] = shape;
+    if let Dynamics::Denoising(walk) = dynamics {
+        return walk_observed(&model.valid(), walk, n, shape, labels, record_every, device, observe).await;
+    }
     let chains = match dynamics {
         Dynamics::Recovery(chains @ RecoveryChains { walk: Walk::Down { .. }, .. }) => chains,
         _ => {
@@ -253,6 +260,40 @@ pub async fn generate_observed(
         }
         let values = read_values(if level == 0 { x.clone().clamp(-1.0, 1.0) } else { x.clone() }).await?;
         keep(Frame { step: (i + 1) * chains.steps, level: Some(level), values }, &mut chain);
+    }
+    Ok(Generated { samples: read_values(x.clamp(-1.0, 1.0)).await?, chain })
+}
+
+/// A denoising walk of `n` images from N(μ, σ_max²), level by level (each level one run of the
+/// sampler, on the CPU's chain pool when there is one), each handed to `observe` (and kept when
+/// `record_every` asks) as soon as it is reached: level L at the start, then L−1 … 0.
+async fn walk_observed(
+    model: &EnergyNet,
+    walk: &DenoisingWalk,
+    n: usize,
+    [c, h, w]: [usize; 3],
+    labels: Option<Tensor<1, Int>>,
+    record_every: Option<usize>,
+    device: &Device,
+    observe: &mut dyn FnMut(&Frame),
+) -> Result<Generated, SampleError> {
+    let Some(net) = model.residual() else { return Err(SampleError::NoWalk) };
+    let levels = walk.levels();
+    let mut x = walk.start(net, Tensor::random([n, c, h, w], burn::tensor::Distribution::Normal(0.0, 1.0), device));
+    let mut chain = Vec::new();
+    let mut keep = |frame: Frame, chain: &mut Vec<Frame>| {
+        observe(&frame);
+        if record_every.is_some() {
+            chain.push(frame);
+        }
+    };
+    keep(Frame { step: 0, level: Some(levels), values: read_values(x.clone()).await? }, &mut chain);
+    let options = ChainOptions { labels, ..Default::default() };
+    for index in 0..levels {
+        x = langevin(model, x, &Dynamics::Denoising(walk.level(index)), &options).await.0;
+        let level = levels - index - 1;
+        let values = read_values(if level == 0 { x.clone().clamp(-1.0, 1.0) } else { x.clone() }).await?;
+        keep(Frame { step: walk_evaluations_to(index + 1, levels), level: Some(level), values }, &mut chain);
     }
     Ok(Generated { samples: read_values(x.clamp(-1.0, 1.0)).await?, chain })
 }

@@ -27,6 +27,7 @@ pub mod buffer;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod denoising;
 pub mod device;
 pub mod edit;
 pub mod export;

@@ -1,33 +1,36 @@
-//! The energy network of UvA DL tutorial 8: four stride-2 convolutions with Swish, then two
-//! linear layers. The net outputs -E(x), so a high output means a likely image.
-//!
-//! Class-conditional (JEM, Grathwohl et al. 2020): the last layer gives one logit per class,
-//! E(x, y) = −logit_y(x), and the unconditional energy is E(x) = −logsumexp_y logit_y(x);
-//! softmax of the logits is the classifier p(y | x).
-//!
-//! Level-conditioned (the recovery recipe, [`crate::recovery`]): one energy f(y, t) per noise
-//! level t, from a learned shift of every layer's pre-activations per level and a per-level
-//! part of the last layer ([`Embedding`]); f(x, 0) is the energy of a clean image. A
-//! class-conditional one adds a second embedding of the same form beside it, one row per class
-//! and one for "any class": f(y, t, k), and f(y, t) is its "any class" row (trained on a share
-//! of the images with their label dropped, so one net samples both ways).
+//! The energy networks, one type for every recipe ([`EnergyNet`]): the small CNN of UvA DL
+//! tutorial 8 ([`ConvNet`], the contrastive and recovery recipes) and the residual energy of the
+//! denoising recipe ([`ResidualNet`]). What every caller asks of a net — its energy of clean
+//! images, its features, its classes — each answers in its own terms; what only one can do
+//! (a level-conditioned walk, a denoiser) is reached through [`EnergyNet::conv`] or
+//! [`EnergyNet::residual`].
 
 use burn::module::{ModuleVisitor, Param};
-use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, silu};
+use burn::store::ModuleRecord;
 use burn::tensor::{Int, TensorData};
 
 use crate::config::EbmConfig;
+use crate::denoising::SCORE_SIGMA;
 
 mod average;
+mod conv;
 pub mod probe;
+pub mod residual;
 pub mod spectral;
 mod widen;
 pub use average::{AverageError, averaged};
+pub use conv::{ConvNet, Embedding};
 pub use probe::{ClassProbe, ProbeError};
+pub use residual::{ResidualNet, ResidualShape};
 pub use widen::{SYMMETRY_NOISE, WidenError};
+
+/// The level of each image, for a level-conditioned net.
+pub type Levels = Tensor<1, Int>;
+
+/// The class of each image (a class-conditional net).
+pub type Labels = Tensor<1, Int>;
 
 /// Shape of the network; kept separate from [`EbmConfig`] so that weights files can say which
 /// architecture they hold.
@@ -47,6 +50,9 @@ pub struct NetShape {
     /// The convolutions and the hidden dense layer are spectrally normalised ([`spectral`]).
     #[serde(default)]
     pub spectral_norm: bool,
+    /// The residual energy of the denoising recipe; `None` (every older file): the CNN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual: Option<ResidualShape>,
 }
 
 impl From<&EbmConfig> for NetShape {
@@ -57,13 +63,14 @@ impl From<&EbmConfig> for NetShape {
             width: c.width,
             classes: c.classes,
             levels: c.levels(),
-            spectral_norm: c.spectral_norm,
+            spectral_norm: c.spectral_norm && !c.is_denoising(),
+            residual: c.is_denoising().then(|| ResidualShape::from(c)),
         }
     }
 }
 
 impl NetShape {
-    /// Side of the feature map after the four convolutions.
+    /// Side of the feature map after the CNN's four convolutions.
     pub fn final_side(&self) -> usize {
         let conv = |s: usize, k: usize, p: usize| (s + 2 * p - k) / 2 + 1;
         let s = conv(self.image_size, 5, 4);
@@ -74,324 +81,213 @@ impl NetShape {
 
     /// Length of the penultimate feature vector ([`EnergyNet::features`]): the last layer's input.
     pub fn feature_width(&self) -> usize {
-        2 * self.width
+        match self.residual {
+            Some(shape) => residual::Layout::new(self.channels, self.image_size, self.width, shape).features(),
+            None => 2 * self.width,
+        }
     }
 }
 
+/// burn initialises parameters lazily, on first use; this does it now, so the initial weights
+/// come from the random stream as seeded at construction, not whenever the net first runs.
+pub(crate) fn initialise_now<M: Module>(net: &M) {
+    struct Touch;
+    impl ModuleVisitor for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    net.visit(&mut Touch);
+}
+
+/// An energy net of either architecture.
+// The variants differ in size; burn's Module derive takes no Box, and a net is a handful of
+// tensor handles moved a few times per call, never held in bulk.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
-pub struct EnergyNet {
-    /// 0 = unconditional; else the number of class logits.
-    pub(crate) classes: usize,
-    pub(crate) conv1: Conv2d,
-    pub(crate) conv2: Conv2d,
-    pub(crate) conv3: Conv2d,
-    pub(crate) conv4: Conv2d,
-    pub(crate) fc1: Linear,
-    pub(crate) fc2: Linear,
-    /// The noise-level conditioning of a recovery-recipe net; `None` for one energy.
-    pub(crate) levels: Option<Embedding>,
-    /// A class-conditional recovery-recipe net's class conditioning: `classes` + 1 rows, the
-    /// last one "any class". `None` otherwise (a conditional net without levels has one logit
-    /// per class instead).
-    pub(crate) labels: Option<Embedding>,
-    /// conv1…conv4 and fc1 are used divided by their largest singular value ([`spectral`]).
-    pub(crate) spectral_norm: bool,
-}
-
-/// What makes the energy depend on a condition — the noise level t (of T), or the class: a
-/// learned shift of each layer's pre-activations per row (the prototype's per-level embedding;
-/// it starts at 0, so every level, every class, begins as the same energy) and a per-row vector
-/// added to the last layer's weights (f(h, t) = fc2(h) + ⟨h, head_t⟩, also 0 at first).
-#[derive(Module, Debug)]
-pub struct Embedding {
-    /// [rows, channels] shifts of conv1…conv4 and fc1, in that order.
-    pub(crate) shifts: Vec<Param<Tensor<2>>>,
-    /// [rows, features]: each row's part of the output weights.
-    pub(crate) head: Param<Tensor<2>>,
-}
-
-impl Embedding {
-    fn new(rows: usize, widths: [usize; 5], device: &Device) -> Self {
-        let zeros = |c: usize| Param::from_tensor(Tensor::zeros([rows, c], device));
-        Self { shifts: widths.iter().map(|&c| zeros(c)).collect(), head: zeros(widths[4]) }
-    }
-
-    /// Number of rows (levels T, or classes + 1).
-    pub fn rows(&self) -> usize {
-        self.head.dims()[0]
-    }
-
-    /// Layer `layer`'s shift for each image's row: [N, channels].
-    fn shift(&self, layer: usize, rows: &Tensor<1, Int>) -> Tensor<2> {
-        self.shifts[layer].val().select(0, rows.clone())
-    }
-
-    /// ⟨h, head_row⟩ for each image: [N].
-    fn head_term(&self, h: Tensor<2>, rows: &Tensor<1, Int>) -> Tensor<1> {
-        let n = h.dims()[0];
-        (h * self.head.val().select(0, rows.clone())).sum_dim(1).reshape([n])
-    }
-}
-
-/// The level of each image, for a level-conditioned net.
-pub type Levels = Tensor<1, Int>;
-
-/// The class of each image (a class-conditional net).
-pub type Labels = Tensor<1, Int>;
-
-/// The conditions of each image of a level-conditioned net: its level, and its class when the
-/// net is class-conditional (`None`: "any class").
-#[derive(Clone, Copy)]
-struct Rows<'a> {
-    levels: &'a Levels,
-    labels: Option<&'a Labels>,
+pub enum EnergyNet {
+    Conv(ConvNet),
+    Residual(ResidualNet),
 }
 
 impl EnergyNet {
     pub fn new(shape: NetShape, device: &Device) -> Self {
-        let (c1, c2, c3) = (shape.width / 2, shape.width, shape.feature_width());
-        let conv = |cin: usize, cout: usize, k: usize, pad: usize| {
-            Conv2dConfig::new([cin, cout], [k, k])
-                .with_stride([2, 2])
-                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-                .init(device)
-        };
-        let side = shape.final_side();
-        let widths = [c1, c2, c3, c3, c3];
-        let levels = (shape.levels > 0).then(|| Embedding::new(shape.levels, widths, device));
-        let labels = (shape.levels > 0 && shape.classes > 0).then(|| Embedding::new(shape.classes + 1, widths, device));
-        let net = Self {
-            classes: shape.classes,
-            // Padding 4 on the first layer turns 28×28 into 16×16, as in the reference.
-            conv1: conv(shape.channels, c1, 5, 4),
-            conv2: conv(c1, c2, 3, 1),
-            conv3: conv(c2, c3, 3, 1),
-            conv4: conv(c3, c3, 3, 1),
-            fc1: LinearConfig::new(c3 * side * side, c3).init(device),
-            fc2: LinearConfig::new(c3, head_outputs(&shape)).init(device),
-            levels,
-            labels,
-            spectral_norm: shape.spectral_norm,
-        };
-        // burn initialises parameters lazily, on first use; do it now so the initial weights
-        // come from the random stream as seeded at construction, not whenever the net first runs.
-        net.initialise_now();
-        net
+        match shape.residual {
+            Some(residual) => {
+                EnergyNet::Residual(ResidualNet::new(shape.channels, shape.image_size, shape.width, shape.classes, residual, device))
+            }
+            None => EnergyNet::Conv(ConvNet::new(shape, device)),
+        }
     }
 
-    fn initialise_now(&self) {
-        struct Touch;
-        impl ModuleVisitor for Touch {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let _ = param.val();
+    /// The CNN, when this net is one.
+    pub fn conv(&self) -> Option<&ConvNet> {
+        match self {
+            EnergyNet::Conv(net) => Some(net),
+            EnergyNet::Residual(_) => None,
+        }
+    }
+
+    /// The denoising recipe's residual energy, when this net is one.
+    pub fn residual(&self) -> Option<&ResidualNet> {
+        match self {
+            EnergyNet::Residual(net) => Some(net),
+            EnergyNet::Conv(_) => None,
+        }
+    }
+
+    /// The net's parameters as a burn record, without the variant's name in the paths (files
+    /// written before there were two architectures hold the CNN's record as it is).
+    pub fn into_record(self) -> ModuleRecord {
+        match self {
+            EnergyNet::Conv(net) => net.into_record(),
+            EnergyNet::Residual(net) => net.into_record(),
+        }
+    }
+
+    /// Loads a record of [`Self::into_record`]'s form.
+    pub fn try_load_record(self, record: ModuleRecord) -> Result<Self, burn::store::RecordError> {
+        Ok(match self {
+            EnergyNet::Conv(net) => EnergyNet::Conv(net.try_load_record(record)?),
+            EnergyNet::Residual(net) => EnergyNet::Residual(net.try_load_record(record)?),
+        })
+    }
+
+    /// A class-conditional net that starts where this unconditional one is (every class's
+    /// energy begins as the single energy).
+    pub fn into_conditional(self, classes: usize) -> EnergyNet {
+        match self {
+            EnergyNet::Conv(net) => EnergyNet::Conv(net.into_conditional(classes)),
+            EnergyNet::Residual(net) => {
+                assert!(net.classes() == 0 && classes >= 2, "needs an unconditional net and at least 2 classes");
+                EnergyNet::Residual(net.into_conditional(classes))
             }
         }
-        self.visit(&mut Touch);
     }
 
-    /// A class-conditional net that starts where this unconditional one is: every class logit
-    /// begins as the single output (a level-conditioned net: every class row of the new class
-    /// embedding begins at 0), so E(x, y) = E(x) for all y at first and training only has to
-    /// learn what tells the classes apart (a warm start for conditional fine-tuning).
-    pub fn into_conditional(self, classes: usize) -> EnergyNet {
-        assert!(self.classes == 0 && classes >= 2, "needs an unconditional net and at least 2 classes");
-        if self.levels.is_some() {
-            let device = self.fc2.weight.device();
-            let widths = [
-                self.conv1.weight.dims()[0],
-                self.conv2.weight.dims()[0],
-                self.conv3.weight.dims()[0],
-                self.conv4.weight.dims()[0],
-                self.fc1.weight.dims()[1],
-            ];
-            return EnergyNet { classes, labels: Some(Embedding::new(classes + 1, widths, &device)), ..self };
-        }
-        let fc2 = Linear {
-            weight: Param::from_tensor(self.fc2.weight.val().repeat_dim(1, classes)),
-            bias: self.fc2.bias.map(|b| Param::from_tensor(b.val().repeat_dim(0, classes))),
-        };
-        EnergyNet { classes, fc2, ..self }
-    }
-
-    /// The last layer: the class logits of a conditional net (the single output otherwise).
+    /// The last layer: the class logits of a conditional CNN, the single output otherwise (the
+    /// residual net's readout). Its input width is the features' ([`Self::features`]).
     pub fn head(&self) -> &Linear {
-        &self.fc2
+        match self {
+            EnergyNet::Conv(net) => net.head(),
+            EnergyNet::Residual(net) => net.readout(),
+        }
     }
 
     /// Classes the net is conditioned on; 0 for an unconditional net.
     pub fn classes(&self) -> usize {
-        self.classes
+        match self {
+            EnergyNet::Conv(net) => net.classes(),
+            EnergyNet::Residual(net) => net.classes(),
+        }
     }
 
-    /// Class logits of the last layer, the classifier p(y | x) of a conditional net without
-    /// levels (JEM); 0 otherwise — a level-conditioned net's classes are an embedding, and a
-    /// linear probe classifies for it.
+    /// Class logits of the last layer, the classifier p(y | x) of a conditional CNN without
+    /// levels (JEM); 0 otherwise (a linear probe classifies for the others).
     pub fn head_classes(&self) -> usize {
-        if self.levels.is_some() { 0 } else { self.classes }
-    }
-
-    /// `layer` as used: spectrally normalised when the net is (the normalised weight keeps the
-    /// parameter's graph, so its gradient reaches the parameter).
-    fn conv(&self, layer: &Conv2d) -> Conv2d {
-        if !self.spectral_norm {
-            return layer.clone();
+        match self {
+            EnergyNet::Conv(net) => net.head_classes(),
+            EnergyNet::Residual(_) => 0,
         }
-        Conv2d { weight: Param::initialized(layer.weight.id, spectral::normalised(layer.weight.val())), ..layer.clone() }
-    }
-
-    /// `layer` as used: spectrally normalised when the net is.
-    fn dense(&self, layer: &Linear) -> Linear {
-        if !self.spectral_norm {
-            return layer.clone();
-        }
-        Linear { weight: Param::initialized(layer.weight.id, spectral::normalised(layer.weight.val())), ..layer.clone() }
     }
 
     /// Whether the net is spectrally normalised.
     pub fn has_spectral_norm(&self) -> bool {
-        self.spectral_norm
+        self.conv().is_some_and(ConvNet::has_spectral_norm)
     }
 
-    /// The same energy with the normalisation done once: a net whose weights are the normalised
-    /// ones (parameter ids kept, no gradient), for Langevin chains, which then pay nothing per
-    /// step for it. A net without spectral norm is returned as it is.
+    /// The same energy with any normalisation done once ([`ConvNet::baked`]).
     pub fn baked(&self) -> EnergyNet {
-        if !self.spectral_norm {
-            return self.clone();
-        }
-        let conv = |layer: &Conv2d| Conv2d {
-            weight: Param::initialized(layer.weight.id, spectral::normalised(layer.weight.val()).detach()),
-            ..layer.clone()
-        };
-        let dense = |layer: &Linear| Linear {
-            weight: Param::initialized(layer.weight.id, spectral::normalised(layer.weight.val()).detach()),
-            ..layer.clone()
-        };
-        EnergyNet {
-            conv1: conv(&self.conv1),
-            conv2: conv(&self.conv2),
-            conv3: conv(&self.conv3),
-            conv4: conv(&self.conv4),
-            fc1: dense(&self.fc1),
-            spectral_norm: false,
-            ..self.clone()
+        match self {
+            EnergyNet::Conv(net) => EnergyNet::Conv(net.baked()),
+            EnergyNet::Residual(_) => self.clone(),
         }
     }
 
-    /// Noise levels of a level-conditioned net; 0 for one energy.
+    /// Noise levels of a level-conditioned CNN; 0 otherwise (the residual net's levels are
+    /// continuous).
     pub fn levels(&self) -> usize {
-        self.levels.as_ref().map_or(0, Embedding::rows)
+        self.conv().map_or(0, ConvNet::levels)
     }
 
-    /// Level 0 for each of `n` images: what a level-conditioned net scores clean images at.
-    fn clean(&self, n: usize, device: &Device) -> Option<Levels> {
-        self.levels.as_ref().map(|_| Tensor::zeros([n], device))
-    }
-
-    /// The penultimate layer's activations for images in [-1, 1], shape [N, C, H, W] →
-    /// [N, 2·width]: what the last layer (the energy, the class logits) reads linearly, and
-    /// what a [`ClassProbe`] is fitted on. A level-conditioned net gives those of level 0 (for
-    /// any class).
-    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
-        let n = x.dims()[0];
-        let Some(levels) = self.clean(n, &x.device()) else { return self.features_at(x, None) };
-        let any = self.class_rows(n, None, &x.device());
-        self.features_at(x, Some(Rows { levels: &levels, labels: any.as_ref() }))
-    }
-
-    /// [`Self::features`] under each image's conditions (`None`: a net without levels; the
-    /// labels already resolved by [`Self::class_rows`]).
-    fn features_at(&self, x: Tensor<4>, rows: Option<Rows>) -> Tensor<2> {
-        let shift = |layer: usize| -> Option<Tensor<2>> {
-            let (Some(levels), Some(rows)) = (&self.levels, rows) else { return None };
-            let by_level = levels.shift(layer, rows.levels);
-            Some(match (&self.labels, rows.labels) {
-                (Some(classes), Some(k)) => by_level + classes.shift(layer, k),
-                _ => by_level,
-            })
-        };
-        let shift_map = |layer: usize, x: Tensor<4>| match shift(layer) {
-            Some(s) => {
-                let [n, c, _, _] = x.dims();
-                x + s.reshape([n, c, 1, 1])
-            }
-            None => x,
-        };
-        let x = silu(shift_map(0, self.conv(&self.conv1).forward(x)));
-        let x = silu(shift_map(1, self.conv(&self.conv2).forward(x)));
-        let x = silu(shift_map(2, self.conv(&self.conv3).forward(x)));
-        let x = silu(shift_map(3, self.conv(&self.conv4).forward(x)));
-        let [n, c, h, w] = x.dims();
-        let h = self.dense(&self.fc1).forward(x.reshape([n, c * h * w]));
-        silu(match shift(4) {
-            Some(s) => h + s,
-            None => h,
-        })
-    }
-
-    /// The class rows of `n` images of a class-conditional level net: `labels`, or the "any
-    /// class" row when there are none; `None` for any other net.
-    fn class_rows(&self, n: usize, labels: Option<&Labels>, device: &Device) -> Option<Labels> {
-        self.labels.as_ref()?;
-        Some(match labels {
-            Some(k) => k.clone(),
-            None => Tensor::from_data(TensorData::new(vec![self.classes as i32; n], [n]), device),
-        })
-    }
-
-    /// The last layer's outputs for images in [-1, 1], shape [N, C, H, W] → [N, max(classes, 1)].
-    pub fn logits(&self, x: Tensor<4>) -> Tensor<2> {
-        self.fc2.forward(self.features(x))
-    }
-
-    /// The network's output -E(x), shape [N]: the single output, or logsumexp of the logits;
-    /// for a level-conditioned net, f(x, 0).
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
-        if self.levels.is_some() {
-            let levels = self.clean(x.dims()[0], &x.device()).expect("a level-conditioned net");
-            return self.forward_at(x, &levels);
+    /// Hidden width: the CNN's second convolution's channels, the residual net's stem's.
+    pub fn width(&self) -> usize {
+        match self {
+            EnergyNet::Conv(net) => net.width(),
+            EnergyNet::Residual(net) => net.width(),
         }
-        let logits = self.logits(x);
-        let n = logits.dims()[0];
-        if self.classes == 0 { logits.reshape([n]) } else { log_sum_exp(logits) }
     }
 
-    /// f(y, t) of a level-conditioned net for each image and its level (a net without levels
-    /// ignores them and gives [`Self::forward`]); a class-conditional one gives its "any class"
-    /// energy.
+    /// σ = [`SCORE_SIGMA`] for each of `n` images.
+    fn score_sigma(n: usize, device: &Device) -> Tensor<1> {
+        Tensor::from_data(TensorData::new(vec![SCORE_SIGMA; n], [n]), device)
+    }
+
+    /// The penultimate layer's activations for images in [-1, 1] → [N, features]: what the
+    /// last layer reads linearly and a [`ClassProbe`] is fitted on (a recovery net's at level 0,
+    /// a denoising net's at σ_min; any class).
+    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
+        match self {
+            EnergyNet::Conv(net) => net.features(x),
+            EnergyNet::Residual(net) => {
+                let sigma = Self::score_sigma(x.dims()[0], &x.device());
+                net.energy_and_features(x, sigma, None).1
+            }
+        }
+    }
+
+    /// The last layer's outputs, [N, max(head classes, 1)].
+    pub fn logits(&self, x: Tensor<4>) -> Tensor<2> {
+        match self {
+            EnergyNet::Conv(net) => net.logits(x),
+            EnergyNet::Residual(_) => self.forward(x).unsqueeze_dim(1),
+        }
+    }
+
+    /// The network's output −E(x), shape [N]: a recovery net's f(x, 0), a denoising net's
+    /// −E(x, σ_min).
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<1> {
+        match self {
+            EnergyNet::Conv(net) => net.forward(x),
+            EnergyNet::Residual(net) => {
+                let sigma = Self::score_sigma(x.dims()[0], &x.device());
+                net.energy(x, sigma, None).neg()
+            }
+        }
+    }
+
+    /// f(y, t) of a level-conditioned CNN for each image and its level (any other net ignores
+    /// the levels and gives [`Self::forward`]).
     pub fn forward_at(&self, x: Tensor<4>, levels: &Levels) -> Tensor<1> {
         self.forward_at_given(x, levels, None)
     }
 
-    /// f(y, t, k) of a class-conditional level net for each image, its level and its class
-    /// (`labels` `None`, or a net without classes: f(y, t)).
+    /// f(y, t, k) of a class-conditional level CNN (`labels` `None`: any class).
     pub fn forward_at_given(&self, x: Tensor<4>, levels: &Levels, labels: Option<&Labels>) -> Tensor<1> {
-        let Some(embedding) = &self.levels else { return self.forward(x) };
-        let n = x.dims()[0];
-        let classes = self.class_rows(n, labels, &x.device());
-        let h = self.features_at(x, Some(Rows { levels, labels: classes.as_ref() }));
-        let out = self.fc2.forward(h.clone()).reshape([n]) + embedding.head_term(h.clone(), levels);
-        match (&self.labels, &classes) {
-            (Some(embedding), Some(k)) => out + embedding.head_term(h, k),
-            _ => out,
+        match self {
+            EnergyNet::Conv(net) => net.forward_at_given(x, levels, labels),
+            EnergyNet::Residual(_) => match labels {
+                Some(labels) => self.forward_given(x, labels.clone()),
+                None => self.forward(x),
+            },
         }
     }
 
-    /// Energy E(x) = -forward(x): lower means more likely.
+    /// Energy E(x) = −forward(x): lower means more likely.
     pub fn energy(&self, x: Tensor<4>) -> Tensor<1> {
         self.forward(x).neg()
     }
 
-    /// −E(x, y) = logit_y(x) for one label per image; an unconditional net ignores the labels.
+    /// −E(x, y) for one label per image; an unconditional net ignores the labels.
     pub fn forward_given(&self, x: Tensor<4>, labels: Tensor<1, Int>) -> Tensor<1> {
-        if self.classes == 0 {
-            return self.forward(x);
+        match self {
+            EnergyNet::Conv(net) => net.forward_given(x, labels),
+            EnergyNet::Residual(net) if net.classes() > 0 => {
+                let sigma = Self::score_sigma(x.dims()[0], &x.device());
+                net.energy(x, sigma, Some(&labels)).neg()
+            }
+            EnergyNet::Residual(_) => self.forward(x),
         }
-        if let Some(levels) = self.clean(x.dims()[0], &x.device()) {
-            return self.forward_at_given(x, &levels, Some(&labels));
-        }
-        let n = labels.dims()[0];
-        self.logits(x).gather(1, labels.reshape([n, 1])).reshape([n])
     }
 
     /// Energy E(x, y) of images under their labels.
@@ -399,20 +295,12 @@ impl EnergyNet {
         self.forward_given(x, labels).neg()
     }
 
-    /// log p(y | x) for every class, shape [N, classes] (conditional nets only).
+    /// log p(y | x) for every class, [N, classes] (a conditional CNN without levels; a net
+    /// without a head classifier gives one column of zeros).
     pub fn class_log_probs(&self, x: Tensor<4>) -> Tensor<2> {
-        log_softmax(self.logits(x), 1)
+        match self {
+            EnergyNet::Conv(net) => net.class_log_probs(x),
+            EnergyNet::Residual(_) => Tensor::zeros([x.dims()[0], 1], &x.device()),
+        }
     }
-}
-
-/// Outputs of the last layer: one per class for a conditional net without levels, else one.
-fn head_outputs(shape: &NetShape) -> usize {
-    if shape.levels > 0 { 1 } else { shape.classes.max(1) }
-}
-
-/// log Σ exp over dim 1 of [N, K] → [N], shifted by the (constant) row maximum for stability.
-fn log_sum_exp(logits: Tensor<2>) -> Tensor<1> {
-    let n = logits.dims()[0];
-    let max = logits.clone().max_dim(1).detach();
-    (logits - max.clone()).exp().sum_dim(1).log().add(max).reshape([n])
 }

@@ -114,6 +114,9 @@ fn class_shift_name(layer: usize) -> String {
 /// WebGPU in the browser must be read back asynchronously before: see `Engine.saveSafetensors`).
 pub fn to_safetensors(net: &EnergyNet, config: &EbmConfig) -> Result<Vec<u8>, SafetensorsError> {
     let shape = NetShape::from(config);
+    let Some(net) = net.conv() else {
+        return Err(SafetensorsError::Mismatch("the safetensors export of a residual energy net is not written yet".into()));
+    };
     // Channels, width and image size show in conv1's and fc1's shapes.
     let (c1, c3, side) = (shape.width / 2, shape.feature_width(), shape.final_side());
     let net_is = (net.conv1.weight.dims(), net.fc1.weight.dims(), net.classes(), net.levels(), net.has_spectral_norm());
@@ -242,7 +245,11 @@ pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<(EbmConfig, Ene
         }
         Ok(values)
     };
-    let mut net = EnergyNet::new(shape, device);
+    let EnergyNet::Conv(mut net) = EnergyNet::new(shape, device) else {
+        return Err(SafetensorsError::Metadata(
+            "the file describes a residual energy net, which this build does not read from safetensors yet".into(),
+        ));
+    };
     let param = |values: Vec<f32>, dims: [usize; 1]| Param::from_tensor(Tensor::<1>::from_data(TensorData::new(values, dims), device));
 
     let conv = |layer: &Conv2d, name: &str, expected: &mut Vec<String>| -> Result<Conv2d, SafetensorsError> {
@@ -311,5 +318,5 @@ pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<(EbmConfig, Ene
     if let Some(extra) = file.names().into_iter().find(|n| !expected.iter().any(|e| e == n)) {
         return Err(tensor_error(extra, "is not part of this net"));
     }
-    Ok((config, net))
+    Ok((config, EnergyNet::Conv(net)))
 }

@@ -13,6 +13,7 @@ use burn::module::Module;
 
 use crate::checkpoint::{self, Contents};
 use crate::data::{BatchSource, Dataset, Split};
+use crate::denoising::DataStatistics;
 use crate::model::{EnergyNet, WidenError};
 use crate::persistent::ChainSnapshot;
 use crate::trainer::{IterStats, TrainError, Trainer};
@@ -120,7 +121,16 @@ impl TrainingRun {
     pub fn start(config: EbmConfig, origin: Origin<'_>, data: Arc<Dataset>, device: &Device) -> Result<Self, RunError> {
         check_data(&data, &config)?;
         let trainer = match origin {
-            Origin::Fresh => Trainer::new(config, device).map_err(TrainError::from)?,
+            Origin::Fresh => {
+                let mut t = Trainer::new(config, device).map_err(TrainError::from)?;
+                // A new denoising net centres and scales by its training images' statistics.
+                if t.config().is_denoising()
+                    && let Some(images) = data.split(data.training_split())
+                {
+                    t.set_data_statistics(&DataStatistics::of_bytes(&images.pixels, images.channels));
+                }
+                t
+            }
             Origin::Model { model, iteration, chains } => {
                 // A configuration wider than the model widens it, keeping its energy (Net2WiderNet).
                 let model = if config.width == model.width() { *model } else { model.widened(config.width, config.seed)? };

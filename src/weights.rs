@@ -131,7 +131,11 @@ pub enum WeightsError {
 
 pub fn describe(net: &NetShape) -> String {
     let classes = if net.classes > 0 { format!(", {} classes", net.classes) } else { String::new() };
-    format!("{}×{}×{} images, width {}{classes}", net.channels, net.image_size, net.image_size, net.width)
+    let kind = match net.residual {
+        Some(r) => format!("residual energy net of {} stages × {} blocks (embedding {}), ", r.stages, r.blocks, r.embedding),
+        None => String::new(),
+    };
+    format!("{kind}{}×{}×{} images, width {}{classes}", net.channels, net.image_size, net.image_size, net.width)
 }
 
 /// A parsed file: header plus named sections.
@@ -209,7 +213,8 @@ impl WeightsFile {
             // Settings are added without a format-version bump (old files read with defaults),
             // so an unknown one means a newer writer, not damage.
             let message = e.to_string();
-            if message.starts_with("unknown field") {
+            // Likewise an unknown recipe (or other named choice): a newer build's file.
+            if message.starts_with("unknown field") || message.starts_with("unknown variant") {
                 WeightsError::Newer(message)
             } else {
                 WeightsError::Damaged(format!("bad header: {e}"))

@@ -19,7 +19,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution as _, StandardNormal};
 
-use super::EnergyNet;
+use super::{ConvNet, EnergyNet};
 
 /// The copies' symmetry-breaking noise, relative to the standard deviation of the layer's
 /// weights: small enough that the energy barely moves, large enough that the copies' gradients
@@ -123,6 +123,24 @@ pub struct WidenError {
 }
 
 impl EnergyNet {
+    /// This net widened to `width` ([`ConvNet::widened`]); a residual net is not widened.
+    pub fn widened(&self, width: usize, seed: u64) -> Result<EnergyNet, WidenError> {
+        match self {
+            EnergyNet::Conv(net) => Ok(EnergyNet::Conv(net.widened(width, seed)?)),
+            EnergyNet::Residual(net) => Err(WidenError { from: net.width(), to: width }),
+        }
+    }
+
+    /// [`Self::widened`] with the noise's relative scale given.
+    pub fn widened_with_noise(&self, width: usize, noise: f32, seed: u64) -> Result<EnergyNet, WidenError> {
+        match self {
+            EnergyNet::Conv(net) => Ok(EnergyNet::Conv(net.widened_with_noise(width, noise, seed)?)),
+            EnergyNet::Residual(net) => Err(WidenError { from: net.width(), to: width }),
+        }
+    }
+}
+
+impl ConvNet {
     /// Hidden width (the second convolution's channels; see [`super::NetShape::width`]).
     pub fn width(&self) -> usize {
         self.conv2.weight.dims()[0]
@@ -130,12 +148,12 @@ impl EnergyNet {
 
     /// This net widened to `width`, computing the same energy up to the symmetry-breaking
     /// noise ([`SYMMETRY_NOISE`]); `seed` picks which units are copied and the noise.
-    pub fn widened(&self, width: usize, seed: u64) -> Result<EnergyNet, WidenError> {
+    pub fn widened(&self, width: usize, seed: u64) -> Result<ConvNet, WidenError> {
         self.widened_with_noise(width, SYMMETRY_NOISE, seed)
     }
 
     /// [`Self::widened`] with the noise's relative scale given (0: exactly the same function).
-    pub fn widened_with_noise(&self, width: usize, noise: f32, seed: u64) -> Result<EnergyNet, WidenError> {
+    pub fn widened_with_noise(&self, width: usize, noise: f32, seed: u64) -> Result<ConvNet, WidenError> {
         let from = self.width();
         // Level-conditioned and spectrally normalised nets are not widened: their shifts would
         // need copying too, and copies change a layer's singular values.
@@ -150,7 +168,7 @@ impl EnergyNet {
         let f1 = Copies::new(2 * from, 2 * width, &mut rng);
         // fc1 reads conv4's channels flattened channel-major, `block` positions each.
         let block = self.fc1.weight.dims()[0] / (2 * from);
-        Ok(EnergyNet {
+        Ok(ConvNet {
             classes: self.classes,
             conv1: widen_conv(&self.conv1, None, &c1, noise, &mut rng),
             conv2: widen_conv(&self.conv2, Some(&c1), &c2, noise, &mut rng),

@@ -24,6 +24,7 @@ pub async fn chain(net: &EnergyNet, start: Tensor<4>, dynamics: &Dynamics, optio
     let (end, frames) = match dynamics {
         Dynamics::Clamped(params) => clamped(&net, start, params, options, &mut held),
         Dynamics::Recovery(chains) => recovery(&net, start, chains, options, &mut held),
+        Dynamics::Denoising(walk) => super::walk_all(&net, walk, start, options),
     };
     held.settle(&end).await;
     (end, frames)

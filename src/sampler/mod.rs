@@ -5,6 +5,9 @@
 
 mod autodiff;
 pub mod cpu;
+mod heun;
+
+pub use heun::{ClassTerm, Composition, Corrector, DenoisingWalk, MAX_COMPOSED, MAX_CORRECTOR_STEPS, MAX_GUIDANCE};
 
 /// The general path whatever the device (the tests hold the CPU path against it; async: it
 /// waits for the device to have run the chain).
@@ -22,6 +25,17 @@ use crate::recovery::NoiseSchedule;
 /// Langevin steps of a contrastive model's samples from noise (the site, `<ebm-sampler>` and
 /// `debm sample` by default).
 pub const NOISE_STEPS: usize = 256;
+
+/// What "steps" means by default when a model samples from noise: a contrastive model's
+/// Langevin steps ([`NOISE_STEPS`]), a recovery model's steps per level (as trained), a denoising
+/// model's levels (its configuration's walk).
+pub fn default_noise_steps(config: &EbmConfig) -> usize {
+    match config.recipe {
+        crate::config::Recipe::Contrastive => NOISE_STEPS,
+        crate::config::Recipe::Recovery => config.recovery.steps,
+        crate::config::Recipe::Denoising => config.denoising.levels,
+    }
+}
 
 /// Noise scale of a recovery model's samples: the authors' 0.99 (training uses 1).
 pub const SAMPLING_NOISE_SCALE: f32 = 0.99;
@@ -60,6 +74,8 @@ pub enum Dynamics {
     /// y ← y + ½∇f(y, t) + tether·(x̃ − y) + noise·ε from the noisier image y = x̃, then
     /// x_t = y/a_{t+1}.
     Recovery(RecoveryChains),
+    /// The denoising recipe: the Heun walk down the levels of E(x, σ) ([`DenoisingWalk`]).
+    Denoising(DenoisingWalk),
 }
 
 impl From<LangevinParams> for Dynamics {
@@ -96,8 +112,12 @@ pub enum Walk {
 impl Dynamics {
     /// How a model of `config` samples: a contrastive one `steps` steps (default
     /// [`NOISE_STEPS`]) of its own dynamics, a recovery one the walk down all its levels with
-    /// `steps` per level (default: as trained).
+    /// `steps` per level (default: as trained), a denoising one its walk of `steps` levels
+    /// (default: the configuration's).
     pub fn sampling(config: &EbmConfig, steps: Option<usize>) -> Self {
+        if config.is_denoising() {
+            return Dynamics::Denoising(DenoisingWalk::of(config, steps));
+        }
         if config.is_recovery() {
             Dynamics::Recovery(RecoveryChains {
                 schedule: NoiseSchedule::new(config.recovery.levels, config.recovery.step_factor),
@@ -111,9 +131,22 @@ impl Dynamics {
         }
     }
 
+    /// Levels a sample walks (0: a contrastive chain; a one-level piece of a walk: 1).
+    pub fn level_count(&self) -> usize {
+        match self {
+            Dynamics::Clamped(_) => 0,
+            Dynamics::Recovery(r) => match r.walk {
+                Walk::OneLevel => 1,
+                Walk::Down { top } => top + 1,
+            },
+            Dynamics::Denoising(walk) => walk.levels(),
+        }
+    }
+
     /// Langevin steps a chain takes in all.
     pub fn total_steps(&self) -> usize {
         match self {
+            Dynamics::Denoising(walk) => walk.evaluations(),
             Dynamics::Clamped(p) => p.steps,
             Dynamics::Recovery(r) => match r.walk {
                 Walk::OneLevel => r.steps,
@@ -165,6 +198,12 @@ pub struct ChainOptions {
 /// states when `options.record_every` asks for them. Async because on the CPU the chains may
 /// run on helper workers ([`cpu::ChainPool`]).
 pub async fn langevin(net: &EnergyNet, start: Tensor<4>, dynamics: &Dynamics, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
+    if let Dynamics::Denoising(walk) = dynamics {
+        if let Some(done) = cpu::langevin(net, &start, dynamics, options).await {
+            return done;
+        }
+        return walk_all(&net.valid(), walk, start.without_autodiff(), options);
+    }
     let net = &fixed(net);
     let (mut end, mut frames) = match cpu::langevin(net, &start, dynamics, options).await {
         Some(done) => done,
@@ -204,4 +243,32 @@ async fn step_down_level_0(net: &EnergyNet, x: Tensor<4>, chains: &RecoveryChain
         Some(mask) => x.mask_where(mask.clone(), moved),
         None => moved,
     }
+}
+
+/// A whole denoising walk from `start` (already at the first level) with burn's operations on
+/// any device, every level recorded when asked; pixels outside `options.free` keep `start`'s
+/// values.
+/// A net other than a denoising one has no walk: its images stay as they are.
+fn walk_all(net: &EnergyNet, walk: &DenoisingWalk, start: Tensor<4>, options: &ChainOptions) -> (Tensor<4>, Vec<ChainFrame>) {
+    let Some(net) = net.residual() else { return (start, Vec::new()) };
+    let record = options.record_every.is_some_and(|k| k > 0);
+    let mut frames = Vec::new();
+    if record {
+        frames.push(ChainFrame { step: 0, level: Some(walk.levels()), images: start.clone() });
+    }
+    let fixed = options.free.as_ref().map(|free| (start.clone(), free.clone()));
+    let mut x = start;
+    for index in 0..walk.levels() {
+        x = walk.step(net, x, index, options.labels.as_ref(), fixed.as_ref().map(|(anchor, free)| (anchor, free)));
+        if record {
+            let remaining = walk.levels() - index - 1;
+            frames.push(ChainFrame { step: walk_evaluations_to(index + 1, walk.levels()), level: Some(remaining), images: x.clone() });
+        }
+    }
+    (x, frames)
+}
+
+/// Gradient evaluations of the first `done` levels of a walk of `levels` levels.
+pub fn walk_evaluations_to(done: usize, levels: usize) -> usize {
+    if done >= levels { crate::denoising::walk_evaluations(levels) } else { 2 * done }
 }

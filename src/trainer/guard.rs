@@ -51,9 +51,10 @@ impl Drift {
         self.mean
     }
 
-    /// Takes in one healthy iteration of a `recovery` (or contrastive) run; returns the running mean.
-    pub fn update(&mut self, s: &IterStats, recovery: bool) -> f64 {
-        let level = f64::from(if recovery { s.cd.abs() } else { s.energy_real.abs() + s.energy_fake.abs() });
+    /// Takes in one healthy iteration; `by_loss`: a recovery or denoising run, whose running
+    /// mean is of |loss|. Returns the running mean.
+    pub fn update(&mut self, s: &IterStats, by_loss: bool) -> f64 {
+        let level = f64::from(if by_loss { s.cd.abs() } else { s.energy_real.abs() + s.energy_fake.abs() });
         let mean = self.mean.map_or(level, |m| m + DRIFT_WEIGHT * (level - m));
         self.mean = Some(mean);
         mean
@@ -64,7 +65,7 @@ impl Trainer {
     /// Records a healthy iteration in the slow-drift guard; an error once the running mean of
     /// the energies' size is beyond `guard_drift_bound`.
     pub(super) fn check_drift(&mut self, s: &IterStats) -> Result<(), TrainError> {
-        let level = self.drift.update(s, self.config.is_recovery());
+        let level = self.drift.update(s, self.config.recipe != crate::config::Recipe::Contrastive);
         let bound = self.config.guard_drift_bound;
         if bound > 0.0 && level > bound {
             return Err(TrainError::Drifted { iteration: s.iteration, level, bound });

@@ -3,11 +3,12 @@
 //! statistics and one guard serve both. None of it reads back inside the Langevin loop.
 //!
 //! The last layer (the class logits of a conditional net) may learn at its own rate:
-//! `head_lr_factor`, `head.rs`. The recovery recipe's samples use an exponential moving average
-//! of the weights (`ema.rs`).
+//! `head_lr_factor`, `head.rs`. The recovery and denoising recipes' samples use an exponential
+//! moving average of the weights (`ema.rs`).
 
 mod clip;
 mod contrastive;
+mod denoising;
 mod ema;
 mod guard;
 mod head;
@@ -69,8 +70,8 @@ pub struct Trainer {
     drift: Drift,
     /// The recovery recipe's noise schedule.
     schedule: Option<NoiseSchedule>,
-    /// The recovery recipe's moving average of the weights (on the device without autodiff):
-    /// what its samples and checkpoints' `model` use.
+    /// The recovery and denoising recipes' moving average of the weights (on the device without
+    /// autodiff): what their samples and checkpoints' `model` use.
     ema: Option<EnergyNet>,
 }
 
@@ -124,9 +125,11 @@ impl Trainer {
     }
 
     fn assemble(config: EbmConfig, device: Device, model: EnergyNet, rng: StdRng) -> Self {
-        let optim = AdamConfig::new().with_beta_1(config.beta1 as f32).with_beta_2(config.beta2 as f32).init();
-        // The recovery recipe keeps no chains between iterations: a one-slot buffer stays empty.
-        let capacity = if config.is_recovery() { 1 } else { config.buffer_size };
+        let adam = AdamConfig::new().with_beta_1(config.beta1 as f32).with_beta_2(config.beta2 as f32);
+        // PyTorch's ε, as the denoising prototype trained with (burn's default is 1e-5).
+        let optim = if config.is_denoising() { adam.with_epsilon(1e-8) } else { adam }.init();
+        // Only the contrastive recipe keeps chains between iterations: a one-slot buffer stays empty.
+        let capacity = if config.recipe == Recipe::Contrastive { config.buffer_size } else { 1 };
         let buffer = ReplayBuffer::with_update(
             capacity,
             config.image_shape(),
@@ -136,7 +139,7 @@ impl Trainer {
         );
         let good = Snapshot { model: model.clone(), optim: optim.clone(), iteration: 0 };
         let schedule = config.is_recovery().then(|| NoiseSchedule::new(config.recovery.levels, config.recovery.step_factor));
-        let ema = config.is_recovery().then(|| model.valid());
+        let ema = config.uses_ema().then(|| model.valid());
         Self {
             config,
             device,
@@ -178,22 +181,36 @@ impl Trainer {
         &self.model
     }
 
-    /// The net samples come from: the moving average of the weights for the recovery recipe,
-    /// else the trained net itself.
+    /// The net samples come from: the moving average of the weights for the recovery and
+    /// denoising recipes, else the trained net itself.
     pub fn sampling_model(&self) -> &EnergyNet {
         self.ema.as_ref().unwrap_or(&self.model)
     }
 
-    /// The recovery recipe's moving average of the weights.
+    /// The moving average of the weights (recovery and denoising recipes).
     pub fn ema(&self) -> Option<&EnergyNet> {
         self.ema.as_ref()
     }
 
-    /// Replaces the moving average (a resumed recovery run's, from its checkpoint).
+    /// Replaces the moving average (a resumed run's, from its checkpoint).
     pub fn set_ema(&mut self, ema: EnergyNet) {
-        if self.config.is_recovery() {
+        if self.config.uses_ema() {
             self.ema = Some(ema.to_device(&self.device()));
         }
+    }
+
+    /// Gives a new denoising run's net (and its moving average) the training images'
+    /// statistics, which its preconditioning centres and scales by; any other net is left as it is.
+    pub fn set_data_statistics(&mut self, stats: &crate::denoising::DataStatistics) {
+        fn with(net: EnergyNet, stats: &crate::denoising::DataStatistics) -> EnergyNet {
+            match net {
+                EnergyNet::Residual(net) => EnergyNet::Residual(net.with_data_statistics(stats)),
+                other => other,
+            }
+        }
+        self.model = with(self.model.clone(), stats);
+        self.ema = self.ema.take().map(|ema| with(ema, stats));
+        self.keep_as_good();
     }
 
     pub fn buffer(&self) -> &ReplayBuffer {
@@ -221,7 +238,7 @@ impl Trainer {
     /// Learning rate for the next iteration: lr · decay^epoch, rising linearly over the
     /// recovery recipe's warm-up.
     pub fn current_lr(&self) -> f64 {
-        let warmup = if self.config.is_recovery() { self.config.recovery.warmup } else { 0 };
+        let warmup = self.config.warmup();
         let ramp = if warmup == 0 { 1.0 } else { ((self.iteration + 1) as f64 / warmup as f64).min(1.0) };
         ramp * self.config.lr * self.config.lr_decay.powi((self.iteration / self.iters_per_epoch) as i32)
     }
@@ -252,6 +269,7 @@ impl Trainer {
         let terms = match self.config.recipe {
             Recipe::Contrastive => self.contrastive_terms(real, real_labels).await,
             Recipe::Recovery => self.recovery_terms(real, real_labels).await,
+            Recipe::Denoising => self.denoising_terms(real, real_labels).await,
         };
         let lr = self.current_lr();
         self.update(terms.loss.clone(), lr);

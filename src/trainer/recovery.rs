@@ -3,7 +3,7 @@
 //! p(y | x̃) at level t from y = x̃ give the negative; then
 //! loss = mean (f(y_neg, t) − f(y_pos, t))·σ₁/σ_{t+1}, with y = a_{t+1}·x (no gradient through
 //! the chain). Images may take a random symmetry each (`augment_real`). A class-conditional net
-//! learns f(y, t, k) on each image's label, except for a share of images (`unlabelled_fraction`)
+//! learns f(y, t, k) on each image's label, except for a share of images (`unlabelled_fraction`; the denoising recipe's rows likewise)
 //! that train its "any class" row: the same loss, so both are energies of the same recipe.
 
 use burn::prelude::*;
@@ -17,8 +17,8 @@ use crate::sampler::{ChainOptions, Dynamics, RecoveryChains, Walk, langevin};
 impl Trainer {
     /// The class row each image trains: its label, or "any class" (row `classes`) for a random
     /// `unlabelled_fraction` of them.
-    fn class_rows(&mut self, labels: &[i32]) -> Vec<i32> {
-        let (any, p) = (self.config.classes as i32, self.config.recovery.unlabelled_fraction);
+    pub(super) fn class_rows(&mut self, labels: &[i32]) -> Vec<i32> {
+        let (any, p) = (self.config.classes as i32, self.config.unlabelled_fraction());
         labels.iter().map(|&k| if self.rng.random_bool(p) { any } else { k }).collect()
     }
 }

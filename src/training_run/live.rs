@@ -1,6 +1,6 @@
 //! What a run's model draws now, to watch it train: the `count` newest replay-buffer samples
 //! (contrastive), or up to eight chains walked from noise down every level with the
-//! moving-average weights (recovery). One function for the loop's `samples` events and the
+//! moving-average weights (recovery, denoising). One function for the loop's `samples` events and the
 //! browser's `Training.liveSamples`.
 
 use burn::module::Module;
@@ -12,13 +12,13 @@ use crate::inference::{generate, read_values};
 use crate::limits::MAX_BUFFER_IMAGES_SHOWN;
 use crate::sampler::Dynamics;
 
-/// Chains a recovery run's live view walks.
+/// Chains a recovery or denoising run's live view walks.
 const LIVE_WALKS: usize = 8;
 
 /// Columns of the buffer's grid (a contrastive run).
 const BUFFER_COLUMNS: usize = 16;
 
-/// Images as RGBA, one row per chain: a recovery walk has one column per level (the start, then
+/// Images as RGBA, one row per chain: a walk has one column per level (the start, then
 /// levels T−1 … 0, named in `levels`); the buffer fills rows of 16 (`levels` empty).
 #[derive(Clone, Debug, Serialize)]
 pub struct LiveSamples {
@@ -37,7 +37,7 @@ impl TrainingRun {
     /// What the model draws now (see the module's doc).
     pub async fn live_samples(&self, count: usize) -> Result<LiveSamples, RunError> {
         let config = self.trainer().config().clone();
-        if !config.is_recovery() {
+        if !config.walks_levels() {
             return self.buffer_samples(count).await;
         }
         let chains = count.clamp(1, LIVE_WALKS);

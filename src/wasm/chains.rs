@@ -11,7 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::{Engine, err};
 use crate::sampler::Dynamics;
-use crate::sampler::cpu::{ChainPool, Frame, Frames, FrozenNet, ShareFuture, ShareJob, Spec, install_pool, run_chains};
+use crate::sampler::cpu::{ChainPool, Frame, Frames, Frozen, ShareFuture, ShareJob, Spec, install_pool, run_chains};
 
 /// Runs shares of chains in a helper worker.
 #[wasm_bindgen]
@@ -35,7 +35,7 @@ impl ChainHelper {
         let number = |key: &str| -> Result<f64, JsError> {
             get(job, key).as_f64().filter(|v| v.is_finite()).ok_or_else(|| err(format!("share.{key} must be a number")))
         };
-        let net = FrozenNet::from_values(&floats("net")?).map_err(err)?;
+        let net = Frozen::from_values(&floats("net")?).map_err(err)?;
         let images = floats("images")?;
         let len = net.image_len();
         if images.is_empty() || images.len() % len != 0 {
@@ -46,7 +46,7 @@ impl ChainHelper {
         let levels: Option<Vec<u32>> =
             get(job, "levels").dyn_ref::<Int32Array>().map(|a| a.to_vec().into_iter().map(|l| l.max(0) as u32).collect());
         let free: Option<Vec<bool>> = get(job, "free").dyn_ref::<Uint8Array>().map(|a| a.to_vec().into_iter().map(|f| f != 0).collect());
-        let net_levels = net.levels.as_ref().map_or(0, |l| l.rows);
+        let net_levels = net.levels();
         if labels.as_ref().is_some_and(|l| l.len() != count || l.iter().any(|&y| y < 0 || y as usize >= net.label_classes().max(1)))
             || levels.as_ref().is_some_and(|l| l.len() != count || l.iter().any(|&t| t as usize >= net_levels))
             || free.as_ref().is_some_and(|f| f.len() != images.len())
@@ -57,7 +57,7 @@ impl ChainHelper {
             .as_string()
             .and_then(|json| serde_json::from_str(&json).ok())
             .ok_or_else(|| err("share.dynamics must be the chains' dynamics as JSON"))?;
-        check_dynamics(&dynamics, net_levels, levels.is_some())?;
+        check_dynamics(&dynamics, &net, levels.is_some())?;
         let record = number("record_every")? as usize;
         let seed = ((number("seed_hi")? as u64) << 32) | number("seed_lo")? as u64;
         let spec = Spec {
@@ -162,12 +162,13 @@ impl ChainPool for JsChainPool {
 }
 
 /// A share's dynamics must fit its net and stay within what one call may ask for.
-fn check_dynamics(dynamics: &Dynamics, net_levels: usize, has_levels: bool) -> Result<(), JsError> {
+fn check_dynamics(dynamics: &Dynamics, net: &Frozen, has_levels: bool) -> Result<(), JsError> {
     use crate::sampler::{RecoveryChains, Walk};
+    let net_levels = net.levels();
     let within = dynamics.total_steps() <= crate::limits::MAX_STEPS_PER_CALL * 16;
-    let fits = match dynamics {
-        Dynamics::Clamped(p) => [p.step_size, p.noise_std, p.grad_clamp].iter().all(|v| v.is_finite()),
-        Dynamics::Recovery(RecoveryChains { schedule, noise_scale, walk, .. }) => {
+    let fits = match (dynamics, net) {
+        (Dynamics::Clamped(p), Frozen::Conv(_)) => [p.step_size, p.noise_std, p.grad_clamp].iter().all(|v| v.is_finite()),
+        (Dynamics::Recovery(RecoveryChains { schedule, noise_scale, walk, .. }), Frozen::Conv(_)) => {
             schedule.is_well_formed()
                 && schedule.levels() == net_levels
                 && noise_scale.is_finite()
@@ -176,6 +177,8 @@ fn check_dynamics(dynamics: &Dynamics, net_levels: usize, has_levels: bool) -> R
                     Walk::Down { top } => *top < net_levels,
                 }
         }
+        (Dynamics::Denoising(walk), Frozen::Residual(_)) => walk.is_well_formed(),
+        _ => false,
     };
     if within && fits { Ok(()) } else { Err(err("share.dynamics does not fit the net or is out of range")) }
 }

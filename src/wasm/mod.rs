@@ -149,16 +149,17 @@ impl Engine {
         self.state.borrow().session.config().to_json()
     }
 
-    /// The defaults of a recipe as JSON: `"recovery"` (diffusion recovery likelihood, what a
-    /// new network trains with by default; also when `recipe` is omitted) or `"contrastive"`
-    /// (the UvA tutorial-8 reference).
+    /// The defaults of a recipe as JSON: `"denoising"` (denoising score matching of an energy
+    /// per noise level), `"recovery"` (diffusion recovery likelihood) or `"contrastive"` (the UvA
+    /// tutorial-8 reference); omitted, the recipe a new network trains with by default
+    /// ([`crate::config::Recipe::for_new_networks`]).
     #[wasm_bindgen(js_name = defaultConfig)]
     pub fn default_config(recipe: Option<String>) -> Result<String, JsError> {
-        match recipe.as_deref() {
-            None | Some("recovery") => Ok(EbmConfig::recovery().to_json()),
-            Some("contrastive") => Ok(EbmConfig::default().to_json()),
-            Some(other) => Err(err(format!("unknown recipe `{other}`: use recovery or contrastive"))),
-        }
+        let recipe = match recipe {
+            Some(name) => name.parse().map_err(err)?,
+            None => crate::config::Recipe::for_new_networks(),
+        };
+        Ok(EbmConfig::preset(recipe).to_json())
     }
 
     /// Replaces the configuration (validated, and checked against the loaded data). A different
@@ -189,7 +190,7 @@ impl Engine {
             config,
             persistent_chains: session.persistent_chains(),
             default_steps: DefaultSteps {
-                noise: if config.is_recovery() { config.recovery.steps } else { crate::sampler::NOISE_STEPS },
+                noise: crate::sampler::default_noise_steps(config),
                 persistent: crate::persistent::DEFAULT_STEPS,
             },
         })

@@ -29,7 +29,7 @@ struct GeneratedJs {
     from: &'static str,
     /// Langevin steps each sample took.
     steps: usize,
-    /// The model's noise levels (0: a contrastive model).
+    /// The levels a sample walked (0: a contrastive model's chains).
     levels: usize,
     /// The draw's seed: the same call with it gives the same samples.
     seed: u32,
@@ -102,8 +102,8 @@ impl Engine {
         let (model, config, device) = self.model_for_use()?;
         device.seed(u64::from(seed));
         let class = class_arg(class, &config)?;
-        if persistent && config.is_recovery() {
-            return Err(err("a recovery-likelihood model has no persistent chains: it samples from noise through its noise levels"));
+        if persistent && config.walks_levels() {
+            return Err(err("this model has no persistent chains: it samples from noise through its noise levels"));
         }
         // 0 steps: the model's own default (see `Dynamics::sampling` and `persistent::DEFAULT_STEPS`).
         let steps = (steps > 0).then_some(steps);
@@ -135,7 +135,7 @@ impl Engine {
             count,
             from: if persistent { "persistent" } else { "noise" },
             steps: dynamics.total_steps(),
-            levels: config.levels(),
+            levels: dynamics.level_count(),
             seed,
             class,
         })

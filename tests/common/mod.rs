@@ -410,3 +410,19 @@ pub async fn masked_chain(device: &Device) -> (bool, bool) {
     let moved = a.iter().zip(&b).zip(&free).filter(|(_, f)| **f).any(|((x, y), _)| x != y);
     (kept, moved)
 }
+
+/// `n` synthetic pattern images of `config`'s channels and size as a loaded (unlabelled) shard.
+pub fn pattern_dataset(config: &EbmConfig, n: usize, seed: u64) -> dermaebm::data::Dataset {
+    let (c, s) = (config.channels, config.image_size);
+    // The patterns come as [N, C, H, W] values; a shard holds H×W×C bytes.
+    let values = synthetic::pattern_values(n, c, s, 0.05, seed);
+    let mut pixels = vec![0u8; values.len()];
+    for (i, v) in values.iter().enumerate() {
+        let (image, rest) = (i / (c * s * s), i % (c * s * s));
+        let (channel, pixel) = (rest / (s * s), rest % (s * s));
+        pixels[image * c * s * s + pixel * c + channel] = ((v + 1.0) * 127.5).round() as u8;
+    }
+    let shape: Vec<usize> = if c == 1 { vec![n, s, s] } else { vec![n, s, s, c] };
+    let images = npy("|u1", &shape, &pixels, false, 1);
+    dermaebm::data::Dataset::load(&[("train_images.npy", images.as_slice())], dermaebm::data::Limits::default()).expect("the patterns load")
+}

@@ -6,7 +6,7 @@
 use crate::common::with_random_levels;
 
 use burn::tensor::{Int, TensorData};
-use dermaebm::sampler::cpu::{FrozenNet, Target, swap_inner_axes};
+use dermaebm::sampler::cpu::{Frozen, FrozenNet, Target, swap_inner_axes};
 use dermaebm::sampler::{Dynamics, LangevinParams};
 use dermaebm::{Device, EbmConfig, EnergyNet, NetShape, Tensor};
 
@@ -42,7 +42,7 @@ fn check_at(config: &EbmConfig, labels: Option<&[i32]>, levels: Option<&[u32]>) 
     let net = with_random_levels(net);
     let expected = swap_inner_axes(&autodiff_grad(&net, &x, labels, levels), n, c, h * w);
 
-    let frozen = FrozenNet::of(&net, h);
+    let frozen = FrozenNet::of(net.conv().expect("a CNN"), h);
     let values = swap_inner_axes(&x.into_data().convert::<f32>().try_into_vec::<f32>().unwrap(), n, c, h * w);
     let mut ws = frozen.workspace(n);
     let mut got = vec![0.0; values.len()];
@@ -138,7 +138,8 @@ fn chains_do_not_depend_on_how_the_run_is_split() {
     let config = EbmConfig::default();
     let device = Device::flex();
     device.seed(3);
-    let net = FrozenNet::of(&EnergyNet::new(NetShape::from(&config), &device), config.image_size);
+    let net =
+        Frozen::Conv(Box::new(FrozenNet::of(EnergyNet::new(NetShape::from(&config), &device).conv().expect("a CNN"), config.image_size)));
     let len = net.image_len();
     let n = 37;
     let x = Tensor::<4>::random([n, 3, 28, 28], burn::tensor::Distribution::Uniform(-1.0, 1.0), &device);
@@ -177,7 +178,7 @@ impl dermaebm::sampler::cpu::ChainPool for LocalPool {
     }
     fn start(&self, job: dermaebm::sampler::cpu::ShareJob<'_>) -> dermaebm::sampler::cpu::ShareFuture {
         use dermaebm::sampler::cpu::{Spec, run_chains};
-        let out = FrozenNet::from_values(job.net).map(|net| {
+        let out = dermaebm::sampler::cpu::Frozen::from_values(job.net).map(|net| {
             let spec = Spec {
                 dynamics: job.dynamics,
                 target_labels: job.labels,
@@ -203,7 +204,7 @@ fn chains_on_a_pool_of_helpers_do_not_depend_on_how_many() {
     use dermaebm::sampler::cpu::{Spec, run_chains, run_on_pool};
     let config = EbmConfig { classes: 3, ..EbmConfig::default() };
     let device = Device::flex();
-    let net = FrozenNet::of(&EnergyNet::new(NetShape::from(&config), &device), 28);
+    let net = Frozen::Conv(Box::new(FrozenNet::of(EnergyNet::new(NetShape::from(&config), &device).conv().expect("a CNN"), 28)));
     let n = 11;
     let start: Vec<f32> = (0..n * net.image_len()).map(|i| ((i * 7919 % 2001) as f32 / 1000.0) - 1.0).collect();
     let labels: Vec<i32> = (0..n as i32).map(|i| i % 3).collect();
@@ -285,12 +286,12 @@ fn the_frozen_net_survives_its_wire_format_and_damage_is_refused() {
         EbmConfig { width: 16, ..EbmConfig::recovery() },
         EbmConfig { width: 16, classes: 7, ..EbmConfig::recovery() },
     ] {
-        let net = FrozenNet::of(&with_random_levels(EnergyNet::new(NetShape::from(&config), &Device::flex())), 28);
+        let net = FrozenNet::of(with_random_levels(EnergyNet::new(NetShape::from(&config), &Device::flex())).conv().expect("a CNN"), 28);
         let values = net.to_values();
         assert_eq!(FrozenNet::from_values(&values).expect("it reads back").to_values(), values);
     }
     let config = EbmConfig { classes: 7, ..EbmConfig::default() };
-    let net = FrozenNet::of(&EnergyNet::new(NetShape::from(&config), &Device::flex()), 28);
+    let net = FrozenNet::of(EnergyNet::new(NetShape::from(&config), &Device::flex()).conv().expect("a CNN"), 28);
     let values = net.to_values();
     assert!(FrozenNet::from_values(&values[..values.len() - 1]).is_err(), "cut short");
     let mut longer = values.clone();

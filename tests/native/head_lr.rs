@@ -10,11 +10,11 @@ use dermaebm::{Device, EbmConfig, Trainer};
 fn one_step(config: &EbmConfig) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let _rng = common::device_rng_lock();
     let mut trainer = Trainer::new(config.clone(), &Device::flex()).expect("valid config");
-    let before = dermaebm::sampler::cpu::FrozenNet::of(trainer.model(), config.image_size).fc2.weight;
+    let before = dermaebm::sampler::cpu::FrozenNet::of(trainer.model().conv().expect("a CNN"), config.image_size).fc2.weight;
     let (real, labels) = common::labelled_patterns(config, 5, &trainer.device());
     let stats = block_on(trainer.step(real, Some(&labels))).expect("training step");
     assert!(!stats.rolled_back, "{stats:?}");
-    let after = dermaebm::sampler::cpu::FrozenNet::of(trainer.model(), config.image_size);
+    let after = dermaebm::sampler::cpu::FrozenNet::of(trainer.model().conv().expect("a CNN"), config.image_size);
     (before, after.fc2.weight, after.convs[0].weight.clone())
 }
 

@@ -45,6 +45,7 @@ fn config_stats_and_backend_declarations_match_the_rust_structs() {
     let config = serde_json::to_value(EbmConfig::default()).unwrap();
     assert_eq!(ts_interface_fields(CLIENT_DTS, "EbmConfig"), json_keys(&config));
     assert_eq!(ts_interface_fields(CLIENT_DTS, "RecoveryConfig"), json_keys(&config["recovery"]));
+    assert_eq!(ts_interface_fields(CLIENT_DTS, "DenoisingConfig"), json_keys(&config["denoising"]));
 
     assert_eq!(ts_interface_fields(CLIENT_DTS, "IterStats"), json_keys(&serde_json::to_value(stats()).unwrap()));
 

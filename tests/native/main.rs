@@ -12,6 +12,7 @@ mod conditional;
 mod config;
 mod cpu_chains;
 mod data;
+mod denoising;
 mod determinism;
 mod edit;
 mod guard;

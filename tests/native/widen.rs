@@ -66,7 +66,7 @@ fn the_copies_differ_and_the_net_round_trips_as_weights() {
     let wide = net.widened(2 * config.width, 2).expect("wider");
     // conv1's first width/2 output channels are the originals; every later one copies one of
     // them, with noise: no new channel equals any original exactly.
-    let frozen = dermaebm::sampler::cpu::FrozenNet::of(&wide, config.image_size);
+    let frozen = dermaebm::sampler::cpu::FrozenNet::of(wide.conv().expect("a CNN"), config.image_size);
     let conv1 = &frozen.convs[0];
     let (cout, per_out) = (conv1.cout, conv1.weight.len() / conv1.cout);
     let column = |weights: &[f32], o: usize| -> Vec<f32> { (0..per_out).map(|i| weights[i * cout + o]).collect() };

@@ -1,6 +1,6 @@
-//! `debm bench`: seconds per training iteration of each recipe (the contrastive reference, and
-//! recovery likelihood on the same net and on the shipped one), Langevin throughput, sampling
-//! time and peak memory, as one JSON object.
+//! `debm bench`: seconds per training iteration of each recipe (the contrastive reference,
+//! recovery likelihood on the same net and on the shipped one, denoising score matching on its
+//! residual net), Langevin throughput, sampling time and peak memory, as one JSON object.
 
 use anyhow::{Result, bail};
 use dermaebm::inference::generate;
@@ -18,12 +18,13 @@ pub struct Args {
     iterations: usize,
     #[arg(long, default_value_t = 1)]
     warmup: usize,
-    #[arg(long, default_value_t = 128)]
-    batch: usize,
+    /// Images per iteration (default: 128, the denoising recipe's own 64).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Langevin steps of the contrastive recipe's iteration.
     #[arg(long, default_value_t = 60)]
     steps: usize,
-    /// Which recipes: contrastive, recovery or both.
+    /// Which recipes: contrastive, recovery, denoising, both (contrastive and recovery) or all.
     #[arg(long, default_value = "both")]
     recipe: String,
     #[arg(long, default_value = "auto")]
@@ -62,13 +63,17 @@ fn measure(config: &EbmConfig, args: &Args, device: &Device) -> Result<Value> {
     // Sampling: 64 images from noise as the site draws them (60 steps for the contrastive
     // recipe, as before; the whole level walk for recovery), read back.
     let net = trainer.sampling_model().clone();
-    let dynamics = Dynamics::sampling(config, (!config.is_recovery()).then_some(60));
+    let dynamics = Dynamics::sampling(config, (config.recipe == dermaebm::config::Recipe::Contrastive).then_some(60));
     let run_sampling = || block_on(generate(&net, 64, shape, &dynamics, None, None, &trainer.device())).map(|g| g.samples.len());
     run_sampling()?;
     let t = Instant::now();
     run_sampling()?;
     let sample_seconds = t.elapsed().as_secs_f64();
-    let chain_steps = if config.is_recovery() { config.recovery.steps } else { config.langevin_steps };
+    let chain_steps = match config.recipe {
+        dermaebm::config::Recipe::Contrastive => config.langevin_steps,
+        dermaebm::config::Recipe::Recovery => config.recovery.steps,
+        dermaebm::config::Recipe::Denoising => 0,
+    };
     Ok(json!({
         "recipe": config.recipe,
         "width": config.width,
@@ -85,23 +90,30 @@ pub fn run(args: Args) -> Result<()> {
     if args.iterations == 0 {
         bail!("--iterations must be at least 1");
     }
-    let (which_contrastive, which_recovery) = match args.recipe.as_str() {
-        "both" => (true, true),
-        "contrastive" => (true, false),
-        "recovery" => (false, true),
-        other => bail!("unknown recipe `{other}`: use contrastive, recovery or both"),
+    let (which_contrastive, which_recovery, which_denoising) = match args.recipe.as_str() {
+        "both" => (true, true, false),
+        "all" => (true, true, true),
+        "contrastive" => (true, false, false),
+        "recovery" => (false, true, false),
+        "denoising" => (false, false, true),
+        other => bail!("unknown recipe `{other}`: use contrastive, recovery, denoising, both or all"),
     };
+    let batch = args.batch.unwrap_or(128);
     let (device, info) = common::device(&args.backend)?;
     let mut runs = Vec::new();
     if which_contrastive {
-        let config = EbmConfig { batch_size: args.batch, langevin_steps: args.steps, ..EbmConfig::default() };
+        let config = EbmConfig { batch_size: batch, langevin_steps: args.steps, ..EbmConfig::default() };
         runs.push(measure(&config, &args, &device)?);
     }
     if which_recovery {
-        let shipped = EbmConfig { batch_size: args.batch, ..EbmConfig::recovery() };
+        let shipped = EbmConfig { batch_size: batch, ..EbmConfig::recovery() };
         // The same net as the contrastive reference, then the shipped recovery net.
         runs.push(measure(&EbmConfig { width: EbmConfig::default().width, ..shipped.clone() }, &args, &device)?);
         runs.push(measure(&shipped, &args, &device)?);
+    }
+    if which_denoising {
+        let denoising = EbmConfig::denoising();
+        runs.push(measure(&EbmConfig { batch_size: args.batch.unwrap_or(denoising.batch_size), ..denoising }, &args, &device)?);
     }
     let report = json!({
         "backend": info.backend,

@@ -10,7 +10,7 @@ use dermaebm::export;
 use dermaebm::inference::{argmax_rows, class_probabilities, generate};
 use dermaebm::persistent::{self, ChainSnapshot};
 use dermaebm::platform::block_on;
-use dermaebm::sampler::{Dynamics, LangevinParams};
+use dermaebm::sampler::{ClassTerm, Composition, Corrector, Dynamics, LangevinParams, MAX_CORRECTOR_STEPS};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -30,7 +30,7 @@ pub struct Args {
     count: usize,
     /// Langevin steps (default: 256 from noise, 40 continuing persistent chains; 0 with
     /// --persistent shows the chains as stored). A recovery model: steps per noise level
-    /// (default: as trained).
+    /// (default: as trained). A denoising model: levels of its walk (default: its configuration's).
     #[arg(long)]
     steps: Option<usize>,
     /// Langevin step size (default: the one the weights were trained with).
@@ -43,6 +43,21 @@ pub struct Args {
     /// `sampler::FINAL_DRIFT`; 0: none).
     #[arg(long)]
     final_drift: Option<f32>,
+    /// A class-conditional denoising model's guidance w with --class: the walk follows
+    /// E_any + w·(E_k − E_any) (1: the class's own energy).
+    #[arg(long, requires = "class")]
+    guidance: Option<f64>,
+    /// A class-conditional denoising model's composed energy, `class:weight,…`: the walk follows
+    /// E_any + Σ w_k·(E_k − E_any) (e.g. `1:1,4:1`: classes 1 and 4 together).
+    #[arg(long, conflicts_with_all = ["class", "by_class"])]
+    compose: Option<String>,
+    /// A denoising model: Metropolis-adjusted Langevin steps after each level of the walk, on
+    /// the (composed) energy of the level reached.
+    #[arg(long, default_value_t = 0)]
+    mala_steps: usize,
+    /// Their step size, as a fraction of σ² of the level.
+    #[arg(long, default_value_t = 0.05)]
+    mala_step: f64,
     /// Seed of the draw (printed); omitted, every run draws afresh.
     #[arg(long)]
     seed: Option<u64>,
@@ -113,11 +128,8 @@ pub fn run(args: Args) -> Result<()> {
     if args.step_size.is_some() || args.noise_std.is_some() {
         sampler_config.validate().context("--step-size / --noise-std")?;
     }
-    if config.is_recovery() && (args.persistent || args.step_size.is_some() || args.noise_std.is_some()) {
-        bail!(
-            "{} is a recovery-likelihood model: it samples from noise through its noise levels (no --persistent, --step-size or --noise-std)",
-            args.weights.display()
-        );
+    if (config.is_recovery() || config.is_denoising()) && (args.persistent || args.step_size.is_some() || args.noise_std.is_some()) {
+        bail!("{} samples from noise through its noise levels (no --persistent, --step-size or --noise-std)", args.weights.display());
     }
     let persistent_params =
         LangevinParams { steps: args.steps.unwrap_or(persistent::DEFAULT_STEPS), ..LangevinParams::from(&sampler_config) };
@@ -126,6 +138,23 @@ pub fn run(args: Args) -> Result<()> {
         (Dynamics::Recovery(chains), Some(drift)) if drift.is_finite() && drift >= 0.0 => chains.final_drift = drift,
         (_, None) => {}
         _ => bail!("--final-drift takes a finite number ≥ 0, for a recovery-likelihood model"),
+    }
+    // A composed energy walks every chain under it; the plain class argument then names none.
+    let mut class = args.class;
+    if let Dynamics::Denoising(walk) = &mut dynamics {
+        if let Some(spec) = &args.compose {
+            walk.composition = parse_composition(spec)?;
+        } else if let (Some(k), Some(w)) = (args.class, args.guidance) {
+            walk.composition = Composition::class(k, w);
+            class = None;
+        }
+        walk.composition.check(config.classes).map_err(anyhow::Error::msg)?;
+        walk.corrector = Corrector { steps: args.mala_steps, step_factor: args.mala_step };
+        if !walk.is_well_formed() {
+            bail!("--mala-steps must be at most {MAX_CORRECTOR_STEPS} and --mala-step between 0 and 1");
+        }
+    } else if args.guidance.is_some() || args.compose.is_some() || args.mala_steps > 0 {
+        bail!("--guidance, --compose and --mala-steps are for a class-conditional denoising model");
     }
     let every = (dynamics.total_steps() / 16).max(1);
     let record = (args.gif.is_some() || args.walk.is_some()).then_some(every);
@@ -173,7 +202,7 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("rows: {}", (0..config.classes).map(dermaebm::data::class_name).collect::<Vec<_>>().join(", "));
         (images, args.count, None)
     } else {
-        let out = draw(args.count, args.class, record, &mut rng)?;
+        let out = draw(args.count, class, record, &mut rng)?;
         (tensor_values_to_images(&out.samples, c, h, w), (args.count as f64).sqrt().ceil() as usize, Some(out))
     };
     let sheet = export::grid(&images, h, c, columns, 3);
@@ -200,4 +229,19 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("wrote {}", gif_path.display());
     }
     Ok(())
+}
+
+/// `class:weight,…` → a composition (its classes and weights checked against the model later).
+fn parse_composition(spec: &str) -> Result<Composition> {
+    let terms = spec
+        .split(',')
+        .map(|term| {
+            let (class, weight) = term.split_once(':').unwrap_or((term, "1"));
+            Ok(ClassTerm {
+                class: class.trim().parse().with_context(|| format!("--compose: `{class}` is not a class number"))?,
+                weight: weight.trim().parse().with_context(|| format!("--compose: `{weight}` is not a weight"))?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Composition { terms })
 }

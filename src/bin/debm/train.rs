@@ -24,10 +24,12 @@ pub struct Args {
     /// unless given explicitly.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The recipe of a new run without --config: `recovery` (diffusion recovery likelihood,
-    /// samples from noise through noise levels) or `contrastive` (the UvA tutorial-8 reference).
-    #[arg(long, default_value = "recovery")]
-    recipe: String,
+    /// The recipe of a new run without --config: `denoising` (denoising score matching of an
+    /// energy per noise level, sampled by a walk down the levels), `recovery` (diffusion recovery
+    /// likelihood, samples from noise through noise levels) or `contrastive` (the UvA tutorial-8
+    /// reference).
+    #[arg(long)]
+    recipe: Option<String>,
     /// Iterations to reach (counting those of a resumed checkpoint).
     #[arg(long, default_value_t = 500)]
     iterations: u64,
@@ -148,13 +150,15 @@ pub fn run(args: Args) -> Result<()> {
         // File names only: the note travels with the weights, the training machine's paths do not.
         files.iter().map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f)).collect::<Vec<_>>().join(", "),
         split.name(),
-        match (config.is_recovery(), config.is_conditional()) {
-            (true, false) => format!(", recovery likelihood over {} noise levels", config.recovery.levels),
-            (true, true) => {
-                format!(
-                    ", recovery likelihood over {} noise levels, class-conditional over {} classes",
-                    config.recovery.levels, config.classes
-                )
+        match (config.is_recovery() || config.is_denoising(), config.is_conditional()) {
+            (true, conditional) => {
+                let recipe = if config.is_denoising() {
+                    "denoising score matching over every noise level".to_string()
+                } else {
+                    format!("recovery likelihood over {} noise levels", config.recovery.levels)
+                };
+                let classes = if conditional { format!(", class-conditional over {} classes", config.classes) } else { String::new() };
+                format!(", {recipe}{classes}")
             }
             (false, true) => format!(", class-conditional over {} classes", config.classes),
             (false, false) => String::new(),
@@ -224,11 +228,10 @@ pub fn run(args: Args) -> Result<()> {
 fn new_run_config(args: &Args, explicit: Option<EbmConfig>, dataset: &Dataset) -> Result<EbmConfig> {
     let mut config = match explicit {
         Some(config) => config,
-        None => match args.recipe.as_str() {
-            "recovery" => EbmConfig::recovery(),
-            "contrastive" => EbmConfig::default(),
-            other => bail!("unknown recipe `{other}`: use recovery or contrastive"),
-        },
+        None => EbmConfig::preset(match &args.recipe {
+            Some(name) => name.parse()?,
+            None => dermaebm::config::Recipe::for_new_networks(),
+        }),
     };
     config.channels = dataset.channels;
     config.image_size = dataset.height;

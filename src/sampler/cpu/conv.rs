@@ -34,7 +34,7 @@ pub fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, a
     }
 }
 
-/// A stride-2 convolution with square kernels and symmetric zero padding.
+/// A strided convolution with square kernels and symmetric zero padding.
 #[derive(Clone, Debug)]
 pub struct Conv {
     pub cin: usize,
@@ -53,7 +53,20 @@ pub struct Conv {
 impl Conv {
     /// From burn's layout: weight `[cout, cin, k, k]`, bias `[cout]`.
     pub fn from_burn(weight: &[f32], bias: &[f32], cin: usize, cout: usize, kernel: usize, pad: usize, in_side: usize) -> Self {
-        let stride = 2;
+        Self::from_burn_strided(weight, bias, cin, cout, kernel, pad, in_side, 2)
+    }
+
+    /// [`Self::from_burn`] with another stride (1: the residual net's same-size convolutions).
+    pub fn from_burn_strided(
+        weight: &[f32],
+        bias: &[f32],
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        pad: usize,
+        in_side: usize,
+        stride: usize,
+    ) -> Self {
         let out_side = (in_side + 2 * pad - kernel) / stride + 1;
         let mut packed = vec![0.0; kernel * kernel * cin * cout];
         for co in 0..cout {

@@ -9,7 +9,7 @@ use burn::prelude::*;
 
 use super::conv::{Conv, matmul};
 use super::fast_math::{swish_with_slope, times};
-use crate::model::EnergyNet;
+use crate::model::ConvNet;
 
 /// A dense layer `y = x · weight + bias` with `weight` as `[inputs, outputs]` (burn's layout).
 #[derive(Clone, Debug)]
@@ -50,7 +50,7 @@ pub struct FrozenNet {
     /// First dense layer with its input rows reordered from burn's NCHW flattening to NHWC.
     pub fc1: Dense,
     pub fc2: Dense,
-    /// Class logits of the last layer ([`EnergyNet::head_classes`]); 0 = one output.
+    /// Class logits of the last layer ([`ConvNet::head_classes`]); 0 = one output.
     pub classes: usize,
     /// The noise-level conditioning of a recovery-recipe net.
     pub levels: Option<FrozenEmbedding>,
@@ -99,7 +99,7 @@ impl FrozenEmbedding {
 impl FrozenNet {
     /// `net`'s weights, read out into these layouts, for images of side `image_side` (a sync
     /// read: only for a net on the `flex` device, where reading never waits).
-    pub fn of(net: &EnergyNet, image_side: usize) -> FrozenNet {
+    pub fn of(net: &ConvNet, image_side: usize) -> FrozenNet {
         // The weights as used: spectral normalisation done once.
         let baked;
         let net = if net.has_spectral_norm() {

@@ -1,5 +1,6 @@
-//! Langevin chains on the CPU without autodiff (burn's `flex` device, natively and in wasm), for
-//! both recipes' dynamics ([`Dynamics`]).
+//! Chains on the CPU without autodiff (burn's `flex` device, natively and in wasm), for every
+//! recipe's dynamics ([`Dynamics`]): Langevin on the CNN, and the denoising walk on the residual
+//! net ([`FrozenResidual`]).
 //!
 //! The general path ([`super::autodiff`]) builds an autodiff graph every step to get ∇ₓE; here the
 //! frozen net's forward keeps each activation's slope and a hand-written backward walks back to
@@ -11,7 +12,9 @@
 mod conv;
 mod fast_math;
 mod frozen_net;
+mod frozen_residual;
 mod pool;
+mod walk;
 mod wire;
 
 use burn::prelude::*;
@@ -22,6 +25,7 @@ use rand_distr::{Distribution as _, StandardNormal};
 
 pub use conv::Conv;
 pub use frozen_net::{Dense, FrozenEmbedding, FrozenNet, Target};
+pub use frozen_residual::{Affine, FrozenBlock, FrozenResidual};
 pub use pool::{ChainPool, ShareFuture, ShareJob, install_pool, run_on_pool, shares};
 
 /// One recorded state of every chain of a run (or share).
@@ -37,6 +41,48 @@ pub struct Frame {
 
 /// Recorded frames of a run.
 pub type Frames = Vec<Frame>;
+
+/// A net frozen for the CPU path: the CNN (Langevin of the contrastive and recovery recipes) or
+/// the residual energy (the denoising walk).
+#[derive(Clone, Debug)]
+pub enum Frozen {
+    Conv(Box<FrozenNet>),
+    Residual(Box<FrozenResidual>),
+}
+
+impl Frozen {
+    /// `net`'s weights in the CPU path's layouts, for images of side `side`.
+    pub fn of(net: &EnergyNet, side: usize) -> Frozen {
+        match net {
+            EnergyNet::Conv(net) => Frozen::Conv(Box::new(FrozenNet::of(net, side))),
+            EnergyNet::Residual(net) => Frozen::Residual(Box::new(FrozenResidual::of(net, side))),
+        }
+    }
+
+    /// Values of one image.
+    pub fn image_len(&self) -> usize {
+        match self {
+            Frozen::Conv(net) => net.image_len(),
+            Frozen::Residual(net) => net.image_len(),
+        }
+    }
+
+    /// Classes a chain's label may name (0: none).
+    pub fn label_classes(&self) -> usize {
+        match self {
+            Frozen::Conv(net) => net.label_classes(),
+            Frozen::Residual(net) => net.classes,
+        }
+    }
+
+    /// Noise levels a one-level recovery chain may name (0: none).
+    pub fn levels(&self) -> usize {
+        match self {
+            Frozen::Conv(net) => net.levels.as_ref().map_or(0, |l| l.rows),
+            Frozen::Residual(_) => 0,
+        }
+    }
+}
 
 use crate::model::EnergyNet;
 use crate::sampler::{ChainFrame, ChainOptions, Dynamics, LangevinParams, RecoveryChains, Walk};
@@ -72,7 +118,7 @@ pub async fn langevin(
     if n == 0 {
         return Some((start.clone(), Vec::new()));
     }
-    let frozen = FrozenNet::of(net, h);
+    let frozen = Frozen::of(net, h);
     let to_nhwc = |values: Vec<f32>| swap_inner_axes(&values, n, c, h * w);
     let images = to_nhwc(start.clone().into_data().convert::<f32>().try_into_vec::<f32>().ok()?);
     let ints = |t: Tensor<1, Int>| t.into_data().convert::<i32>().try_into_vec::<i32>().expect("integers");
@@ -123,7 +169,7 @@ pub fn chain_rng(seed: u64, index: usize) -> StdRng {
 
 /// Runs every chain of `images` (NHWC, one after another) and returns the final images and the
 /// recorded frames (step, all images), in the same layout.
-pub fn run_chains(net: &FrozenNet, images: &[f32], spec: &Spec) -> (Vec<f32>, Frames) {
+pub fn run_chains(net: &Frozen, images: &[f32], spec: &Spec) -> (Vec<f32>, Frames) {
     let len = net.image_len();
     let n = images.len() / len;
     let tile = tile_size(n);
@@ -162,7 +208,13 @@ fn join_shares(results: Vec<(Vec<f32>, Frames)>) -> (Vec<f32>, Frames) {
 }
 
 /// The chains `first..first + count` of a run, on one thread.
-fn run_tile(net: &FrozenNet, start: &[f32], first: usize, spec: &Spec) -> (Vec<f32>, Frames) {
+fn run_tile(net: &Frozen, start: &[f32], first: usize, spec: &Spec) -> (Vec<f32>, Frames) {
+    let net = match (net, spec.dynamics) {
+        (Frozen::Residual(net), Dynamics::Denoising(walk)) => return walk::run_tile(net, walk, start, first, spec),
+        (Frozen::Conv(net), Dynamics::Clamped(_) | Dynamics::Recovery(_)) => net,
+        // Dynamics of another kind of net: nothing moves (the callers never ask for it).
+        _ => return (start.to_vec(), Vec::new()),
+    };
     let len = net.image_len();
     let count = start.len() / len;
     let tile = Tile {
@@ -181,6 +233,7 @@ fn run_tile(net: &FrozenNet, start: &[f32], first: usize, spec: &Spec) -> (Vec<f
         Dynamics::Recovery(chains) => {
             tile.recovery(start, chains, spec.levels.map(|l| &l[first..first + count]), spec.record_every.is_some())
         }
+        Dynamics::Denoising(_) => (start.to_vec(), Vec::new()),
     }
 }
 

@@ -10,12 +10,12 @@ use std::ops::Range;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use super::{Frames, FrozenNet, Spec, join_shares, run_chains};
+use super::{Frames, Frozen, Spec, join_shares, run_chains};
 use crate::sampler::Dynamics;
 
 /// One share of a run, for one helper.
 pub struct ShareJob<'a> {
-    /// The frozen net ([`FrozenNet::to_values`]).
+    /// The frozen net ([`Frozen::to_values`]).
     pub net: &'a [f32],
     /// The share's chains, NHWC, one after another.
     pub images: &'a [f32],
@@ -75,7 +75,7 @@ pub fn shares(n: usize, parts: usize) -> Vec<Range<usize>> {
 /// Runs every chain of `images` (NHWC) as `helpers + 1` shares: one for each helper, started
 /// first, and the last one here while they work; joined as [`super::run_chains`] joins its
 /// tiles. A share whose helper fails is rerun here, so the run always completes.
-pub async fn run_on_pool(pool: &dyn ChainPool, net: &FrozenNet, images: &[f32], spec: &Spec<'_>) -> (Vec<f32>, Frames) {
+pub async fn run_on_pool(pool: &dyn ChainPool, net: &Frozen, images: &[f32], spec: &Spec<'_>) -> (Vec<f32>, Frames) {
     let len = net.image_len();
     let values = net.to_values();
     let ranges = shares(images.len() / len, pool.helpers() + 1);
