@@ -56,8 +56,12 @@ export interface ModelInfo {
   config: EbmConfig;
   /** Persistent chains to continue (`sample({ from: "persistent" })`). */
   persistent_chains: number;
-  /** Langevin steps `sample` takes by default: from noise (per level for a recovery model)
-   * and continuing persistent chains. */
+  /** The model samples by walking noise levels from noise (denoising, recovery), each level
+   * reported as it is reached, rather than by Langevin chains. */
+  walks_levels: boolean;
+  /** What `sample` takes by default: from noise (a denoising model's levels, a recovery model's
+   * Langevin steps per level, a contrastive model's Langevin steps) and continuing persistent
+   * chains. */
   default_steps: { noise: number; persistent: number };
 }
 
@@ -189,8 +193,8 @@ export class EngineClient extends EventTarget {
   loadCheckpoint(source: string | URL | Uint8Array | ArrayBuffer): Promise<LoadedWeights>;
   sample(options?: {
     count?: number;
-    /** Default: the model's — per level as trained for a recovery model; 256 from noise and
-     * 40 continuing persistent chains for a contrastive one. */
+    /** Default: the model's — the levels of a denoising model's walk; per level as trained for
+     * a recovery model; 256 from noise and 40 continuing persistent chains for a contrastive one. */
     steps?: number;
     classIndex?: number;
     recordEvery?: number;
@@ -198,8 +202,13 @@ export class EngineClient extends EventTarget {
     from?: "noise" | "persistent";
     /** Reproduces an earlier draw (its `seed`); omitted, each call draws afresh. */
     seed?: number;
-    /** Sees each level of a recovery walk as soon as it is done. */
+    /** Sees each level of a walk as soon as it is done. */
     onFrame?: (frame: Frame) => void;
+    /** A class-conditional denoising model's composed energy: E_any + Σ weight·(E_class − E_any)
+     * (one class with guidance; two classes together). */
+    composition?: { terms: { class: number; weight: number }[] };
+    /** A denoising model: Metropolis-adjusted Langevin steps after each level of its walk. */
+    malaSteps?: number;
   }): Promise<Samples>;
   score(rgba: Uint8Array | ArrayBuffer, count: number): Promise<Float32Array>;
   train(options: {

@@ -88,19 +88,22 @@ export class EngineClient extends EventTarget {
   }
 
   /** `count` samples; `classIndex` for a class-conditional model; `recordEvery` > 0 records the
-   * chains. From noise (`from: "noise"`, the default), a recovery-likelihood model walks its
-   * noise levels from N(0, I) with `steps` Langevin steps per level (default: as trained), a
-   * contrastive one takes `steps` steps from uniform noise (default 256); `from: "persistent"`
+   * chains. From noise (`from: "noise"`, the default), a denoising model walks `steps` noise
+   * levels (default: its own) from N(μ, σ_max²), optionally along a `composition` of class
+   * energies ({terms: [{class, weight}]}: a class with guidance, two classes together) with
+   * `malaSteps` Metropolis-adjusted Langevin steps after each level; a recovery-likelihood model
+   * walks its noise levels from N(0, I) with `steps` Langevin steps per level (default: as
+   * trained), a contrastive one takes `steps` steps from uniform noise (default 256); `from: "persistent"`
    * continues a contrastive model's persistent chains (default 40 steps). Each call draws afresh;
    * `seed` (the `seed` of an earlier result) draws the same samples again. `onFrame({step,
    * level, rgba})` sees each level of the walk as soon as it is done. Resolves
    * `{samples, chain, side, count, from, steps, levels, seed}` (RGBA bytes). */
-  async sample({ count = 16, steps = undefined, classIndex = undefined, recordEvery = 0, from = "noise", seed = undefined, onFrame = undefined } = {}) {
+  async sample({ count = 16, steps = undefined, classIndex = undefined, recordEvery = 0, from = "noise", seed = undefined, onFrame = undefined, composition = undefined, malaSteps = undefined } = {}) {
     const listener = onFrame ? (e) => onFrame(e.detail) : null;
     if (listener) this.addEventListener("frame", listener);
     try {
       // 0 steps: the model's own default.
-      return await this.call("generate", count, steps ?? 0, recordEvery, classIndex ?? undefined, from, { frames: Boolean(onFrame), seed });
+      return await this.call("generate", count, steps ?? 0, recordEvery, classIndex ?? undefined, from, { frames: Boolean(onFrame), seed, composition, malaSteps });
     } finally {
       if (listener) this.removeEventListener("frame", listener);
     }

@@ -150,11 +150,12 @@ const ops = {
     return true;
   },
   /** Engine.generate; `seed` reproduces an earlier draw (omitted: a fresh one); with
-   * `frames: true` each level of a recovery walk is pushed as a `frame` event {step, level,
-   * rgba} while it runs. */
-  generate(count, steps, recordEvery, classIndex, from, { frames = false, seed = undefined } = {}) {
+   * `frames: true` each level of a walk is pushed as a `frame` event {step, level, rgba} while
+   * it runs; `composition` ({terms: [{class, weight}]}) and `malaSteps` for a denoising model. */
+  generate(count, steps, recordEvery, classIndex, from, { frames = false, seed = undefined, composition = undefined, malaSteps = undefined } = {}) {
     const onFrame = frames ? (frame) => post({ event: "frame", ...frame }) : undefined;
-    return engine.generate(count, steps, recordEvery, classIndex, from, seed, onFrame);
+    const composed = composition ? JSON.stringify(composition) : undefined;
+    return engine.generate(count, steps, recordEvery, classIndex, from, seed, onFrame, composed, malaSteps);
   },
   trainStep: () => currentTraining().step(),
   bufferSamples: (count) => currentTraining().bufferSamples(count),

@@ -1,7 +1,8 @@
-// Generating: samples started from noise (a recovery model walks its noise levels, drawn level
-// by level as they are reached) or continued from a contrastive model's persistent chains (of
-// one class, for a class-conditional model), the chains that led to them, and their export as
-// PNG and animated GIF.
+// Generating: samples started from noise (a denoising or recovery model walks its noise levels,
+// drawn level by level as they are reached; a class-conditional denoising model may follow a
+// composed energy: a class with guidance, two classes together, and correction steps) or
+// continued from a contrastive model's persistent chains (of one class, for a class-conditional
+// model), the chains that led to them, and their export as PNG and animated GIF.
 import { chainTiles, drawGrid } from "./pkg/grid.js";
 import { $, download, show } from "./ui.js";
 import { call, onEngineEvent, onRefresh, refresh, state } from "./session.js";
@@ -10,7 +11,12 @@ let last = null;
 /** While a walk runs: where its levels are drawn as they arrive. */
 let live = null;
 
-const isRecovery = () => state.config?.recipe === "recovery";
+/** The model samples by walking noise levels from noise (the engine's rule: `walks_levels`). */
+const walksLevels = () => Boolean(state.model?.walks_levels);
+const isDenoising = () => state.config?.recipe === "denoising";
+
+/** What the steps field counts, by the model's recipe. */
+const STEPS_LABELS = { denoising: "Noise levels", recovery: "Langevin steps per level", contrastive: "Langevin steps" };
 
 /** The class picked for generating and editing (undefined: any class, or an unconditional model). */
 export function chosenClass() {
@@ -28,13 +34,28 @@ function chosenStart() {
   return persistent ? "persistent" : "noise";
 }
 
-/** Images in the first look on load: continuing chains is cheap (40 steps), so is a recovery
- * walk drawn level by level; 256 steps from noise are not. */
-const previewCount = (from) => (from === "persistent" || isRecovery() ? 16 : 6);
+/** Images in the first look on load: continuing chains is cheap (40 steps), so is a walk drawn
+ * level by level; 256 steps from noise are not. */
+const previewCount = (from) => (from === "persistent" || walksLevels() ? 16 : 6);
+
+/** The composed energy the form asks for (a class-conditional denoising model): the class with
+ * its guidance, and a second class beside it; undefined for the plain class. */
+function chosenComposition() {
+  const k = chosenClass();
+  if (!isDenoising() || k === undefined) return undefined;
+  const w = Number($("gen-guidance").value);
+  const also = $("gen-also").value;
+  const terms = [{ class: k, weight: w }];
+  if (also !== "" && Number(also) !== k) terms.push({ class: Number(also), weight: w });
+  return terms.length === 1 && w === 1 ? undefined : { terms };
+}
 
 function describe(out) {
   const seed = ` Seed ${out.seed} (enter it, or open the page with ?seed=${out.seed}, to draw these again).`;
   if (out.from === "persistent") return `Continued from the model's persistent chains, ${out.steps} Langevin steps.${seed}`;
+  if (out.levels > 0 && isDenoising()) {
+    return `From noise down ${out.levels} noise levels (${out.levels} → 0) by Heun's method, ${out.steps} gradient evaluations.${seed}`;
+  }
   if (out.levels > 0) {
     return `From N(0, I) through ${out.levels} noise levels (${out.levels} → 0), ${out.steps / out.levels} Langevin steps each, ${out.steps} in all.${seed}`;
   }
@@ -60,9 +81,12 @@ export async function generate(preview = false) {
   try {
     button.disabled = true;
     button.textContent = "Generating…";
-    live = isRecovery() && from === "noise" ? { count } : null;
+    live = walksLevels() && from === "noise" ? { count } : null;
     const seed = chosenSeed(preview);
-    const out = await call("generate", count, steps, recordEvery, preview ? undefined : chosenClass(), from, { frames: Boolean(live), seed });
+    const composition = preview ? undefined : chosenComposition();
+    const malaSteps = preview || !isDenoising() ? undefined : Number($("gen-mala").value);
+    const classIndex = preview || composition ? undefined : chosenClass();
+    const out = await call("generate", count, steps, recordEvery, classIndex, from, { frames: Boolean(live), seed, composition, malaSteps });
     drawGrid($("gen-grid"), out.samples, out.side, out.count, { columns: 8, scale: 4 });
     $("gen-grid").dataset.count = String(out.count);
     $("gen-grid").dataset.level = "0";
@@ -70,6 +94,7 @@ export async function generate(preview = false) {
     $("gen-kind").dataset.from = out.from;
     $("gen-kind").dataset.seed = String(out.seed);
     $("gen-grid").dataset.class = out.class === null ? "" : String(out.class);
+    $("gen-grid").dataset.composition = composition ? JSON.stringify(composition) : "";
     show($("gen-error"), "");
     const chains = Math.min(out.count, 8);
     last = { out, tiles: chainTiles(out.chain, out.side, chains), columns: out.chain.length, chains };
@@ -90,8 +115,8 @@ export async function generate(preview = false) {
 }
 
 export function setupGenerate() {
-  // A recovery walk's levels, drawn as they are reached: the first one is on screen long before
-  // the samples are done.
+  // A walk's levels, drawn as they are reached: the first one is on screen long before the
+  // samples are done.
   onEngineEvent("frame", (f) => {
     if (!live) return;
     drawGrid($("gen-grid"), f.rgba, state.side, live.count, { columns: 8, scale: 4 });
@@ -116,18 +141,22 @@ export function setupGenerate() {
       select.dataset.auto = String(want === "noise");
       $("gen-steps").value = String(defaultSteps(want));
     }
-    // A recovery model counts steps per level; follow a new model's default unless the visitor typed one.
-    const stepsLabel = isRecovery() ? "Langevin steps per level" : "Langevin steps";
+    // What "steps" counts depends on the recipe; follow a new model's default unless the visitor typed one.
+    const stepsLabel = STEPS_LABELS[state.config?.recipe ?? "contrastive"];
     if ($("gen-steps-label").firstChild.textContent.trim() !== stepsLabel) {
       $("gen-steps-label").firstChild.textContent = `${stepsLabel} `;
       $("gen-steps").value = String(defaultSteps(select.value));
     }
     const classes = state.model?.classes ?? 0;
     $("gen-class-label").hidden = classes === 0;
-    const classSelect = $("gen-class");
-    if (classSelect.options.length !== classes + 1) {
-      // Only the net's own classes can be sampled; class_names may also cover a probe's.
-      classSelect.replaceChildren(new Option("any", ""), ...state.model.class_names.slice(0, classes).map((name, k) => new Option(`${k}: ${name}`, String(k))));
+    // Composed energies and the corrector are a denoising model's.
+    $("gen-guidance-label").hidden = $("gen-also-label").hidden = classes === 0 || !isDenoising();
+    $("gen-mala-label").hidden = !isDenoising();
+    for (const [select, first] of [[$("gen-class"), "any"], [$("gen-also"), "none"]]) {
+      if (select.options.length !== classes + 1) {
+        // Only the net's own classes can be sampled; class_names may also cover a probe's.
+        select.replaceChildren(new Option(first, ""), ...state.model.class_names.slice(0, classes).map((name, k) => new Option(`${k}: ${name}`, String(k))));
+      }
     }
   });
   $("gen-btn").onclick = () => generate();

@@ -14,14 +14,20 @@ import { OTHER_TAB, afterCheckpointWrite, didNotFit, holdTrainingLock, letGoOfTr
 /** The form's number fields by recipe; a dotted name is a nested setting (`recovery.levels`). */
 const FIELDS = {
   common: ["batch_size", "lr", "seed"],
+  denoising: ["denoising.levels", "denoising.blocks"],
   recovery: ["recovery.levels", "recovery.steps"],
   contrastive: ["langevin_steps", "step_size", "noise_std", "alpha", "buffer_size"],
 };
 const LABELS = {
   batch_size: "Batch", langevin_steps: "Langevin steps", step_size: "Step size", noise_std: "Noise σ", alpha: "α", lr: "Learning rate",
   buffer_size: "Buffer size", seed: "Seed", "recovery.levels": "Noise levels", "recovery.steps": "Langevin steps per level",
+  "denoising.levels": "Levels of the sampling walk", "denoising.blocks": "Residual blocks per stage",
 };
-const RECIPE_NAMES = { recovery: "the recovery-likelihood recipe", contrastive: "the contrastive (reference) recipe" };
+const RECIPE_NAMES = {
+  denoising: "the denoising-score-matching recipe",
+  recovery: "the recovery-likelihood recipe",
+  contrastive: "the contrastive (reference) recipe",
+};
 const run = { started: 0, startIter: 0 };
 let kept = [];
 /** The checkpoint writes of this tab, one after another; the lock is let go once they are done. */

@@ -29,6 +29,9 @@ pub const MAX_COMPOSED: usize = 8;
 /// Most MALA steps after each level.
 pub const MAX_CORRECTOR_STEPS: usize = 100;
 
+/// The MALA step as a fraction of the level's σ² when none is given (`debm sample`, the site).
+pub const DEFAULT_MALA_STEP: f64 = 0.05;
+
 /// One class's part of a composed energy.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassTerm {

@@ -7,7 +7,7 @@ mod autodiff;
 pub mod cpu;
 mod heun;
 
-pub use heun::{ClassTerm, Composition, Corrector, DenoisingWalk, MAX_COMPOSED, MAX_CORRECTOR_STEPS, MAX_GUIDANCE};
+pub use heun::{ClassTerm, Composition, Corrector, DEFAULT_MALA_STEP, DenoisingWalk, MAX_COMPOSED, MAX_CORRECTOR_STEPS, MAX_GUIDANCE};
 
 /// The general path whatever the device (the tests hold the CPU path against it; async: it
 /// waits for the device to have run the chain).
@@ -128,6 +128,28 @@ impl Dynamics {
             })
         } else {
             Dynamics::Clamped(LangevinParams { steps: steps.unwrap_or(NOISE_STEPS), ..LangevinParams::from(config) })
+        }
+    }
+
+    /// These dynamics following a composed energy (and the MALA corrector) — a denoising
+    /// walk's; any other refuses a non-empty composition or corrector. The one rule for the
+    /// engine and `debm sample`: the classes must exist in a model of `classes` classes and the
+    /// weights and steps be in range.
+    pub fn composed(self, composition: Composition, corrector: Corrector, classes: usize) -> Result<Self, String> {
+        match self {
+            Dynamics::Denoising(walk) => {
+                composition.check(classes)?;
+                let walk = DenoisingWalk { composition, corrector, ..walk };
+                if !walk.is_well_formed() {
+                    return Err(format!(
+                        "the corrector takes at most {MAX_CORRECTOR_STEPS} steps of a step factor between 0 and 1 (got {} steps of {})",
+                        corrector.steps, corrector.step_factor
+                    ));
+                }
+                Ok(Dynamics::Denoising(walk))
+            }
+            other if composition.terms.is_empty() && corrector.steps == 0 => Ok(other),
+            _ => Err("only a denoising model composes class energies or corrects its walk".into()),
         }
     }
 

@@ -119,8 +119,11 @@ struct ModelInfo<'a> {
     /// Persistent chains available to continue (`generate(…, "persistent")`): the loaded
     /// file's, or the replay buffer of training run here.
     persistent_chains: usize,
-    /// The Langevin steps `generate` takes when asked for 0: from noise (per level for a
-    /// recovery model) and continuing persistent chains.
+    /// The model samples by walking noise levels from noise (denoising, recovery), each level
+    /// reported as it is reached, rather than by Langevin chains.
+    walks_levels: bool,
+    /// The steps `generate` takes when asked for 0: from noise (a denoising model's levels, a
+    /// recovery model's steps per level) and continuing persistent chains.
     default_steps: DefaultSteps,
 }
 
@@ -189,6 +192,7 @@ impl Engine {
             classifier: classifier.map(|c| c.kind()),
             config,
             persistent_chains: session.persistent_chains(),
+            walks_levels: config.walks_levels(),
             default_steps: DefaultSteps {
                 noise: crate::sampler::default_noise_steps(config),
                 persistent: crate::persistent::DEFAULT_STEPS,

@@ -11,7 +11,7 @@ use crate::edit::{self, Edited, MaskPreset};
 use crate::inference::{Frame, generate_observed};
 use crate::limits::{MAX_SAMPLES_PER_CALL, MAX_STEPS_PER_CALL, check_count};
 use crate::persistent::{BURN_IN_STEPS, ChainSnapshot, DEFAULT_STEPS, continue_chains};
-use crate::sampler::{Dynamics, LangevinParams};
+use crate::sampler::{Composition, Corrector, DEFAULT_MALA_STEP, Dynamics, LangevinParams};
 use crate::{Device, EnergyNet};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -79,8 +79,11 @@ impl Engine {
     /// sample took; `levels`: the model's noise levels, 0 for a contrastive one; `seed`: the
     /// draw's seed — give it back as `seed` to get the same samples). `seed` omitted: a fresh
     /// random draw. `on_frame`, when given, is called with `{step, level, rgba}` as each level of
-    /// a recovery walk is reached (the start, then levels T−1 … 0), so a page can draw the walk
-    /// while it runs.
+    /// a walk is reached (the start, then levels T−1 … 0), so a page can draw the walk while it
+    /// runs. A denoising model walks its levels (`steps`: how many; 0: its own), and may follow
+    /// a `composition` (JSON `{"terms": [{"class": k, "weight": w}, …]}`: E_any + Σ w·(E_k −
+    /// E_any) — one class with guidance, two classes together) with `mala_steps`
+    /// Metropolis-adjusted Langevin steps after each level.
     pub async fn generate(
         &self,
         count: usize,
@@ -90,8 +93,16 @@ impl Engine {
         from: Option<String>,
         seed: Option<f64>,
         on_frame: Option<js_sys::Function>,
+        composition: Option<String>,
+        mala_steps: Option<u32>,
     ) -> Result<JsValue, JsError> {
         check_count("count", count, MAX_SAMPLES_PER_CALL).map_err(err)?;
+        let composition: Composition = match composition.as_deref() {
+            None | Some("") => Composition::default(),
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| err(format!("composition is not {{\"terms\": [{{\"class\", \"weight\"}}]}}: {e}")))?,
+        };
+        let corrector = Corrector { steps: mala_steps.unwrap_or(0) as usize, step_factor: DEFAULT_MALA_STEP };
         let persistent = match from.as_deref() {
             None | Some("noise") => false,
             Some("persistent") => true,
@@ -109,6 +120,7 @@ impl Engine {
         let steps = (steps > 0).then_some(steps);
         let params = LangevinParams { steps: steps.unwrap_or(DEFAULT_STEPS), ..LangevinParams::from(&config) };
         let dynamics = if persistent { Dynamics::Clamped(params) } else { Dynamics::sampling(&config, steps) };
+        let dynamics = dynamics.composed(composition, corrector, config.classes).map_err(err)?;
         check_steps(dynamics.total_steps())?;
         let record = (record_every > 0).then_some(record_every);
         let out = if persistent {

@@ -10,7 +10,7 @@ use dermaebm::export;
 use dermaebm::inference::{argmax_rows, class_probabilities, generate};
 use dermaebm::persistent::{self, ChainSnapshot};
 use dermaebm::platform::block_on;
-use dermaebm::sampler::{ClassTerm, Composition, Corrector, Dynamics, LangevinParams, MAX_CORRECTOR_STEPS};
+use dermaebm::sampler::{ClassTerm, Composition, Corrector, Dynamics, LangevinParams};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -56,7 +56,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     mala_steps: usize,
     /// Their step size, as a fraction of σ² of the level.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = dermaebm::sampler::DEFAULT_MALA_STEP)]
     mala_step: f64,
     /// Seed of the draw (printed); omitted, every run draws afresh.
     #[arg(long)]
@@ -141,21 +141,16 @@ pub fn run(args: Args) -> Result<()> {
     }
     // A composed energy walks every chain under it; the plain class argument then names none.
     let mut class = args.class;
-    if let Dynamics::Denoising(walk) = &mut dynamics {
-        if let Some(spec) = &args.compose {
-            walk.composition = parse_composition(spec)?;
-        } else if let (Some(k), Some(w)) = (args.class, args.guidance) {
-            walk.composition = Composition::class(k, w);
+    let composition = match (&args.compose, args.class, args.guidance) {
+        (Some(spec), _, _) => parse_composition(spec)?,
+        (None, Some(k), Some(w)) => {
             class = None;
+            Composition::class(k, w)
         }
-        walk.composition.check(config.classes).map_err(anyhow::Error::msg)?;
-        walk.corrector = Corrector { steps: args.mala_steps, step_factor: args.mala_step };
-        if !walk.is_well_formed() {
-            bail!("--mala-steps must be at most {MAX_CORRECTOR_STEPS} and --mala-step between 0 and 1");
-        }
-    } else if args.guidance.is_some() || args.compose.is_some() || args.mala_steps > 0 {
-        bail!("--guidance, --compose and --mala-steps are for a class-conditional denoising model");
-    }
+        _ => Composition::default(),
+    };
+    let corrector = Corrector { steps: args.mala_steps, step_factor: args.mala_step };
+    let dynamics = dynamics.composed(composition, corrector, config.classes).map_err(anyhow::Error::msg)?;
     let every = (dynamics.total_steps() / 16).max(1);
     let record = (args.gif.is_some() || args.walk.is_some()).then_some(every);
     let draw = |n: usize, class: Option<usize>, record: Option<usize>, rng: &mut StdRng| match &snapshot {
