@@ -20,7 +20,9 @@
 //! - [`edit`]: inpainting and denoising with Langevin;
 //! - [`persistent`]: the replay buffer's chains, kept beside the weights and continued to sample;
 //! - [`metrics`]: AUROC and image statistics;
-//! - [`safetensors`]: the energy net as a safetensors file with PyTorch's names and layouts.
+//! - [`safetensors`]: the energy net as a safetensors file with PyTorch's names and layouts;
+//! - [`upgrade`]: a weights file rewritten in the current format version, every section kept;
+//! - [`run_options`]: the options of the browser's training loop, unknown names refused.
 
 pub mod augment;
 pub mod buffer;
@@ -38,12 +40,14 @@ pub mod model;
 pub mod persistent;
 pub mod platform;
 pub mod recovery;
+pub mod run_options;
 pub mod safetensors;
 pub mod sampler;
 pub mod session;
 pub mod synthetic;
 pub mod trainer;
 pub mod training_run;
+pub mod upgrade;
 pub mod weights;
 
 pub use burn::prelude::{Device, Tensor};

@@ -200,7 +200,10 @@ impl WeightsFile {
         // Version 3 puts the header's checksum between its length and the header itself.
         let start = if checked { 20 } else { 16 };
         let len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-        if len > MAX_HEADER || bytes.len() < start + len {
+        if len > MAX_HEADER {
+            return Err(WeightsError::Damaged(format!("the header claims {len} bytes, more than the {MAX_HEADER} allowed")));
+        }
+        if bytes.len() < start + len {
             return Err(WeightsError::Damaged("the header is cut short".into()));
         }
         let json = &bytes[start..start + len];

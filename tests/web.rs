@@ -41,17 +41,22 @@ async fn webgpu_cd_training_separates_data_from_noise() {
 }
 
 /// A level-conditioned net on WebGPU computes what the CPU computes, with and without spectral
-/// normalisation, baked or not: energies at each image's level and their input gradient.
+/// normalisation, and with it baked into the weights on WebGPU (as sampling uses it) against the
+/// CPU's live normalisation: energies at each image's level and their input gradient.
 #[wasm_bindgen_test]
 async fn webgpu_level_energy_and_gradient_match_the_cpu() {
     let device = webgpu().await;
     let levels: Vec<i32> = (0..16).map(|i| i % 4).collect();
-    for spectral_norm in [false, true] {
+    for (spectral_norm, baked) in [(false, false), (true, false), (true, true)] {
         let config = dermaebm::EbmConfig { spectral_norm, ..common::tiny_recovery_config(7) };
-        let (e_cpu, g_cpu, e_gpu, g_gpu) = common::energy_and_gradient_on_both_for(&device, &config, Some(levels.clone())).await;
+        let (e_cpu, g_cpu, e_gpu, g_gpu) = common::energy_and_gradient_on_both_for(&device, &config, Some(levels.clone()), baked).await;
+        let case = format!("spectral norm {spectral_norm}, baked {baked}");
+        // Two zero gradients would agree perfectly: the comparison needs real ones.
+        assert!(g_cpu.iter().any(|&g| g != 0.0) && g_gpu.iter().any(|&g| g != 0.0), "{case}: the input gradients are not zero");
+        assert!(e_cpu.iter().any(|&e| e != e_cpu[0]), "{case}: the energies depend on the image and its level");
         let (de, dg) = (common::relative_difference(&e_cpu, &e_gpu), common::relative_difference(&g_cpu, &g_gpu));
-        assert!(de < 1e-3, "spectral norm {spectral_norm}: energies differ by {de}: cpu {:?} gpu {:?}", &e_cpu[..8], &e_gpu[..8]);
-        assert!(dg < 1e-3, "spectral norm {spectral_norm}: input gradients differ by {dg}");
+        assert!(de < 1e-3, "{case}: energies differ by {de}: cpu {:?} gpu {:?}", &e_cpu[..8], &e_gpu[..8]);
+        assert!(dg < 1e-3, "{case}: input gradients differ by {dg}");
     }
 }
 
@@ -83,12 +88,14 @@ fn check_walks_agree(cpu: &[Vec<f32>], gpu: &[Vec<f32>], classes: usize) {
 }
 
 /// Recovery-likelihood training runs on WebGPU: finite statistics, and the averaged weights that
-/// samples use move.
+/// samples use move as the moving average of the weights each update gave (read back after
+/// every update), not merely somewhere.
 #[wasm_bindgen_test]
 async fn webgpu_recovery_training_runs() {
-    let (finite, moved) = common::recovery_training_on(&webgpu().await, 5).await;
-    assert!(finite, "every iteration's statistics are finite");
-    assert!(moved > 0.0, "the moving average moved");
+    let report = common::recovery_training_on(&webgpu().await, 5).await;
+    assert!(report.finite, "every iteration's statistics are finite: {report:?}");
+    assert!(report.moved > 1e-6, "the moving average moved: {report:?}");
+    assert!(report.off_the_rule < 0.05, "the average follows ema ← d·ema + (1 − d)·weights: {report:?}");
 }
 
 #[wasm_bindgen_test]
@@ -283,6 +290,9 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     let mut check = |name: &'static str, got: String, want: &'static str| table.push((name, got, want));
     let zero = js_sys::JSON::parse(r#"{"iterations": 0}"#).expect("JSON");
     check("Training.run", message(training.run(zero, None).await), "iterations must be at least 1");
+    // A misspelt option would silently become its default (a checkpoint every 25): refused by name.
+    let misspelt = js_sys::JSON::parse(r#"{"checkpointEvry": 5}"#).expect("JSON");
+    check("Training.run", message(training.run(misspelt, None).await), "training options: unknown field `checkpointEvry`");
     assert_eq!(message(training.step().await), "<no error>");
     assert_eq!(training.iteration().ok(), Some(1.0));
     assert_eq!(message(training.buffer_samples(4).await), "<no error>");

@@ -10,11 +10,21 @@ export const OTHER_TAB = "Training is running in another tab of this site: one t
 
 /** Releases the lock this tab holds (null: it holds none). */
 let release = null;
+/** Resolves once the lock this tab holds (or held last) is free again: `locks.request`'s promise. */
+let released = Promise.resolve();
+/** This tab's `clientId` in Web Locks' answers, learnt from a lock only it holds (null until
+ * known, or where the browser gives none). A hold is told apart by who holds it, not by when
+ * it was seen: the browser frees a lock a moment after its holder lets go, and a query in that
+ * moment still lists it — a lone tab used to say "Training is running in another tab" for a
+ * quarter of a second after each pause. */
+let me = null;
 /** Whether this tab still wants the lock (a run is starting or running). */
 let wanted = false;
-/** Set while a short write (going back, removing copies) holds the lock, so the tab does not
- * mistake its own hold for another tab's. */
-let shortHold = false;
+/** Short writes (going back, removing copies, cleaning up) holding the lock now. */
+let shortHolds = 0;
+/** Counts the changes of this tab's hold: without `clientId`, a query answered across one
+ * may describe this tab's own hold. */
+let holdChanges = 0;
 let askedPersistence = false;
 
 const locks = () => globalThis.navigator?.locks;
@@ -68,20 +78,49 @@ export async function didNotFit(subject) {
   return `${subject} did not fit in this browser's storage${figures} — remove kept checkpoints or download the weights.`;
 }
 
+/** Learns this tab's `clientId`: the holder of a lock named for this tab alone, held for good. */
+async function learnWhoIAm() {
+  const name = `${LOCK}-tab-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  await new Promise((held) => locks().request(name, () => (held(), new Promise(() => {}))));
+  const { held = [] } = await locks().query();
+  me = held.find((l) => l.name === name)?.clientId ?? null;
+}
+
+/** Whether `lock` (from a query) is the training lock held by another tab. */
+const anotherTabs = (lock) => lock.name === LOCK && me !== null && lock.clientId !== me;
+
+/** Asks for the lock without waiting for it: `release` is set when it is granted. A refusal
+ * because this tab's own last hold is not freed yet is waited out; one because another tab
+ * holds it is an answer. */
+async function requestLock() {
+  for (;;) {
+    await released;
+    const got = await new Promise((answer) => {
+      released = locks().request(LOCK, { ifAvailable: true }, (lock) => {
+        if (!lock) return answer(false);
+        return new Promise((done) => {
+          release = done;
+          answer(true);
+        });
+      });
+    });
+    if (got) return true;
+    const { held = [] } = await locks().query();
+    const holder = held.find((l) => l.name === LOCK);
+    if (holder && (me === null || anotherTabs(holder))) return false;
+    // Freed meanwhile, or still this tab's own: try again once the browser has caught up.
+    await new Promise((later) => setTimeout(later, 10));
+  }
+}
+
 /** Takes the training lock for this tab (kept until `letGoOfTrainingLock`); false when another
  * tab holds it. Without Web Locks (an insecure origin) there is nothing to take. */
 export async function holdTrainingLock() {
   wanted = true;
   if (release || !locks()) return true;
-  const got = await new Promise((answer) => {
-    locks().request(LOCK, { ifAvailable: true }, (lock) => {
-      if (!lock) return answer(false);
-      return new Promise((done) => {
-        release = done;
-        answer(true);
-      });
-    });
-  });
+  holdChanges += 1;
+  const got = await requestLock();
+  holdChanges += 1;
   if (!got) wanted = false;
   return got;
 }
@@ -89,10 +128,13 @@ export async function holdTrainingLock() {
 /** Lets the lock go once `writes` have finished — unless a run started again meanwhile. */
 export function letGoOfTrainingLock(writes = Promise.resolve()) {
   wanted = false;
-  writes.finally(() => {
+  writes.finally(async () => {
     if (wanted || !release) return;
+    holdChanges += 1;
     release();
     release = null;
+    await released;
+    holdChanges += 1;
     watchOtherTabs();
   });
 }
@@ -100,9 +142,12 @@ export function letGoOfTrainingLock(writes = Promise.resolve()) {
 /** Runs `write` under the lock: at once when this tab holds it, else only if no tab does. */
 export async function withStoreLock(write) {
   if (release || !locks()) return write();
-  shortHold = true;
+  shortHolds += 1;
+  holdChanges += 1;
   try {
+    await released;
     let result;
+    // The request settles once the lock is free again.
     const ran = await locks().request(LOCK, { ifAvailable: true }, async (lock) => {
       if (!lock) return false;
       result = await write();
@@ -111,23 +156,32 @@ export async function withStoreLock(write) {
     if (!ran) throw new Error(OTHER_TAB);
     return result;
   } finally {
-    shortHold = false;
+    shortHolds -= 1;
+    holdChanges += 1;
   }
 }
 
-/** Whether another tab holds the lock now (Web Locks has no event for it: polled). */
+/** Whether another tab holds the lock now (Web Locks has no event for it: polled). Where the
+ * browser names no holders, an answer that may describe this tab's own hold (it held the lock,
+ * or its hold changed, while the query was out) is not taken for another tab's. */
 async function watchOtherTabs() {
   if (!locks()) return;
+  const before = holdChanges;
+  const mine = () => Boolean(release) || shortHolds > 0;
+  const heldHere = mine();
   const { held = [] } = await locks().query();
-  const other = !release && !shortHold && held.some((l) => l.name === LOCK);
+  const other = me !== null
+    ? held.some(anotherTabs)
+    : !heldHere && !mine() && holdChanges === before && held.some((l) => l.name === LOCK);
   if (other !== state.otherTabTrains) {
     state.otherTabTrains = other;
     refresh();
   }
 }
 
-export function setupStorage() {
+export async function setupStorage() {
   onRefresh(() => show($("lock-notice"), state.otherTabTrains ? OTHER_TAB : ""));
+  if (locks()) await learnWhoIAm().catch(() => {});
   watchOtherTabs();
   setInterval(() => watchOtherTabs().catch(() => {}), 1000);
   showUsage();

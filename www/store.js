@@ -9,7 +9,10 @@
 // Writes from this page go one at a time (`serially`): two checkpoints written at once would
 // each drop the other's not-yet-switched bytes. Other tabs are kept out by the page's Web Lock
 // (storage.js). A write that does not fit fails whole (IndexedDB aborts the transaction) and is
-// reported as a quota error (`isQuotaError`); nothing earlier is touched.
+// reported as a quota error (`isQuotaError`); nothing earlier is touched. Bytes a crash left
+// between the two transactions, which no pointer names, go at the next start (`dropOrphans`).
+// Each checkpoint names the stored dataset it was trained on (`dataset`: its key, null when
+// the run's data could not be stored), so that a resume never pairs it with other data.
 const DB = "dermaebm", VERSION = 2, BLOBS = "blobs", META = "meta";
 
 let queue = Promise.resolve();
@@ -54,7 +57,7 @@ const request = (req) => new Promise((ok, fail) => {
   req.onerror = () => fail(req.error);
 });
 
-/** Writes `value` under a fresh key, then makes it what `name` points to. */
+/** Writes `value` under a fresh key, then makes it what `name` points to; resolves the key. */
 const putAtomically = (name, value, summary = {}) => serially(async () => {
   const db = await open();
   const key = `${name}-${Date.now()}-${Math.random().toString(36).slice(2)}`;
@@ -66,6 +69,7 @@ const putAtomically = (name, value, summary = {}) => serially(async () => {
   // Everything else stored for this name is an older version or a write that never got switched to.
   await dropBlobsBut(swap.objectStore(BLOBS), `${name}-`, [key]);
   await done(swap);
+  return key;
 });
 
 async function getCurrent(name) {
@@ -77,11 +81,13 @@ async function getCurrent(name) {
   return value ? { ...pointer, value } : null;
 }
 
-/** `{bytes, iteration, config, savedAt}`. */
-export const saveCheckpoint = (c) => putAtomically("checkpoint", c.bytes, { iteration: c.iteration, config: c.config, savedAt: c.savedAt });
+/** `{bytes, iteration, config, savedAt, dataset}` (`dataset`: the key of the stored data it was
+ * trained on, or null). */
+export const saveCheckpoint = (c) =>
+  putAtomically("checkpoint", c.bytes, { iteration: c.iteration, config: c.config, savedAt: c.savedAt, dataset: c.dataset ?? null });
 export async function loadCheckpoint() {
   const c = await getCurrent("checkpoint");
-  return c && { bytes: c.value, iteration: c.iteration, config: c.config, savedAt: c.savedAt };
+  return c && { bytes: c.value, iteration: c.iteration, config: c.config, savedAt: c.savedAt, dataset: c.dataset };
 }
 /** What the current checkpoint is, without reading its bytes. */
 export async function checkpointInfo() {
@@ -110,7 +116,7 @@ export const keepCheckpoint = (c) => serially(async () => {
   const swap = db.transaction([META, BLOBS], "readwrite");
   const meta = swap.objectStore(META);
   const earlier = ((await request(meta.get("kept"))) ?? []).filter((k) => k.iteration < c.iteration);
-  const kept = [...earlier, { key, iteration: c.iteration, config: c.config, savedAt: c.savedAt }].slice(-KEPT_COPIES);
+  const kept = [...earlier, { key, iteration: c.iteration, config: c.config, savedAt: c.savedAt, dataset: c.dataset ?? null }].slice(-KEPT_COPIES);
   meta.put(kept, "kept");
   await dropBlobsBut(swap.objectStore(BLOBS), "kept-", kept.map((k) => k.key));
   await done(swap);
@@ -140,6 +146,12 @@ export const keepOnlyUpTo = (iteration) => serially(async () => {
   return kept;
 });
 
+/** The keys of the blobs a pointer names: the current checkpoint, the dataset, the kept copies. */
+async function namedKeys(meta, { kept = true } = {}) {
+  const pointers = [await request(meta.get("checkpoint")), await request(meta.get("dataset")), ...(kept ? (await request(meta.get("kept"))) ?? [] : [])];
+  return pointers.map((p) => p?.key).filter(Boolean);
+}
+
 /**
  * Removes every kept copy, and any bytes no pointer names (a write a closed tab never switched
  * to); the current checkpoint and the stored dataset stay. Returns how many blobs went.
@@ -148,12 +160,29 @@ export const removeKept = () => serially(async () => {
   const db = await open();
   const tx = db.transaction([META, BLOBS], "readwrite");
   const meta = tx.objectStore(META);
-  const live = [(await request(meta.get("checkpoint")))?.key, (await request(meta.get("dataset")))?.key].filter(Boolean);
+  const live = await namedKeys(meta, { kept: false });
   // Deletions only: a store already over its quota may still free space.
   meta.delete("kept");
   const removed = await dropBlobsBut(tx.objectStore(BLOBS), "", live);
   await done(tx);
   return removed;
+});
+
+/**
+ * Deletes the bytes no pointer names: a checkpoint, kept copy or dataset written by a tab that
+ * crashed (or was closed) after the write's first transaction and before its switch. Nothing
+ * else would ever name them, and they count against the quota. Run at a start, under the lock
+ * (storage.js): another tab's write in flight would look the same. Returns their keys.
+ */
+export const dropOrphans = () => serially(async () => {
+  const db = await open();
+  const tx = db.transaction([META, BLOBS], "readwrite");
+  const blobs = tx.objectStore(BLOBS);
+  const live = await namedKeys(tx.objectStore(META));
+  const orphans = (await request(blobs.getAllKeys())).filter((key) => !live.includes(key));
+  for (const key of orphans) blobs.delete(key);
+  await done(tx);
+  return orphans;
 });
 
 /** Deletes the blobs whose key starts with `prefix`, except `keys`; returns how many. */
@@ -163,7 +192,10 @@ async function dropBlobsBut(blobs, prefix, keys) {
   return doomed.length;
 }
 
+/** Stores the shards `{names, buffers}`; resolves the key checkpoints name them by. */
 export const saveDataset = (d) => putAtomically("dataset", d, { names: d.names });
+/** The stored shards `{names, buffers, key}`, or null. */
 export async function loadDataset() {
-  return (await getCurrent("dataset"))?.value ?? null;
+  const d = await getCurrent("dataset");
+  return d ? { ...d.value, key: d.key } : null;
 }

@@ -3,6 +3,8 @@
 // reload (a damaged stored checkpoint is reported and an older kept one offered), and
 // recovering when the engine is lost. A run holds the site's training lock (storage.js), so
 // that only one tab writes checkpoints; one that does not fit pauses training with a message.
+// Every checkpoint names the stored data it was trained on: a resume never trains a checkpoint
+// on other data (the run's own may not have fitted in the storage).
 import { drawGrid } from "./pkg/grid.js";
 import { clearCharts, pushStats } from "./charts.js";
 import { loadDataset } from "./data.js";
@@ -28,7 +30,9 @@ const RECIPE_NAMES = {
   recovery: "the recovery-likelihood recipe",
   contrastive: "the contrastive (reference) recipe",
 };
-const run = { started: 0, startIter: 0 };
+/** The run in this tab: when its loop started, and the key of the stored data it trains on
+ * (null: its data is not stored). */
+const run = { started: 0, startIter: 0, dataset: null };
 let kept = [];
 /** The checkpoint writes of this tab, one after another; the lock is let go once they are done. */
 let checkpointWrites = Promise.resolve();
@@ -126,6 +130,10 @@ async function applySettings() {
 }
 
 async function runLoop() {
+  // A new stretch of training: what was said about the last one (a rollback, an error, a
+  // restart) no longer holds.
+  show($("train-notice"), "");
+  show($("train-error"), "");
   run.started = performance.now();
   // Set by the first iteration: before it, the engine reports the model it started from, which
   // for a new run is not the run's (iteration 0) but the one shown until then.
@@ -170,18 +178,23 @@ function startTraining(continueModel) {
   });
 }
 
-/** Stores the run's data beside its checkpoints (a reload resumes with it). Written when a run
- * starts, under the lock, not on upload: a tab that only looks must not replace the data of a
- * run another tab is training. */
+/** Stores the run's data beside its checkpoints (a reload resumes with it) and makes it the
+ * data this run's checkpoints name. Written when a run starts, under the lock, not on upload: a
+ * tab that only looks must not replace the data of a run another tab is training. Data that
+ * does not fit is said so; the checkpoints then name none, and a resume asks for the data
+ * rather than take whatever was stored before. */
 async function rememberDataset() {
+  run.dataset = null;
   if (!state.dataset) return;
   try {
-    await store.saveDataset(state.dataset);
+    run.dataset = await store.saveDataset(state.dataset);
   } catch (err) {
     if (!store.isQuotaError(err)) throw err;
     showDidNotFit(`${await didNotFit("The training data")} Training goes on, but after a reload its checkpoints need the data loaded again.`, "action");
   }
 }
+
+const DATA_NOT_STORED = "The saved run's training data is not stored here (it did not fit in this browser's storage, or other data replaced it): load it again, then press “Resume it”.";
 
 function resumeSaved() {
   show($("train-error"), "");
@@ -230,22 +243,32 @@ async function offerOlder(iteration, reason) {
 /** Resumes from the kept copy `k` (offered in place of a damaged checkpoint). */
 function resumeKept(k) {
   show($("train-error"), "");
-  return asTrainer(async () => resumeFrom({ bytes: await store.loadKept(k.key), iteration: k.iteration, config: k.config }, { replacing: true }));
+  return asTrainer(async () =>
+    resumeFrom({ bytes: await store.loadKept(k.key), iteration: k.iteration, config: k.config, dataset: k.dataset }, { replacing: true }));
 }
 
-/** Loads a stored checkpoint `{bytes, iteration}` and its stored data, and trains on from it.
- * `replacing`: the checkpoint is a kept copy that becomes the current one. */
+/** Loads a stored checkpoint `{bytes, iteration, dataset}` and the stored data it names, and
+ * trains on from it. Stored data it does not name is not its own (its run's data did not fit,
+ * or a later run's replaced it): the data loaded in the page is used then, and stored, or the
+ * visitor is asked for it. A checkpoint stored before checkpoints named their data names none
+ * (`undefined`): the stored data was its own. `replacing`: the checkpoint is a kept copy that
+ * becomes the current one. */
 async function resumeFrom(saved, { replacing = false } = {}) {
   const data = await store.loadDataset();
-  if (data) await loadDataset(data.names, data.buffers);
+  const own = data !== null && (saved.dataset === undefined || saved.dataset === data.key);
+  if (own) await loadDataset(data.names, data.buffers);
   if (!(await loadStored(saved))) return;
   fillSettings(state.config);
-  if (replacing) await store.saveCheckpoint({ bytes: saved.bytes, iteration: saved.iteration, config: state.config, savedAt: Date.now() });
-  $("resume-offer").hidden = true;
-  if (!state.hasData) {
-    show($("train-error"), "The saved run's dataset is not stored here; load it again, then press Resume.");
+  if (!own && !state.hasData) {
+    show($("train-error"), DATA_NOT_STORED);
     return;
   }
+  if (own) run.dataset = data.key;
+  else await rememberDataset();
+  if (replacing) {
+    await store.saveCheckpoint({ bytes: saved.bytes, iteration: saved.iteration, config: state.config, savedAt: Date.now(), dataset: run.dataset });
+  }
+  $("resume-offer").hidden = true;
   await call("startTraining", true);
   state.trainingSetUp = true;
   showKept(await store.keepOnlyUpTo(saved.iteration));
@@ -326,7 +349,7 @@ async function goBack(k) {
     fillSettings(state.config);
     state.trainingSetUp = false;
     $("continue-model").checked = true;
-    await withStoreLock(() => store.saveCheckpoint({ bytes, iteration: k.iteration, config: state.config, savedAt: Date.now() }));
+    await withStoreLock(() => store.saveCheckpoint({ bytes, iteration: k.iteration, config: state.config, savedAt: Date.now(), dataset: k.dataset }));
     $("iter").textContent = String(k.iteration);
     $("ckpt").textContent = `iteration ${k.iteration} (gone back to)`;
     show($("train-notice"), `Back at iteration ${k.iteration}. Change the settings if needed (after a drift: a lower learning rate) and press Start to continue from here.`);
@@ -339,7 +362,7 @@ async function goBack(k) {
 
 /** Stores a checkpoint the engine sent (and, when due, a kept copy of it). */
 async function writeCheckpoint(e) {
-  const c = { bytes: e.bytes, iteration: e.iteration, config: state.config, savedAt: Date.now() };
+  const c = { bytes: e.bytes, iteration: e.iteration, config: state.config, savedAt: Date.now(), dataset: run.dataset };
   try {
     await store.saveCheckpoint(c);
   } catch (err) {
@@ -351,10 +374,12 @@ async function writeCheckpoint(e) {
   if (!e.keep) return;
   try {
     showKept(await store.keepCheckpoint(c));
+    if ($("storage-error").dataset.until === "kept") showDidNotFit("");
   } catch (err) {
     if (!store.isQuotaError(err)) throw err;
-    // The current checkpoint is stored: training can go on without the copy.
-    showDidNotFit(`${await didNotFit(`The kept copy of the checkpoint of update ${c.iteration}`)} Training goes on; the checkpoint itself is stored.`);
+    // The current checkpoint is stored: training can go on without the copy. The message stays
+    // until a kept copy is stored again (the next checkpoint alone does not bring it back).
+    showDidNotFit(`${await didNotFit(`The kept copy of the checkpoint of update ${c.iteration}`)} Training goes on; the checkpoint itself is stored.`, "kept");
   }
 }
 
@@ -367,6 +392,17 @@ async function checkpointDidNotFit(err, c) {
   const still = current ? ` The checkpoint of update ${current.iteration} is still the current one (a reload resumes from it).` : "";
   showDidNotFit(`${await didNotFit(`The checkpoint of update ${c.iteration}`)} Training is paused.${still} Resume trains on and tries again at the next checkpoint.`);
   await showUsage();
+}
+
+/** What to do after the guard stopped a run (drifted, or diverged again and again): go back to a
+ * kept checkpoint when there is one, else lower the learning rate and go on, or start anew. */
+function wayOut(message) {
+  if (!/drifted|diverged/.test(message)) return "";
+  if (kept.length) {
+    return " Earlier checkpoints are kept: press one under “Go back to” (below) to return to a state from before the trouble, then lower the learning rate.";
+  }
+  const every = Number($("ckpt-every").value) || 25;
+  return ` No earlier checkpoint is kept yet (a copy is kept every ${store.KEEP_SPACING * every} updates): lower the learning rate and press Start with “Continue from the current model” ticked to train on from the model as it is, or start a new network.`;
 }
 
 export function reportBackend() {
@@ -391,6 +427,8 @@ async function onEngineLost({ message }) {
 }
 
 export async function offerSavedRun() {
+  // Bytes a crash left unnamed (storage.js's lock: not while another tab writes).
+  await withStoreLock(() => store.dropOrphans()).catch(() => {});
   showKept(await store.keptCheckpoints().catch(() => []));
   const saved = await store.checkpointInfo().catch(() => null);
   if (!saved) return;
@@ -430,10 +468,7 @@ export function setupTraining() {
     if (!e.running) letGoOfTrainingLock(checkpointWrites);
     refresh();
   });
-  onEngineEvent("error", (e) => {
-    const way = /drifted|diverged/.test(e.message) && kept.length ? " Earlier checkpoints are kept: press one under “Go back to” (below) to return to a state from before the trouble, then lower the learning rate." : "";
-    show($("train-error"), e.message + way);
-  });
+  onEngineEvent("error", (e) => show($("train-error"), e.message + wayOut(e.message)));
   onEngineEvent("lost", onEngineLost);
 
   onRefresh(() => {

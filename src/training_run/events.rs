@@ -82,16 +82,19 @@ pub struct RunLoop {
     started: bool,
     done: bool,
     todo: VecDeque<Todo>,
+    /// The iteration of the last checkpoint this loop reported.
+    checkpointed: Option<u64>,
 }
 
 impl RunLoop {
     pub fn new(until: Option<u64>, samples_every: u64) -> Self {
-        Self { until, samples_every, steps: 0, started: false, done: false, todo: VecDeque::new() }
+        Self { until, samples_every, steps: 0, started: false, done: false, todo: VecDeque::new(), checkpointed: None }
     }
 
     /// The next event of the loop: the start, then per iteration its statistics, samples and
     /// checkpoint when due; once `stop` is asked (checked before each iteration) or `until` is
-    /// reached, the stop checkpoint and the stop. `None` after the stop. An error ends the loop
+    /// reached, the stop checkpoint (none at the end when the last iteration's periodic one was
+    /// just reported) and the stop. `None` after the stop. An error ends the loop
     /// where it happened, with no stop checkpoint (a failed run is not one to resume from).
     pub async fn next(&mut self, run: &mut TrainingRun, stop: bool) -> Result<Option<RunEvent>, RunError> {
         if self.done {
@@ -104,10 +107,17 @@ impl RunLoop {
         loop {
             match self.todo.pop_front() {
                 Some(Todo::Samples) => return Ok(Some(RunEvent::Samples(run.live_samples(LIVE_COUNT).await?))),
-                Some(Todo::Checkpoint(c)) => return Ok(Some(RunEvent::checkpoint(CheckpointReason::Periodic, c))),
+                Some(Todo::Checkpoint(c)) => {
+                    self.checkpointed = Some(c.iteration);
+                    return Ok(Some(RunEvent::checkpoint(CheckpointReason::Periodic, c)));
+                }
                 Some(Todo::Stop(reason)) => {
                     self.todo.push_back(Todo::Stopped);
-                    if let Some(c) = run.stop_checkpoint().await? {
+                    // The end's checkpoint would be the periodic one just reported again (`debm
+                    // train` wrote its final state twice). A pause keeps its own event: the page
+                    // reports it as where the run paused.
+                    let written = reason == CheckpointReason::Finished && self.checkpointed == Some(run.iteration());
+                    if !written && let Some(c) = run.stop_checkpoint().await? {
                         return Ok(Some(RunEvent::checkpoint(reason, c)));
                     }
                 }

@@ -8,37 +8,13 @@ use std::ops::Deref;
 use std::rc::Rc;
 
 use js_sys::{Function, Reflect};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use super::{BROWSER_RUN, Engine, State, err, to_js};
 use crate::checkpoint::Contents;
+use crate::run_options::RunOptions;
 use crate::session::{SharedRun, Start};
 use crate::training_run::{CheckpointPolicy, RunEvent, RunLoop, TrainingRun};
-
-/// `Training.run`'s options (camelCase in JavaScript); the defaults are the site's.
-#[derive(Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct RunOptions {
-    /// Iterations to run, then stop (absent: until `pause`).
-    iterations: Option<u64>,
-    /// A checkpoint every this many iterations (0: none on the way).
-    checkpoint_every: u64,
-    /// Mark a checkpoint `keep` this many iterations after the newest kept copy (0: never).
-    keep_every: u64,
-    /// The iteration of the newest copy kept so far (0: none).
-    kept_at: u64,
-    /// A checkpoint when the loop pauses or finishes.
-    checkpoint_on_stop: bool,
-    /// Live samples every this many iterations, and after the first (0: none).
-    sample_every: u64,
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        Self { iterations: None, checkpoint_every: 25, keep_every: 0, kept_at: 0, checkpoint_on_stop: true, sample_every: 5 }
-    }
-}
 
 /// One training run started by `Engine.startTraining`. It stays valid until the engine's
 /// configuration, weights or data change, or another run starts.
@@ -83,17 +59,17 @@ impl Training {
     /// `{event: "training", running: false, iteration}`. It stops after `options.iterations`,
     /// when `pause()` is called, or when `on_event` returns `false`. `options`: `{iterations,
     /// checkpointEvery = 25, keepEvery = 0, keptAt = 0, checkpointOnStop = true, sampleEvery =
-    /// 5}`. Returns the last iteration's statistics (null if none ran).
+    /// 5}` (`RunOptions`; any other name is refused). Returns the last iteration's statistics
+    /// (null if none ran).
     pub async fn run(&self, options: JsValue, on_event: Option<Function>) -> Result<JsValue, JsError> {
         self.check_current()?;
         let options: RunOptions = if options.is_undefined() || options.is_null() {
             RunOptions::default()
         } else {
+            // Unknown names are refused (`RunOptions`), naming the one that was not understood.
             serde_wasm_bindgen::from_value(options).map_err(|e| err(format!("training options: {e}")))?
         };
-        if options.iterations == Some(0) {
-            return Err(err("iterations must be at least 1"));
-        }
+        options.check().map_err(err)?;
         if self.running.replace(true) {
             return Err(err("training is already running"));
         }

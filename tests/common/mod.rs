@@ -81,15 +81,18 @@ pub async fn langevin_energy_drop(device: &Device) -> (f32, f32) {
 /// backend and again on `device` (same weights, same images): the numbers Langevin runs on.
 /// Returns (CPU energies, CPU gradient, `device` energies, `device` gradient).
 pub async fn energy_and_gradient_on_both(device: &Device) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
-    energy_and_gradient_on_both_for(device, &tiny_config(7), None).await
+    energy_and_gradient_on_both_for(device, &tiny_config(7), None, false).await
 }
 
 /// [`energy_and_gradient_on_both`] for a net of `config` (its level tables random), at `levels`
-/// (one per image, 16 images) for a level-conditioned net.
+/// (one per image, 16 images) for a level-conditioned net. With `baked`, `device` computes with
+/// the net's spectral normalisation applied once to its weights ([`EnergyNet::baked`], what
+/// sampling uses), the CPU with the live normalisation: the two must agree.
 pub async fn energy_and_gradient_on_both_for(
     device: &Device,
     config: &EbmConfig,
     levels: Option<Vec<i32>>,
+    baked: bool,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
     use burn::tensor::{Int, TensorData};
     use dermaebm::Tensor;
@@ -102,8 +105,9 @@ pub async fn energy_and_gradient_on_both_for(
     let images = read_values(ReplayBuffer::noise(16, config.image_shape(), &cpu)).await.unwrap();
     let bytes = model_bytes(&net, shape).await.unwrap();
     let dims = [16, config.channels, config.image_size, config.image_size];
-    let run = |device: Device| {
+    let run = |device: Device, baked: bool| {
         let net = load_model(shape, &bytes, &device).unwrap();
+        let net = if baked { net.baked() } else { net };
         let x = Tensor::<4>::from_data(TensorData::new(images.clone(), dims), &device);
         let leaf = x.detach().autodiff().require_grad();
         let energy = match &levels {
@@ -114,8 +118,8 @@ pub async fn energy_and_gradient_on_both_for(
         let grad = leaf.grad(&grads).expect("the input requires its gradient");
         (energy.without_autodiff(), grad)
     };
-    let (e_cpu, g_cpu) = run(cpu);
-    let (e_dev, g_dev) = run(device.clone());
+    let (e_cpu, g_cpu) = run(cpu, false);
+    let (e_dev, g_dev) = run(device.clone(), baked);
     (
         read_values(e_cpu).await.unwrap(),
         read_values(g_cpu).await.unwrap(),
@@ -311,23 +315,45 @@ pub fn tiny_recovery_config(seed: u64) -> EbmConfig {
     config
 }
 
-/// A level-conditioned net whose per-level shifts and heads are random (they start at 0, where
-/// every level is the same energy and a path that ignored the level would pass unnoticed).
+/// A level-conditioned net whose per-level (and, class-conditional, per-class) shifts and heads
+/// are random: they start at 0, where every level and every class is the same energy, and a path
+/// that ignored the level or dropped the label would pass unnoticed. The tables are found as the
+/// parameters of the net's `Embedding`s, whatever their number of rows.
 pub fn with_random_levels(net: EnergyNet) -> EnergyNet {
     use burn::module::{Module, ModuleMapper, Param};
-    struct Randomise;
+    struct Randomise {
+        /// How deep inside an `Embedding` the mapper is (0: outside).
+        inside: usize,
+        randomised: usize,
+    }
     impl ModuleMapper for Randomise {
+        fn enter_module(&mut self, _name: &str, container_type: &str) {
+            if container_type == "Struct:Embedding" || self.inside > 0 {
+                self.inside += 1;
+            }
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.inside = self.inside.saturating_sub(1);
+        }
         fn map_float<const D: usize>(&mut self, param: Param<dermaebm::Tensor<D>>) -> Param<dermaebm::Tensor<D>> {
-            let t = param.val();
-            // The level tables are the only [T ≤ 8, c] parameters of these nets.
-            if D != 2 || t.dims()[0] > 8 {
+            if self.inside == 0 {
                 return param;
             }
+            self.randomised += 1;
+            let t = param.val();
             let noise = dermaebm::Tensor::random(t.shape(), burn::tensor::Distribution::Normal(0.0, 0.3), &t.device());
             Param::initialized(param.id, t + noise)
         }
     }
-    if net.levels() == 0 { net } else { net.map(&mut Randomise) }
+    if net.levels() == 0 {
+        return net;
+    }
+    // The levels' table, and the classes' beside it: five layer shifts and a head each.
+    let tables = 1 + usize::from(net.classes() > 0);
+    let mut randomise = Randomise { inside: 0, randomised: 0 };
+    let net = net.map(&mut randomise);
+    assert_eq!(randomise.randomised, 6 * tables, "every parameter of the level and class tables was randomised");
+    net
 }
 
 /// A recovery walk down every level, without noise, from one seeded start with one seeded
@@ -372,22 +398,63 @@ pub async fn recovery_walk_on_both(device: &Device, classes: usize) -> (Vec<Vec<
     (out.pop().unwrap(), device_states)
 }
 
-/// Trains the tiny recovery config for `iterations` updates on `device`; returns every
-/// iteration's statistics were finite, and how far the moving average moved from the start.
-pub async fn recovery_training_on(device: &Device, iterations: u64) -> (bool, f32) {
-    use dermaebm::inference::energies;
+/// Every float parameter of `net`, flattened in visiting order (read back asynchronously, as
+/// WebGPU requires).
+pub async fn flat_parameters(net: &EnergyNet) -> Vec<f32> {
+    use burn::module::{Module, ModuleVisitor, Param};
+    use dermaebm::inference::read_values;
+    struct Collect(Vec<dermaebm::Tensor<1>>);
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<dermaebm::Tensor<D>>) {
+            let t = param.val().without_autodiff();
+            let n = t.shape().num_elements();
+            self.0.push(t.reshape([n]));
+        }
+    }
+    let mut collect = Collect(Vec::new());
+    net.visit(&mut collect);
+    let mut out = Vec::new();
+    for t in collect.0 {
+        out.extend(read_values(t).await.unwrap());
+    }
+    out
+}
+
+/// How a recovery run's moving average of the weights moved, against the rule it must follow.
+#[derive(Debug)]
+pub struct AverageMoved {
+    /// Every iteration's statistics were finite and none was rolled back.
+    pub finite: bool,
+    /// The largest |change| of an averaged parameter over the run.
+    pub moved: f32,
+    /// How far the average's change is from ema ← d·ema + (1 − d)·weights applied after each
+    /// update to the weights that update gave: the largest |difference| relative to `moved`.
+    pub off_the_rule: f32,
+}
+
+/// Trains the tiny recovery config for `iterations` updates on `device`, reading the weights
+/// after each, and checks the moving average the samples come from against them.
+pub async fn recovery_training_on(device: &Device, iterations: u64) -> AverageMoved {
     let config = tiny_recovery_config(9);
+    let decay = config.recovery.ema_decay;
     let mut trainer = Trainer::new(config.clone(), device).expect("valid config");
-    let probe = synthetic::patterns(8, 1, config.image_size, 0.05, 5, &trainer.device());
-    let before = energies(trainer.sampling_model(), probe.clone(), 8).await.unwrap();
+    let start = flat_parameters(trainer.sampling_model()).await;
+    let mut expected: Vec<f64> = start.iter().map(|&v| f64::from(v)).collect();
     let mut finite = true;
     for i in 0..iterations {
         let real = synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
         let s = trainer.step(real, None).await.expect("a recovery step");
         finite &= s.is_finite() && !s.rolled_back;
+        let weights = flat_parameters(trainer.model()).await;
+        for (e, w) in expected.iter_mut().zip(&weights) {
+            *e = decay * *e + (1.0 - decay) * f64::from(*w);
+        }
     }
-    let after = energies(trainer.sampling_model(), probe, 8).await.unwrap();
-    (finite, before.iter().zip(&after).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max))
+    let average = flat_parameters(trainer.sampling_model()).await;
+    assert_eq!(average.len(), expected.len(), "the average has the net's parameters");
+    let moved = average.iter().zip(&start).map(|(a, s)| (a - s).abs()).fold(0.0, f32::max);
+    let off = average.iter().zip(&expected).map(|(a, e)| (f64::from(*a) - e).abs()).fold(0.0, f64::max);
+    AverageMoved { finite, moved, off_the_rule: off as f32 / moved.max(f32::MIN_POSITIVE) }
 }
 
 /// A masked Langevin chain (the contrastive dynamics) on `device`, from noise, free on the left

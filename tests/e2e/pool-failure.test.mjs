@@ -6,7 +6,9 @@
 //
 // Failures are injected from outside the code under test: the host answers the browser's
 // requests for pkg/chain-worker.js (the helper's script) with a 404 or with a stand-in helper
-// that speaks the helper protocol (chain-worker.js's header) but fails. The first tests drive a
+// that speaks the helper protocol (chain-worker.js's header) but fails. What the stand-ins are
+// given is told to the host before they answer (a synchronous request), and the pages wait for
+// conditions, never for a fixed time: nothing here depends on how fast the machine is. The first tests drive a
 // ChainPool directly (its messages, counters and script loads; no wasm); the last ones drive the
 // site's engine, whose Langevin chains are the payload, and compare with a run without helpers.
 import { test, before, after } from "node:test";
@@ -26,13 +28,27 @@ let server, browser, base;
 let helperScript = null;
 /** The status of every load of the helper's script since the hook was set. */
 let loads = [];
+/** The key of every share a stand-in helper was given, in order, since the hook was set. */
+let announced = [];
+
+/** How many times each share was given to a stand-in helper: `{key: tries}`. */
+function attempts() {
+  const out = {};
+  for (const key of announced) out[key] = (out[key] ?? 0) + 1;
+  return out;
+}
 
 // dist/ served by a few lines of Node rather than static-host.mjs's Python: the helper's script
 // must be answered per load, and a helper worker is started from the engine's worker, whose
 // requests Playwright's routing does not see (tried: page.route and context.route miss them).
 before(async () => {
   server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://host").pathname).replace(/^\/dermaebm\//, "");
+    const url = new URL(req.url, "http://host");
+    const path = decodeURIComponent(url.pathname).replace(/^\/dermaebm\//, "");
+    if (path === "announce") {
+      announced.push(url.searchParams.get("share"));
+      return res.writeHead(204, { "cache-control": "no-store" }).end();
+    }
     if (path === "pkg/chain-worker.js" && helperScript) {
       const body = helperScript(loads.length);
       loads.push(body === null ? 404 : 200);
@@ -59,40 +75,54 @@ after(async () => {
   server?.close();
 });
 
-// Stand-in helpers. Each announces every share it is given on a BroadcastChannel (the page
-// counts them: how often the pool tried a share) before answering it.
-const ANNOUNCE = `const seen = new BroadcastChannel("chain-helper-stub");
-const key = (s) => s.id ?? [s.seed_hi, s.seed_lo, s.first_chain].join("/");`;
+// Stand-in helpers. Each tells the host every share it is given (`announce`: a synchronous
+// request, done before it answers, so the host has counted a try before the pool hears of it).
+const ANNOUNCE = `const key = (s) => s.id ?? [s.seed_hi, s.seed_lo, s.first_chain].join("/");
+const announce = (s) => { const r = new XMLHttpRequest(); r.open("GET", "/dermaebm/announce?share=" + encodeURIComponent(key(s)), false); r.send(); };`;
 const STUB = {
   /** Starts at once and returns the share's id as its one final value. */
   works: `${ANNOUNCE}
 postMessage({ ready: true });
-onmessage = ({ data }) => { seen.postMessage(key(data)); postMessage({ ok: true, result: { finals: new Float32Array([data.id]), frames: [] }, heapBytes: 4096 }); };`,
+onmessage = ({ data }) => { announce(data); postMessage({ ok: true, result: { finals: new Float32Array([data.id]), frames: [] }, heapBytes: 4096 }); };`,
   /** Starts, then reports a trap (what a wasm panic in a real helper reports) for every share. */
   traps: `${ANNOUNCE}
 postMessage({ ready: true });
-onmessage = ({ data }) => { seen.postMessage(key(data)); postMessage({ ok: false, trapped: true, error: "injected trap" }); };`,
+onmessage = ({ data }) => { announce(data); postMessage({ ok: false, trapped: true, error: "injected trap" }); };`,
   /** Starts, then throws out of its message handler for every share (a crash: the worker's
    * error event, not a message). */
   throws: `${ANNOUNCE}
 postMessage({ ready: true });
-onmessage = ({ data }) => { seen.postMessage(key(data)); throw new Error("injected crash"); };`,
+onmessage = ({ data }) => { announce(data); throw new Error("injected crash"); };`,
 };
 
 /** Answers the loads of the helper's script with `script` (see helperScript) from now on, and
- * has the page count the shares the stand-ins announce (window.shareAttempts). Returns the
- * loads' statuses, filled as they come. */
+ * counts afresh the loads and the shares the stand-ins announce. Returns the loads' statuses,
+ * filled as they come. In the page (before any of its scripts): `settled`, `until`, and
+ * `window.helperWorkers` — every helper worker started, and how many failed. */
 async function routeHelper(page, script) {
   helperScript = script;
   loads = [];
-  // Before any page script: the engine's pool may hand out shares during the page's start-up.
+  announced = [];
   await page.addInitScript(() => {
-    window.shareAttempts = {};
-    new BroadcastChannel("chain-helper-stub").onmessage = ({ data }) => (window.shareAttempts[data] = (window.shareAttempts[data] ?? 0) + 1);
     // A share the pool neither runs nor refuses would keep a test waiting for ever: it fails
-    // with this message instead.
+    // with this message instead (a bound on a wait that should end at once, not a timing).
     window.settled = (promise, ms = 5000) =>
       Promise.race([promise, new Promise((_, fail) => setTimeout(() => fail(new Error(`still waiting after ${ms} ms`)), ms))]);
+    /** Resolves once `condition()` holds (looked at every 10 ms). */
+    window.until = async (condition) => {
+      while (!condition()) await new Promise((r) => setTimeout(r, 10));
+    };
+    window.helperWorkers = { started: 0, failed: 0 };
+    const Real = window.Worker;
+    window.Worker = function (url, options) {
+      const worker = new Real(url, options);
+      if (String(url).includes("chain-worker.js")) {
+        window.helperWorkers.started += 1;
+        // Registered before the pool's own handler: it runs first.
+        worker.addEventListener("error", () => (window.helperWorkers.failed += 1));
+      }
+      return worker;
+    };
   });
   return loads;
 }
@@ -114,12 +144,12 @@ test("a share asked for before any helper has started goes back to the engine; t
     const pool = new ChainPool(1);
     const early = await settled(pool.run({ id: 1 })).then(() => "ran", (e) => e.message);
     const readyAtRefusal = pool.ready;
-    for (let i = 0; i < 100 && pool.ready === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await until(() => pool.ready > 0);
     const later = await settled(pool.run({ id: 2 })).then((r) => Array.from(r.finals), (e) => e.message);
-    await new Promise((r) => setTimeout(r, 300)); // the stand-in's announcements to arrive
-    return { early, readyAtRefusal, later, shares: pool.shares, peak: pool.peakHeapBytes, attempts: window.shareAttempts };
+    return { early, readyAtRefusal, later, shares: pool.shares, peak: pool.peakHeapBytes };
   });
   await page.close();
+  out.attempts = attempts();
   assert.equal(out.early, "no chain helper has started yet", "the first share is refused, not kept waiting for a helper to compile");
   assert.equal(out.readyAtRefusal, 0);
   assert.deepEqual(loads, [200], "the first share asked for started the one helper");
@@ -136,19 +166,23 @@ test("helpers that fail to start three times: the pool gives up for good and ref
     const { ChainPool } = await import("./chain-pool.js");
     const pool = new ChainPool(1);
     const first = await settled(pool.run({ id: 1 })).then(() => "ran", (e) => e.message);
-    // Long enough for many more attempts: a 404 fails a worker in milliseconds.
-    await new Promise((r) => setTimeout(r, 1500));
-    const after = { ready: pool.ready, replaced: pool.replaced };
+    // The third helper failed; one turn later the pool has handled it — and would have started
+    // a fourth at once (a respawn is synchronous) had it not given up.
+    await until(() => helperWorkers.failed === 3);
+    await new Promise((r) => setTimeout(r, 0));
+    const after = { ready: pool.ready, replaced: pool.replaced, started: helperWorkers.started };
     const later = await settled(pool.run({ id: 2 })).then(() => "ran", (e) => e.message);
-    await new Promise((r) => setTimeout(r, 500));
-    return { first, after, later, replaced: pool.replaced };
+    // A restart would be scheduled for the next turn (`run` starts helpers with setTimeout 0).
+    await new Promise((r) => setTimeout(r, 0));
+    return { first, after, later, replaced: pool.replaced, started: helperWorkers.started };
   });
   await page.close();
   assert.equal(out.first, "no chain helper has started yet");
   assert.deepEqual(loads, [404, 404, 404], "three tries to start the helper, then none");
-  assert.deepEqual(out.after, { ready: 0, replaced: 2 });
+  assert.deepEqual(out.after, { ready: 0, replaced: 2, started: 3 }, "three helpers started, none after the third failed");
   assert.equal(out.later, "no chain helper has started yet", "a pool that gave up refuses shares (the engine runs them)");
   assert.equal(out.replaced, 2, "a share asked for later does not start the helpers again");
+  assert.equal(out.started, 3, "no helper was started for it");
   assert.deepEqual(errors, []);
 });
 
@@ -158,9 +192,7 @@ test("a share that fails twice is refused with the helper's reason; the pool goe
     const out = await page.evaluate(async () => {
       const { ChainPool } = await import("./chain-pool.js");
       const pool = new ChainPool(1);
-      const started = async () => {
-        for (let i = 0; i < 100 && pool.ready === 0; i++) await new Promise((r) => setTimeout(r, 20));
-      };
+      const started = () => until(() => pool.ready > 0);
       await settled(pool.run({ id: 0 })).catch(() => {});
       const messages = [];
       for (const id of [1, 2]) {
@@ -168,10 +200,10 @@ test("a share that fails twice is refused with the helper's reason; the pool goe
         messages.push(await settled(pool.run({ id })).then(() => "ran", (e) => e.message));
       }
       await started();
-      await new Promise((r) => setTimeout(r, 300)); // the stand-ins' announcements to arrive
-      return { messages, replaced: pool.replaced, shares: pool.shares, attempts: window.shareAttempts };
+      return { messages, replaced: pool.replaced, shares: pool.shares };
     });
     await page.close();
+    out.attempts = attempts();
     for (const m of out.messages) assert.match(m, new RegExp(`^a chain helper failed: .*${reason}`), `${kind}: the refusal says why`);
     assert.deepEqual(out.attempts, { 1: 2, 2: 2 }, `${kind}: each share was tried twice (once more on a new helper), no more`);
     assert.equal(out.replaced, 4, `${kind}: every failed helper was replaced`);
@@ -188,12 +220,12 @@ test("a share waiting for a helper that can no longer start is refused, not left
     const { ChainPool } = await import("./chain-pool.js");
     const pool = new ChainPool(1);
     await settled(pool.run({ id: 0 })).catch(() => {});
-    for (let i = 0; i < 100 && pool.ready === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await until(() => pool.ready > 0);
     const result = await settled(pool.run({ id: 1 })).then(() => "ran", (e) => e.message);
-    await new Promise((r) => setTimeout(r, 300)); // the stand-in's announcement to arrive
-    return { result, ready: pool.ready, attempts: window.shareAttempts };
+    return { result, ready: pool.ready };
   });
   await page.close();
+  out.attempts = attempts();
   assert.deepEqual(loads, [200, 404, 404, 404], "the trapped helper's replacement was tried three times");
   assert.deepEqual(out.attempts, { 1: 1 });
   assert.match(out.result, /^no chain helper could be started to run it/, "the share went back to the engine");
@@ -220,11 +252,12 @@ async function run(helpers, script = null, limit = 60_000) {
     const { call } = window.dermaebm;
     const within = (what, promise) =>
       Promise.race([promise, new Promise((_, fail) => setTimeout(() => fail(new Error(`${what} did not finish within ${limit} ms`)), limit))]);
-    // Let the helpers start (or fail to) before the draws that are compared.
-    for (let i = 0; i < 30; i++) {
+    // Let the helpers start (or fail to: none ready after two replacements) before the draws
+    // that are compared; the results must not depend on it either way.
+    for (;;) {
       const pool = await call("poolStatus");
-      if (pool.ready === pool.size) break;
-      await new Promise((r) => setTimeout(r, 100));
+      if (pool.ready === pool.size || (pool.ready === 0 && pool.replaced >= 2)) break;
+      await new Promise((r) => setTimeout(r, 10));
     }
     try {
       const sample = await within("generate", call("generate", 6, 12, 0, undefined, "noise", { seed: 7 }));
@@ -234,12 +267,10 @@ async function run(helpers, script = null, limit = 60_000) {
       await call("setConfig", JSON.stringify({ ...config, batch_size: 12, langevin_steps: 4, buffer_size: 64, seed: 5 }));
       await call("startTraining", false);
       const steps = [await within("a training step", call("trainStep")), await within("a training step", call("trainStep"))];
-      await new Promise((r) => setTimeout(r, 300)); // the stand-ins' announcements to arrive
       return {
         samples: Array.from(sample.samples),
         stats: steps.map((s) => [s.loss, s.energy_real, s.energy_fake]),
         pool: await call("poolStatus"),
-        attempts: window.shareAttempts ?? {},
       };
     } catch (e) {
       return { stalled: e.message, pool: await call("poolStatus").catch(() => null) };
@@ -247,7 +278,7 @@ async function run(helpers, script = null, limit = 60_000) {
   }, limit);
   await page.close();
   assert.deepEqual(errors, [], "no page errors");
-  return { ...out, loads };
+  return { ...out, loads, attempts: attempts() };
 }
 
 let alone;

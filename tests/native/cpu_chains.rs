@@ -85,6 +85,9 @@ fn class_and_level_conditioned_gradient_matches_autodiff() {
     let config = EbmConfig { width: 16, classes: 7, ..EbmConfig::recovery() };
     check_at(&config, Some(&[0, 6, 3, 3, 1]), Some(&[0, 5, 2, 2, 4]));
     check_at(&config, None, Some(&[1, 1, 2, 3, 4]));
+    // More classes than levels: the class table (11 rows) is random too, so a dropped label shows.
+    let config = EbmConfig { width: 16, classes: 10, ..EbmConfig::recovery() };
+    check_at(&config, Some(&[9, 0, 8, 3, 1]), Some(&[0, 5, 2, 2, 4]));
 }
 
 /// The CPU path's recovery chains (the walk down the levels, and one level per chain) end where
@@ -94,6 +97,7 @@ fn recovery_chains_match_the_autodiff_path() {
     recovery_chains_match(EbmConfig { width: 16, ..EbmConfig::recovery() }, None);
     // Class-conditional: each chain under its class.
     recovery_chains_match(EbmConfig { width: 16, classes: 7, ..EbmConfig::recovery() }, Some(vec![6, 0, 2, 2, 5, 1]));
+    recovery_chains_match(EbmConfig { width: 16, classes: 10, ..EbmConfig::recovery() }, Some(vec![9, 0, 8, 2, 5, 1]));
 }
 
 fn recovery_chains_match(config: EbmConfig, labels: Option<Vec<i64>>) {

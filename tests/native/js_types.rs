@@ -9,6 +9,7 @@
 use crate::common::{json_keys, ts_interface_fields};
 use std::collections::BTreeSet;
 
+use dermaebm::run_options::RunOptions;
 use dermaebm::training_run::{CheckpointReason, LiveSamples, RunEvent};
 use dermaebm::{BackendInfo, EbmConfig, IterStats};
 
@@ -68,6 +69,25 @@ fn the_training_loops_events_match_their_declarations() {
 }
 
 #[test]
+fn the_training_loops_options_match_their_declaration_and_refuse_unknown_names() {
+    assert_eq!(ts_interface_fields(CLIENT_DTS, "TrainLoopOptions"), json_keys(&serde_json::to_value(RunOptions::default()).unwrap()));
+    // Every declared name is one the loop reads (camelCase), with its value taken.
+    let options: RunOptions = serde_json::from_str(
+        r#"{"iterations": 4, "checkpointEvery": 2, "keepEvery": 6, "keptAt": 3, "checkpointOnStop": false, "sampleEvery": 0}"#,
+    )
+    .unwrap();
+    let expected =
+        RunOptions { iterations: Some(4), checkpoint_every: 2, keep_every: 6, kept_at: 3, checkpoint_on_stop: false, sample_every: 0 };
+    assert_eq!(options, expected);
+    // A misspelt option is refused by name, not silently replaced by its default.
+    let err = serde_json::from_str::<RunOptions>(r#"{"checkpointEvry": 5}"#).unwrap_err().to_string();
+    assert!(err.contains("unknown field `checkpointEvry`"), "{err}");
+    let err = serde_json::from_str::<RunOptions>(r#"{"checkpoint_every": 5}"#).unwrap_err().to_string();
+    assert!(err.contains("unknown field `checkpoint_every`"), "the Rust spelling is not the JavaScript one: {err}");
+    assert_eq!(RunOptions { iterations: Some(0), ..RunOptions::default() }.check(), Err("iterations must be at least 1".into()));
+}
+
+#[test]
 fn the_worker_accepts_exactly_the_declared_operations() {
     let declared = quoted_after(CLIENT_DTS, "export type Operation =", ';');
     let mut accepted = BTreeSet::new();
@@ -78,8 +98,25 @@ fn the_worker_accepts_exactly_the_declared_operations() {
         accepted.extend(names);
     }
     assert_eq!(accepted, declared);
-    // The worker dispatches from its table only: no call by an arbitrary method name.
-    assert!(!WORKER_JS.contains("typeof engine[op]") && !WORKER_JS.contains("typeof Engine[op]"));
+    // The worker dispatches from its table only: no call by an arbitrary method name. Every
+    // lookup by a computed name is one of these three lines, and the call checks the name first.
+    assert_eq!(
+        computed_lookups(WORKER_JS),
+        [
+            "for (const name of ENGINE_METHODS) ops[name] = (...args) => engine[name](...args);",
+            "for (const name of ENGINE_STATICS) ops[name] = (...args) => Engine[name](...args);",
+            "const result = await ops[op](...args);",
+        ]
+    );
+    let guard = WORKER_JS.find("if (!Object.hasOwn(ops, op)) throw").expect("the handler checks the operation's name");
+    assert!(guard < WORKER_JS.find("await ops[op](").expect("the call"), "before calling it");
+}
+
+/// The code lines of `js` that index an object the worker dispatches through (`engine`,
+/// `Engine`, `ops`, `training`, the pool, the global scope) by a computed name.
+fn computed_lookups(js: &str) -> Vec<&str> {
+    const OBJECTS: [&str; 7] = ["engine[", "Engine[", "ops[", "training[", "pool[", "self[", "globalThis["];
+    js.lines().map(str::trim).filter(|l| !l.starts_with("//") && OBJECTS.iter().any(|o| l.contains(o))).collect()
 }
 
 #[test]

@@ -27,6 +27,8 @@ mod run_loop;
 mod safetensors;
 mod sampler;
 mod session;
+mod shipped_weights;
 mod training_run;
+mod upgrade;
 mod weights;
 mod widen;

@@ -58,7 +58,7 @@ fn drive(run: &mut TrainingRun, lp: &mut RunLoop, stop_after: Option<u64>) -> Ve
 }
 
 #[test]
-fn a_loop_reports_steps_samples_and_due_checkpoints_then_the_final_one() {
+fn a_loop_reports_steps_samples_and_due_checkpoints_then_the_final_one_once() {
     let _seeded = common::device_rng_lock();
     let mut run = run(config(), policy(2, 4, 0));
     let words = drive(&mut run, &mut RunLoop::new(Some(6), 3), None);
@@ -75,11 +75,13 @@ fn a_loop_reports_steps_samples_and_due_checkpoints_then_the_final_one() {
         "stats5",
         "stats6",
         "samples1",
+        // The last iteration's periodic checkpoint is the final state: no second one of it.
         "Periodic6",
-        "Finished6",
         "stop@6",
     ];
     assert_eq!(words, expected);
+    // A last iteration that is not a periodic one ends with its own final checkpoint.
+    assert_eq!(drive(&mut run, &mut RunLoop::new(Some(7), 0), None), ["start@6", "stats7", "Finished7", "stop@7"]);
 }
 
 #[test]

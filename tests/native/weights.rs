@@ -214,7 +214,7 @@ fn resuming_does_not_grow_the_optimizer_state() {
 /// A small trained trainer's checkpoint with everything a checkpoint can hold (net, Adam's state
 /// with its parameter ids, the replay buffer), and its configuration; trained once for all the
 /// damage tests.
-fn small_checkpoint() -> &'static (Vec<u8>, EbmConfig) {
+pub(crate) fn small_checkpoint() -> &'static (Vec<u8>, EbmConfig) {
     static CHECKPOINT: std::sync::OnceLock<(Vec<u8>, EbmConfig)> = std::sync::OnceLock::new();
     CHECKPOINT.get_or_init(|| {
         let config = common::tiny_config(5);
@@ -229,7 +229,7 @@ fn small_checkpoint() -> &'static (Vec<u8>, EbmConfig) {
 }
 
 /// `bytes` with bit `bit` of byte `at` flipped.
-fn flipped(bytes: &[u8], at: usize, bit: usize) -> Vec<u8> {
+pub(crate) fn flipped(bytes: &[u8], at: usize, bit: usize) -> Vec<u8> {
     let mut out = bytes.to_vec();
     out[at] ^= 1 << bit;
     out
@@ -237,7 +237,7 @@ fn flipped(bytes: &[u8], at: usize, bit: usize) -> Vec<u8> {
 
 /// Why loading `bytes` is refused, loaded the way the site loads a file (net, persistent chains,
 /// probe) and a resumed run does (`checkpoint::restore`); `None` if it all loads.
-fn refusal(bytes: &[u8], config: &EbmConfig) -> Option<WeightsError> {
+pub(crate) fn refusal(bytes: &[u8], config: &EbmConfig) -> Option<WeightsError> {
     let load = || -> Result<(), WeightsError> {
         let file = WeightsFile::decode(bytes)?;
         file.model(&Device::flex())?;
@@ -294,44 +294,50 @@ fn twelve_single_bit_flips_across_a_checkpoint_are_all_refused() {
     assert!(refused.iter().all(|e| e.to_string().contains("fails its checksum")), "{refused:?}");
 }
 
+/// `bytes` (version 3) as an encoder of `version` 1 or 2 wrote it: magic, version, header
+/// length, the header without checksums, the stored sections — deflated ones as they are
+/// (version 2), or `inflated` (version 1 had no deflated sections).
+pub(crate) fn old_version(bytes: &[u8], version: u32, inflated: bool) -> Vec<u8> {
+    let v3 = WeightsFile::decode(bytes).unwrap();
+    let header = header_range(bytes);
+    let mut json: serde_json::Value = serde_json::from_slice(&bytes[header.clone()]).unwrap();
+    json["format_version"] = version.into();
+    for (s, (_, content)) in json["sections"].as_array_mut().unwrap().iter_mut().zip(&v3.sections) {
+        let s = s.as_object_mut().unwrap();
+        assert!(s.remove("crc32").is_some(), "a version 3 section carries its checksum");
+        if inflated {
+            s.remove("deflated_from");
+            s.insert("len".into(), content.len().into());
+        }
+    }
+    let json = serde_json::to_vec(&json).unwrap();
+    let mut out = b"DEBMWTS\0".to_vec();
+    out.extend(version.to_le_bytes());
+    out.extend((json.len() as u32).to_le_bytes());
+    out.extend(&json);
+    match inflated {
+        true => v3.sections.iter().for_each(|(_, content)| out.extend(content)),
+        false => out.extend(&bytes[header.end..]),
+    }
+    out
+}
+
 #[test]
 fn version_1_and_2_files_without_checksums_still_load() {
     let (bytes, config) = small_checkpoint();
     let v3 = WeightsFile::decode(bytes).unwrap();
-    let header = header_range(bytes);
-    // Version 2 as its encoder wrote it: magic, version, header length, the header without
-    // checksums, the stored (partly deflated) sections.
-    let old_file = |version: u32, inflated: bool| {
-        let mut json: serde_json::Value = serde_json::from_slice(&bytes[header.clone()]).unwrap();
-        json["format_version"] = version.into();
-        for (s, (_, content)) in json["sections"].as_array_mut().unwrap().iter_mut().zip(&v3.sections) {
-            let s = s.as_object_mut().unwrap();
-            assert!(s.remove("crc32").is_some(), "a version 3 section carries its checksum");
-            if inflated {
-                s.remove("deflated_from");
-                s.insert("len".into(), content.len().into());
-            }
-        }
-        let json = serde_json::to_vec(&json).unwrap();
-        let mut out = b"DEBMWTS\0".to_vec();
-        out.extend(version.to_le_bytes());
-        out.extend((json.len() as u32).to_le_bytes());
-        out.extend(&json);
-        match inflated {
-            true => v3.sections.iter().for_each(|(_, content)| out.extend(content)),
-            false => out.extend(&bytes[header.end..]),
-        }
-        out
-    };
     // Version 1 had no deflated sections.
-    for (version, file) in [(2, old_file(2, false)), (1, old_file(1, true))] {
+    for (version, file) in [(2, old_version(bytes, 2, false)), (1, old_version(bytes, 1, true))] {
         let decoded = WeightsFile::decode(&file).unwrap_or_else(|e| panic!("version {version}: {e}"));
         assert_eq!(decoded.header.format_version, version);
         assert_eq!(decoded.header.iteration, v3.header.iteration);
         assert!(decoded.sections == v3.sections, "version {version} holds the same sections");
         assert_eq!(refusal(&file, config).map(|e| e.to_string()), None, "version {version} loads and resumes");
     }
-    assert!(old_file(2, false).len() < old_file(1, true).len(), "the version 2 file keeps its deflated sections deflated");
+    assert!(
+        old_version(bytes, 2, false).len() < old_version(bytes, 1, true).len(),
+        "the version 2 file keeps its deflated sections deflated"
+    );
 }
 
 #[test]
@@ -366,4 +372,80 @@ fn a_net_with_a_non_finite_weight_is_refused_naming_its_section() {
     let err = file.model_section(dermaebm::weights::section::TRAINING_MODEL, &device).expect_err("refused");
     assert!(err.to_string().contains("section `training_model` holds"), "{err}");
     assert!(checkpoint::restore(&file, config, &device).is_err(), "a resume from it is refused");
+}
+
+/// `file` (version 3) with the header entry of its first section that satisfies `pick` edited
+/// by `edit` (length and checksum of the header made to match); the section's name.
+fn with_section_entry(
+    file: &[u8],
+    pick: impl Fn(&serde_json::Value) -> bool,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> (Vec<u8>, String) {
+    let mut name = String::new();
+    let out = reheader(file, |header| {
+        let mut json: serde_json::Value = serde_json::from_str(header).unwrap();
+        let entry = json["sections"].as_array_mut().unwrap().iter_mut().find(|s| pick(s)).expect("a section to edit");
+        name = entry["name"].as_str().unwrap().to_string();
+        edit(entry.as_object_mut().unwrap());
+        serde_json::to_string(&json).unwrap()
+    });
+    (out, name)
+}
+
+#[test]
+fn a_version_3_file_with_bytes_after_its_last_section_is_refused() {
+    let (bytes, _) = small_checkpoint();
+    let mut longer = bytes.clone();
+    longer.extend([0u8; 3]);
+    let err = WeightsFile::decode(&longer).err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(err, "the weights file is truncated or damaged: 3 bytes follow the last section");
+}
+
+#[test]
+fn a_version_3_section_without_its_checksum_is_refused() {
+    let (bytes, _) = small_checkpoint();
+    // The header's own checksum matches: the missing entry is what is refused.
+    let (file, name) = with_section_entry(
+        bytes,
+        |s| s["name"] == "optimizer",
+        |s| {
+            assert!(s.remove("crc32").is_some(), "a version 3 section carries its checksum");
+        },
+    );
+    let err = WeightsFile::decode(&file).err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(err, format!("the weights file is truncated or damaged: section `{name}` has no checksum"));
+}
+
+/// The size caps a file meets when it is decoded: its header (1 MiB) and what a deflated section
+/// may inflate to (2 GiB), each refused before anything is allocated for it. (There is no cap on
+/// a whole file: its stored sections are bounded by its own length.)
+#[test]
+fn a_header_or_an_inflated_section_over_its_size_cap_is_refused() {
+    let config = common::tiny_config(2);
+    let net = EnergyNet::new((&config).into(), &Device::flex());
+    let model = block_on(model_bytes(&net, (&config).into())).unwrap();
+    // A writer may put anything in the note; a reader takes at most 1 MiB of header.
+    let long_note = "x".repeat((1 << 20) + 1);
+    let file = WeightsFile::encode(&config, 1, &long_note, vec![("model".into(), model.clone())]);
+    let len = u32::from_le_bytes(file[12..16].try_into().unwrap());
+    let err = WeightsFile::decode(&file).err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(err, format!("the weights file is truncated or damaged: the header claims {len} bytes, more than the 1048576 allowed"));
+    // Just under the cap the same file loads.
+    let note = "x".repeat((1 << 20) - 4096);
+    assert!(WeightsFile::decode(&WeightsFile::encode(&config, 1, &note, vec![("model".into(), model)])).is_ok());
+
+    let (bytes, _) = small_checkpoint();
+    let claimed = (1u64 << 31) + 1;
+    let (file, name) = with_section_entry(
+        bytes,
+        |s| s.get("deflated_from").is_some(),
+        |s| {
+            s.insert("deflated_from".into(), claimed.into());
+        },
+    );
+    let err = WeightsFile::decode(&file).err().map(|e| e.to_string()).unwrap_or_default();
+    assert_eq!(
+        err,
+        format!("the weights file is truncated or damaged: section `{name}` claims {claimed} bytes inflated, more than allowed")
+    );
 }

@@ -36,4 +36,7 @@ pub enum Command {
     Probe(crate::probe::Args),
     /// Write the energy net for other tools: `--safetensors FILE` (PyTorch's names and layouts).
     Export(crate::export::Args),
+    /// Rewrite a weights file or checkpoint in the current format version (checksums on the
+    /// header and every section), keeping every section byte for byte; prints JSON.
+    Upgrade(crate::upgrade::Args),
 }

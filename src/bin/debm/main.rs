@@ -10,6 +10,7 @@
 //! - `debm average`: one weights file whose net is the mean of a run's snapshots
 //! - `debm probe`: a linear classifier on the net's features, stored with the weights
 //! - `debm export --safetensors FILE`: the energy net for PyTorch and other tools
+//! - `debm upgrade FILE`: a weights file rewritten in the current format version
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -34,6 +35,8 @@ mod sample;
 mod score;
 #[cfg(not(target_arch = "wasm32"))]
 mod train;
+#[cfg(not(target_arch = "wasm32"))]
+mod upgrade;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
@@ -49,6 +52,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Average(args) => average::run(args),
         cli::Command::Probe(args) => probe::run(args),
         cli::Command::Export(args) => export::run(args),
+        cli::Command::Upgrade(args) => upgrade::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
