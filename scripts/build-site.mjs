@@ -19,7 +19,7 @@ mkdirSync(join(dist, "vendor/uplot"), { recursive: true });
 for (const f of ["uPlot.esm.js", "uPlot.min.css"]) copy(`node_modules/uplot/dist/${f}`, `vendor/uplot/${f}`);
 mkdirSync(join(dist, "weights"));
 // What the pages fetch: the weights and their measured figures (weights/README.md has the rest).
-for (const f of ["dermamnist.debm", "fid.json", "recovery.debm", "recovery-fid.json"]) if (existsSync(join(root, "weights", f))) copy(`weights/${f}`, `weights/${f}`);
+for (const f of ["denoising.debm", "denoising-fid.json", "dermamnist.debm", "fid.json", "recovery.debm", "recovery-fid.json"]) if (existsSync(join(root, "weights", f))) copy(`weights/${f}`, `weights/${f}`);
 mkdirSync(join(dist, "data"));
 for (const f of ["dermamnist-ham10000-28-sample.npz", "README.md"]) copy(`data/${f}`, `data/${f}`);
 

@@ -29,7 +29,7 @@ w="weights/$name.debm"
 # The classifier the site and `debm eval` use: a linear probe on this net's features (a state
 # fresh from training has none; a probe of an earlier net would be ignored).
 "$debm" probe --weights "$w" --data ../shared/data/dermamnist-ham10000-28.npz > "weights/${prefix}probe.json"
-if grep -a -q '"recipe":"recovery"' "$w"; then
+if grep -a -q -E '"recipe":"(recovery|denoising)"' "$w"; then
   # From noise through the levels (the site's default); the per-class sheet sorts samples by
   # the probe's class; the GIF and walk.png show the walk level by level.
   "$debm" sample --weights "$w" --count 64 --seed 0 --png "weights/${prefix}samples.png"

@@ -216,7 +216,7 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     check("loadWeights", message(engine.load_weights(b"PK\x03\x04 not weights")), "not a weights file of this project");
     check("loadWeights", message(engine.load_weights(b"DEBMWTS\0\x01\0\0\0")), "truncated or damaged");
     check("saveWeights", message(engine.save_weights().await), "there is no model to save yet");
-    check("generate", message(engine.generate(4, 10, 0, None, None, None, None).await), "no model yet");
+    check("generate", message(engine.generate(4, 10, 0, None, None, None, None, None, None).await), "no model yet");
     check("scoreNoise", message(engine.score_noise(0).await), "count must be between 1 and 4096");
     check("loadDataset", message(engine.load_dataset(vec!["a.npz".into()], vec![])), "one name per file");
     check(
@@ -243,13 +243,27 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     let weights = WeightsFile::encode(&config, 3, "test", vec![("model".into(), model_bytes(&net, (&config).into()).await.unwrap())]);
     assert_eq!(message(engine.load_weights(&weights)), "<no error>");
     check("loadWeights", message(engine.load_weights(&weights[..weights.len() - 5])), "truncated or damaged");
-    check("generate", message(engine.generate(0, 10, 0, None, None, None, None).await), "count must be between 1 and 256");
-    check("generate", message(engine.generate(2, 5000, 0, None, None, None, None).await), "steps must be between 1 and 2000");
-    check("generate", message(engine.generate(2, 5, 0, Some(2), None, None, None).await), "not class-conditional");
-    check("generate", message(engine.generate(2, 5, 0, None, Some("buffer".into()), None, None).await), "unknown start `buffer`");
+    check("generate", message(engine.generate(0, 10, 0, None, None, None, None, None, None).await), "count must be between 1 and 256");
+    check("generate", message(engine.generate(2, 5000, 0, None, None, None, None, None, None).await), "steps must be between 1 and 2000");
+    check("generate", message(engine.generate(2, 5, 0, Some(2), None, None, None, None, None).await), "not class-conditional");
     check(
         "generate",
-        message(engine.generate(2, 5, 0, None, Some("persistent".into()), None, None).await),
+        message(engine.generate(2, 5, 0, None, Some("buffer".into()), None, None, None, None).await),
+        "unknown start `buffer`",
+    );
+    check(
+        "generate",
+        message(engine.generate(2, 5, 0, None, None, None, None, Some("{\"terms\": 3}".into()), None).await),
+        "composition is not",
+    );
+    check(
+        "generate",
+        message(engine.generate(2, 5, 0, None, None, None, None, None, Some(3)).await),
+        "only a denoising model composes class energies or corrects its walk",
+    );
+    check(
+        "generate",
+        message(engine.generate(2, 5, 0, None, Some("persistent".into()), None, None, None, None).await),
         "these weights carry no persistent chains",
     );
     check("scoreRgba", message(engine.score_rgba(&[0; 7], 1).await), "expected 1 RGBA images of 12×12 (576 bytes), got 7 bytes");
@@ -297,9 +311,9 @@ async fn every_entry_point_refuses_bad_input_with_a_message() {
     assert_eq!(training.iteration().ok(), Some(1.0));
     assert_eq!(message(training.buffer_samples(4).await), "<no error>");
     assert_eq!(message(training.save_checkpoint().await), "<no error>");
-    assert_eq!(message(engine.generate(2, 3, 0, None, None, None, None).await), "<no error>");
+    assert_eq!(message(engine.generate(2, 3, 0, None, None, None, None, None, None).await), "<no error>");
     // Training here gives persistent chains of its own (the replay buffer) to continue.
-    assert_eq!(message(engine.generate(2, 3, 0, None, Some("persistent".into()), None, None).await), "<no error>");
+    assert_eq!(message(engine.generate(2, 3, 0, None, Some("persistent".into()), None, None, None, None).await), "<no error>");
     // A run whose engine changed configuration is discarded, and says so instead of training on.
     assert_eq!(message(engine.set_config(&config.to_json())), "<no error>");
     check("Training.step", message(training.step().await), "this training run was discarded");
@@ -337,17 +351,17 @@ async fn engine_answers_match_client_dts() {
     assert_eq!(keys(&info), declared("ModelInfo"), "modelInfo");
     let Ok(backend) = engine.backend() else { panic!("backend") };
     assert_eq!(keys(&backend), declared("BackendInfo"), "backend");
-    let Ok(samples) = engine.generate(2, 2, 1, None, None, None, None).await else { panic!("generate") };
+    let Ok(samples) = engine.generate(2, 2, 1, None, None, None, None, None, None).await else { panic!("generate") };
     assert_eq!(keys(&samples), declared("Samples"), "generate");
     // Each draw is fresh; its seed reproduces it.
     let field = |v: &wasm_bindgen::JsValue, k: &str| js_sys::Reflect::get(v, &k.into()).unwrap();
     let bytes = |v: &wasm_bindgen::JsValue| Uint8Array::new(&field(v, "samples")).to_vec();
     let seed = field(&samples, "seed").as_f64().expect("a seed");
-    let Ok(again) = engine.generate(2, 2, 1, None, None, Some(seed), None).await else { panic!("generate with a seed") };
+    let Ok(again) = engine.generate(2, 2, 1, None, None, Some(seed), None, None, None).await else { panic!("generate with a seed") };
     assert_eq!(bytes(&again), bytes(&samples), "the same seed draws the same samples");
-    let Ok(other) = engine.generate(2, 2, 1, None, None, None, None).await else { panic!("generate") };
+    let Ok(other) = engine.generate(2, 2, 1, None, None, None, None, None, None).await else { panic!("generate") };
     assert_ne!(bytes(&other), bytes(&samples), "a new draw differs");
-    assert!(message(engine.generate(2, 2, 1, None, None, Some(-1.0), None).await).contains("seed must be a whole number"));
+    assert!(message(engine.generate(2, 2, 1, None, None, Some(-1.0), None, None, None).await).contains("seed must be a whole number"));
 
     let pixels: Vec<u8> = (0..6 * 144).map(|i| (i % 251) as u8).collect();
     let images = common::npy("|u1", &[6, 12, 12], &pixels, false, 1);
@@ -458,7 +472,7 @@ async fn flex_in_wasm_a_bit_flipped_weights_file_is_refused_and_the_model_kept()
     let Ok(info) = engine.model_info() else { panic!("modelInfo") };
     let iteration = js_sys::Reflect::get(&info, &"iteration".into()).ok().and_then(|v| v.as_f64());
     assert_eq!(iteration, Some(3.0), "and their iteration");
-    assert_eq!(message(engine.generate(2, 3, 0, None, None, None, None).await), "<no error>");
+    assert_eq!(message(engine.generate(2, 3, 0, None, None, None, None, None, None).await), "<no error>");
     // The undamaged file loads: the refusals were the damage, not the file.
     assert_eq!(message(engine.load_weights(&other)), "<no error>");
 }

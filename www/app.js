@@ -12,43 +12,67 @@ import { call, refresh, startEngine, state } from "./session.js";
 
 window.dermaebm = { state, call }; // for tests and the curious
 
-/** The shipped models: the default (best by FID) and the one trained by recovery likelihood,
- * which samples from noise by walking its levels (`?model=recovery`; weights/README.md). */
+/** The shipped models, the default first: the best by FID from the draw it shows
+ * (weights/README.md). `?model=NAME` opens another; each is one link away from the others. */
 const MODELS = {
-  default: { weights: "weights/dermamnist.debm", figures: "weights/fid.json" },
-  recovery: { weights: "weights/recovery.debm", figures: "weights/recovery-fid.json" },
+  denoising: {
+    weights: "weights/denoising.debm",
+    figures: "weights/denoising-fid.json",
+    link: "the denoising-score-matching model (from noise in a few dozen gradient steps, the best by FID)",
+  },
+  contrastive: {
+    weights: "weights/dermamnist.debm",
+    figures: "weights/fid.json",
+    link: "the contrastive model (continues its persistent chains)",
+  },
+  recovery: {
+    weights: "weights/recovery.debm",
+    figures: "weights/recovery-fid.json",
+    link: "the recovery-likelihood model (samples from noise, level by level)",
+  },
 };
-const modelName = () => (new URLSearchParams(location.search).get("model") === "recovery" ? "recovery" : "default");
+const DEFAULT_MODEL = "denoising";
+const modelName = () => {
+  const asked = new URLSearchParams(location.search).get("model");
+  return Object.hasOwn(MODELS, asked ?? "") ? asked : DEFAULT_MODEL;
+};
 
-/** A link to the other shipped model, keeping the rest of the address; none when this build does
- * not ship it (a deploy with only the default weights). */
-async function otherModelLink() {
-  const params = new URLSearchParams(location.search);
-  const other = modelName() === "recovery" ? "default" : "recovery";
-  const shipped = await fetch(MODELS[other].weights, { method: "HEAD" }).then((r) => r.ok, () => false);
-  if (!shipped) return "";
-  if (other === "default") params.delete("model");
-  else params.set("model", other);
-  const a = document.createElement("a");
-  a.id = "other-model";
-  a.href = `?${params}`;
-  a.textContent = other === "recovery"
-    ? "Try the recovery-likelihood model (samples from noise, level by level)."
-    : "Back to the default model.";
-  return a;
+/** Links to the other shipped models, keeping the rest of the address; none for a model this
+ * build does not ship (a deploy with only some weights). */
+async function otherModelLinks() {
+  const links = document.createElement("span");
+  links.id = "other-models";
+  for (const [name, model] of Object.entries(MODELS)) {
+    if (name === modelName()) continue;
+    const shipped = await fetch(model.weights, { method: "HEAD" }).then((r) => r.ok, () => false);
+    if (!shipped) continue;
+    const params = new URLSearchParams(location.search);
+    if (name === DEFAULT_MODEL) params.delete("model");
+    else params.set("model", name);
+    const a = document.createElement("a");
+    a.dataset.model = name;
+    a.href = `?${params}`;
+    a.textContent = `Try ${model.link}.`;
+    links.append(a, " ");
+  }
+  return links;
 }
 
 /** What a visitor should know about the shipped model, from its measured figures. */
 async function describeShippedModel(info) {
   const c = state.config;
   const conditional = state.model.classes ? `, class-conditional over the ${state.model.classes} DermaMNIST classes` : "";
-  const kind = c.recipe === "recovery" ? `, recovery likelihood over ${c.recovery.levels} noise levels${conditional}` : conditional;
+  const kinds = {
+    recovery: `, recovery likelihood over ${c.recovery?.levels} noise levels${conditional}`,
+    denoising: `, an energy for every noise level trained by denoising score matching, drawn from noise in ${c.denoising?.levels} levels${conditional}`,
+  };
+  const kind = kinds[c.recipe] ?? conditional;
   let text = `Shipped model: an energy-based model${kind}`;
   try {
     const res = await fetch(MODELS[modelName()].figures);
     if (!res.ok) throw new Error(res.statusText);
     const q = await res.json();
-    const updates = c.recipe === "recovery" ? "updates" : "contrastive-divergence updates";
+    const updates = c.recipe === "contrastive" || !c.recipe ? "contrastive-divergence updates" : "updates";
     text += `, trained for ${q.updates.toLocaleString("en")} ${updates} on DermaMNIST (HAM10000). `;
     text += `FID against the val split (${q.samples} images; lower is better, real images score ${q.real_train_fid}): `;
     text += q.persistent
@@ -76,7 +100,7 @@ async function loadShippedWeights() {
     await generate(true);
     // performance.now() counts from the navigation: this is page load → first samples.
     const ms = performance.now();
-    const link = await otherModelLink();
+    const link = await otherModelLinks();
     $("model-status").textContent += ` First samples ${(ms / 1000).toFixed(1)} s after opening the page. `;
     $("model-status").append(link);
     // Last: the tests and probe-start wait for this attribute, and read the link beside it.

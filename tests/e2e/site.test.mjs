@@ -77,7 +77,12 @@ async function uploadRealData(page) {
 async function setTinySettings(page, extra = {}, recipe = undefined) {
   if (recipe) await page.selectOption("#recipe", recipe);
   const current = await page.inputValue("#recipe");
-  const tiny = current === "recovery" ? { batch_size: 8, "recovery.steps": 3, seed: 3, ...extra } : { batch_size: 8, langevin_steps: 3, buffer_size: 64, seed: 3, ...extra };
+  const tinyOf = {
+    denoising: { batch_size: 8, "denoising.blocks": 1, seed: 3 },
+    recovery: { batch_size: 8, "recovery.steps": 3, seed: 3 },
+    contrastive: { batch_size: 8, langevin_steps: 3, buffer_size: 64, seed: 3 },
+  };
+  const tiny = { ...tinyOf[current], ...extra };
   for (const [name, value] of Object.entries(tiny)) await page.fill(`#settings [name="${name}"]`, String(value));
 }
 
@@ -88,6 +93,17 @@ const iteration = (page) => page.evaluate(() => Number(document.getElementById("
 const waitIteration = (page, atLeast, timeout = 240_000) =>
   page.waitForFunction((n) => Number(document.getElementById("iter").textContent) >= n, atLeast, { timeout });
 const savedIteration = async (page) => Number((await page.textContent("#ckpt")).match(/iteration (\d+)/)?.[1] ?? -1);
+
+/** A denoising model's first look: its Heun walk from noise, drawn level by level. */
+async function checkDenoisingFirstLook(page) {
+  assert.match(await page.textContent("#model-status"), /Shipped model: an energy-based model, an energy for every noise level trained by denoising score matching, drawn from noise in \d+ levels.*FID against the val split/);
+  assert.equal(await page.getAttribute("#gen-kind", "data-from"), "noise");
+  assert.match(await page.textContent("#gen-kind"), /From noise down \d+ noise levels .* by Heun's method, \d+ gradient evaluations\. Seed \d+/);
+  assert.match(await page.getAttribute("#chain-grid", "data-levels"), /^(\d+),.*,0$/, "the chain view shows the walk, level by level");
+  const level = Number(await page.getAttribute("#model-status", "data-first-level-ms"));
+  console.log(`first level on screen ${level} ms after opening the page`);
+  assert.ok(level > 0, "a level was drawn before the samples were done");
+}
 
 /** A recovery model's first look: a walk down its noise levels from N(0, I), drawn level by level. */
 async function checkRecoveryFirstLook(page) {
@@ -106,39 +122,47 @@ test("the page reports its backend and shows samples from the shipped weights", 
   const backend = await page.textContent("#backend");
   assert.match(backend, /Backend: (CPU|WebGPU)/);
   if (backend.includes("CPU")) assert.ok(await page.isVisible("#backend-note"), "the CPU fallback is explained");
-  if (existsSync(join(root, "weights/dermamnist.debm"))) {
+  if (existsSync(join(root, "weights/denoising.debm"))) {
     assert.ok((await page.evaluate(() => document.getElementById("gen-grid").width)) > 1, "a sample grid is drawn");
     assert.match(await page.textContent("#model-status"), /Shipped model: an energy-based model.*FID against the val split.*First samples [\d.]+ s after opening the page/);
     assert.doesNotMatch(await page.textContent("#model-status"), /\.\.\/|\.npz/, "no file paths of the training machine");
-    if ((await shippedRecipe(page)) === "recovery") {
-      await checkRecoveryFirstLook(page);
-    } else {
-      // The first look continues the persistent chains the shipped weights carry (better by FID).
-      assert.equal(await page.getAttribute("#gen-kind", "data-from"), "persistent");
-      assert.match(await page.textContent("#gen-kind"), /Continued from the model's persistent chains, 40 Langevin steps/);
-    }
+    // The default is the best by FID from the draw it shows: the denoising model, from noise.
+    assert.equal(await shippedRecipe(page), "denoising");
+    await checkDenoisingFirstLook(page);
     const ms = Number(await page.getAttribute("#model-status", "data-first-sample-ms"));
     console.log(`first samples ${ms} ms after opening the page`);
-    // The energy net for other tools: a safetensors file with PyTorch's parameter names.
-    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#save-st-btn")]);
-    assert.match(download.suggestedFilename(), /^dermaebm-\d+\.safetensors$/);
-    const bytes = readFileSync(await download.path());
-    const headerLength = Number(bytes.readBigUInt64LE(0));
-    const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8"));
-    assert.deepEqual(header["conv1.weight"].dtype, "F32");
-    assert.ok(header["fc2.bias"] && header.__metadata__.config, "every layer and the configuration are in it");
     // Every visit draws afresh: a second page shows other samples (its own seed).
     const second = await openPage(context);
     assert.notEqual(await second.getAttribute("#gen-kind", "data-seed"), await page.getAttribute("#gen-kind", "data-seed"), "each visit draws its own samples");
     await second.close();
+    // The other shipped models are one link away each, with their own figures and first look.
+    if (existsSync(join(root, "weights/dermamnist.debm"))) {
+      await page.click("#other-models a[data-model=contrastive]");
+      await page.waitForSelector("#model-status[data-first-sample-ms]", { timeout: 120_000 });
+      assert.match(page.url(), /[?&]model=contrastive/);
+      assert.equal(await shippedRecipe(page), "contrastive");
+      // Its first look continues the persistent chains the weights carry (better by FID).
+      assert.equal(await page.getAttribute("#gen-kind", "data-from"), "persistent");
+      assert.match(await page.textContent("#gen-kind"), /Continued from the model's persistent chains, 40 Langevin steps/);
+      // The energy net for other tools: a safetensors file with PyTorch's parameter names.
+      const [download] = await Promise.all([page.waitForEvent("download"), page.click("#save-st-btn")]);
+      assert.match(download.suggestedFilename(), /^dermaebm-\d+\.safetensors$/);
+      const bytes = readFileSync(await download.path());
+      const headerLength = Number(bytes.readBigUInt64LE(0));
+      const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8"));
+      assert.deepEqual(header["conv1.weight"].dtype, "F32");
+      assert.ok(header["fc2.bias"] && header.__metadata__.config, "every layer and the configuration are in it");
+    }
     if (existsSync(join(root, "weights/recovery.debm"))) {
-      // The recovery-likelihood model is one link away, with its own figures.
-      await page.click("#other-model");
+      await page.click("#other-models a[data-model=recovery]");
       await page.waitForSelector("#model-status[data-first-sample-ms]", { timeout: 120_000 });
       assert.match(page.url(), /[?&]model=recovery/);
       assert.equal(await shippedRecipe(page), "recovery");
       await checkRecoveryFirstLook(page);
-      assert.match(await page.textContent("#other-model"), /Back to the default model/);
+      await page.click("#other-models a[data-model=denoising]");
+      await page.waitForSelector("#model-status[data-first-sample-ms]", { timeout: 120_000 });
+      assert.doesNotMatch(page.url(), /[?&]model=/, "back to the default model, at the plain address");
+      assert.equal(await shippedRecipe(page), "denoising");
     }
   } else {
     assert.match(await page.textContent("#model-status"), /No shipped weights/);
@@ -169,7 +193,7 @@ test("uploading DermaMNIST shows its splits; a malformed file and foreign weight
   await page.click("#score-btn");
   await page.waitForFunction(() => /AUROC real vs noise: [\d.]+/.test(document.getElementById("auroc").textContent), null, { timeout: 180_000 });
   const auroc = Number((await page.textContent("#auroc")).match(/AUROC real vs noise: ([\d.]+)/)[1]);
-  if (existsSync(join(root, "weights/dermamnist.debm"))) assert.ok(auroc >= 0.9, `the shipped weights tell val images from noise (AUROC ${auroc})`);
+  if (existsSync(join(root, "weights/denoising.debm"))) assert.ok(auroc >= 0.9, `the shipped weights tell val images from noise (AUROC ${auroc})`);
   assert.ok(await page.evaluate(() => document.querySelector("#chart-hist canvas") !== null), "a histogram is drawn");
 
   await page.setInputFiles("#files", { name: "broken.npz", mimeType: "application/octet-stream", buffer: Buffer.from("this is not a zip file") });
@@ -282,6 +306,36 @@ test("earlier checkpoints are kept, and training goes back to one and continues 
   // The copy at 20 belonged to the run that was left; the one at 10 stays.
   await page.waitForFunction(() => !document.querySelector(".kept-btn[data-iteration='20']"), null, { timeout: 60_000 });
   assert.ok(await page.isVisible(".kept-btn[data-iteration='10']"));
+  await context.close();
+});
+
+test("the denoising recipe trains a new network here, and its walk draws from noise level by level", async () => {
+  const context = await newContext();
+  const page = await openPage(context);
+  await uploadRealData(page);
+  await setTinySettings(page, { "denoising.levels": 4 }, "denoising");
+  const losses = page.evaluate(
+    () =>
+      new Promise((ok) => {
+        const seen = [];
+        window.dermaebm.state.engine.addEventListener("stats", (e) => {
+          seen.push(e.detail.stats.loss);
+          if (seen.length === 3) ok(seen);
+        });
+      }),
+  );
+  await page.click("#start-btn");
+  const seen = await losses;
+  assert.ok(seen.every((l) => Number.isFinite(l) && l > 0), `denoising losses ${seen}`);
+  await page.click("#pause-btn");
+  await page.waitForFunction(() => !document.getElementById("gen-btn").disabled, null, { timeout: 120_000 });
+  assert.equal(await shippedRecipe(page), "denoising", "the model trained here is the denoising one");
+  await page.fill("#gen-count", "4");
+  await page.fill("#gen-steps", "4");
+  await page.click("#gen-btn");
+  await page.waitForFunction(() => /From noise down 4 noise levels/.test(document.getElementById("gen-kind").textContent), null, { timeout: 120_000 });
+  assert.match(await page.getAttribute("#chain-grid", "data-levels"), /^(\d+),.*,0$/, "the walk was drawn level by level");
+  assert.equal(await page.isVisible("#train-error"), false, await page.textContent("#train-error"));
   await context.close();
 });
 

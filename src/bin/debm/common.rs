@@ -10,7 +10,8 @@ use dermaebm::platform::block_on;
 use dermaebm::weights::WeightsFile;
 use dermaebm::{Device, EnergyNet};
 
-pub const DEFAULT_WEIGHTS: &str = "weights/dermamnist.debm";
+/// The site's default model: `debm sample` with no flags draws what the site first shows.
+pub const DEFAULT_WEIGHTS: &str = "weights/denoising.debm";
 
 pub fn load_dataset(files: &[PathBuf]) -> Result<Dataset> {
     let contents = files
