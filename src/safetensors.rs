@@ -3,7 +3,9 @@
 //! short `nn.Module` (README, "Weights for PyTorch"; `scripts/safetensors_check.py`) loads it
 //! with `load_state_dict` and computes the same energies.
 //!
-//! The tensors, all float32 little-endian:
+//! The denoising recipe's residual net names its tensors by its module structure instead
+//! (`residual.rs`, with its own `energy` formula in the metadata). The CNN's tensors, all float32
+//! little-endian:
 //! - `conv1.weight` … `conv4.weight` [out, in, k, k] and `convN.bias` [out]: `nn.Conv2d` with
 //!   stride 2, kernel 5 and padding 4 for conv1, kernel 3 and padding 1 for the others;
 //! - `fc1.weight` [out, in] (`nn.Linear`'s layout; burn's is the transpose), reading conv4's
@@ -42,6 +44,8 @@ use burn::tensor::TensorData;
 
 use crate::config::EbmConfig;
 use crate::model::{EnergyNet, NetShape};
+
+mod residual;
 
 /// The `dermaebm` metadata entry of the files this module writes: the layout above, version 1.
 pub const FORMAT: &str = "energy-net/1";
@@ -114,8 +118,14 @@ fn class_shift_name(layer: usize) -> String {
 /// WebGPU in the browser must be read back asynchronously before: see `Engine.saveSafetensors`).
 pub fn to_safetensors(net: &EnergyNet, config: &EbmConfig) -> Result<Vec<u8>, SafetensorsError> {
     let shape = NetShape::from(config);
-    let Some(net) = net.conv() else {
-        return Err(SafetensorsError::Mismatch("the safetensors export of a residual energy net is not written yet".into()));
+    let net = match net {
+        EnergyNet::Conv(net) => net,
+        EnergyNet::Residual(net) => {
+            if shape.residual.is_none() || net.classes != shape.classes {
+                return Err(SafetensorsError::Mismatch("the net is a residual one, the configuration describes another".into()));
+            }
+            return serialize(residual::entries(net)?, config);
+        }
     };
     // Channels, width and image size show in conv1's and fc1's shapes.
     let (c1, c3, side) = (shape.width / 2, shape.feature_width(), shape.final_side());
@@ -171,6 +181,11 @@ pub fn to_safetensors(net: &EnergyNet, config: &EbmConfig) -> Result<Vec<u8>, Sa
         }
         entries.push(Entry { name: "class_head".into(), shape: classes.head.dims().to_vec(), values: values(classes.head.val())? });
     }
+    serialize(entries, config)
+}
+
+/// `entries` and the metadata of `config` as a safetensors file.
+fn serialize(entries: Vec<Entry>, config: &EbmConfig) -> Result<Vec<u8>, SafetensorsError> {
     let bytes: Vec<Vec<u8>> = entries.iter().map(|e| e.values.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
     let views = entries
         .iter()
@@ -196,7 +211,7 @@ fn metadata(config: &EbmConfig) -> HashMap<String, String> {
         ("levels", config.levels().to_string()),
         ("classes", config.classes.to_string()),
         ("spectral_norm", spectral.to_owned()),
-        ("energy", ENERGY.to_owned()),
+        ("energy", if config.is_denoising() { residual::ENERGY } else { ENERGY }.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -245,10 +260,11 @@ pub fn from_safetensors(bytes: &[u8], device: &Device) -> Result<(EbmConfig, Ene
         }
         Ok(values)
     };
+    if shape.residual.is_some() {
+        return Ok((config, residual::read_net(shape, device, &read, &file.names())?));
+    }
     let EnergyNet::Conv(mut net) = EnergyNet::new(shape, device) else {
-        return Err(SafetensorsError::Metadata(
-            "the file describes a residual energy net, which this build does not read from safetensors yet".into(),
-        ));
+        unreachable!("a configuration without a residual shape describes the CNN")
     };
     let param = |values: Vec<f32>, dims: [usize; 1]| Param::from_tensor(Tensor::<1>::from_data(TensorData::new(values, dims), device));
 

@@ -263,7 +263,9 @@ async function run(helpers, script = null, limit = 60_000) {
       const sample = await within("generate", call("generate", 6, 12, 0, undefined, "noise", { seed: 7 }));
       const bytes = new Uint8Array(await (await fetch("data/dermamnist-ham10000-28-sample.npz")).arrayBuffer());
       await call("loadDataset", ["sample.npz"], [bytes]);
-      const config = JSON.parse(await call("config"));
+      // Contrastive: training's Langevin chains go to the helpers too (the shipped denoising
+      // model's walk above does; its own training has no chains).
+      const config = JSON.parse(await call("defaultConfig", "contrastive"));
       await call("setConfig", JSON.stringify({ ...config, batch_size: 12, langevin_steps: 4, buffer_size: 64, seed: 5 }));
       await call("startTraining", false);
       const steps = [await within("a training step", call("trainStep")), await within("a training step", call("trainStep"))];

@@ -8,8 +8,8 @@ import { siteForSuite } from "./helpers.mjs";
 const site = siteForSuite();
 
 /** Opens the site on the CPU backend with `helpers` chain helpers, then: seeded samples from
- * noise, and two tiny training iterations on the bundled sample — with the fault drill armed
- * before the second when `kill` is set. */
+ * noise (the shipped model's walk), and two tiny contrastive training iterations on the bundled
+ * sample — with the fault drill armed before the second when `kill` is set. */
 async function run(helpers, kill = false) {
   const page = await site.browser.newPage();
   const errors = [];
@@ -27,7 +27,9 @@ async function run(helpers, kill = false) {
     const sample = await call("generate", 6, 12, 0, undefined, "noise", { seed: 7 });
     const bytes = new Uint8Array(await (await fetch("data/dermamnist-ham10000-28-sample.npz")).arrayBuffer());
     await call("loadDataset", ["sample.npz"], [bytes]);
-    const config = JSON.parse(await call("config"));
+    // The contrastive recipe: its Langevin chains are what the helpers share out in training
+    // (the shipped model's denoising recipe trains without chains; its walk above is shared).
+    const config = JSON.parse(await call("defaultConfig", "contrastive"));
     await call("setConfig", JSON.stringify({ ...config, batch_size: 12, langevin_steps: 4, buffer_size: 64, seed: 5 }));
     await call("startTraining", false);
     const first = await call("trainStep");

@@ -129,6 +129,14 @@ test("the page reports its backend and shows samples from the shipped weights", 
     // The default is the best by FID from the draw it shows: the denoising model, from noise.
     assert.equal(await shippedRecipe(page), "denoising");
     await checkDenoisingFirstLook(page);
+    // Its residual net for other tools: tensors named by the module's structure.
+    {
+      const [download] = await Promise.all([page.waitForEvent("download"), page.click("#save-st-btn")]);
+      const bytes = readFileSync(await download.path());
+      const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString("utf8"));
+      assert.deepEqual(header["stem.weight"].shape.slice(1), [3, 3, 3], "a 3×3 stem over RGB");
+      assert.ok(header["readout.weight"] && header.fourier_frequencies && header.__metadata__.recipe === "denoising");
+    }
     const ms = Number(await page.getAttribute("#model-status", "data-first-sample-ms"));
     console.log(`first samples ${ms} ms after opening the page`);
     // Every visit draws afresh: a second page shows other samples (its own seed).

@@ -188,7 +188,9 @@ test("a checkpoint that does not fit the quota fails whole with a message, train
   console.log(`usage shown: ${shownBefore} bytes before removing the kept copy, ${shownAfter} after the next checkpoints (the browser's figure: ${browserUsage})`);
   assert.equal(shownAfter, browserUsage, "the space shown is the browser's figure");
   const drop = shownBefore - shownAfter;
-  assert.ok(Math.abs(drop - checkpointBytes) < checkpointBytes / 2, `the space shown went down by the kept copy (${checkpointBytes} bytes): ${shownBefore} → ${shownAfter}`);
+  // At least the kept copy's bytes (the browser may reclaim earlier deletions with them: a drop
+  // of two checkpoints was seen once).
+  assert.ok(drop > checkpointBytes / 2, `the space shown went down by the kept copy (${checkpointBytes} bytes): ${shownBefore} → ${shownAfter}`);
   await context.close();
   assert.deepEqual(errors, [], "no page error");
 });

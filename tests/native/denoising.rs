@@ -390,3 +390,71 @@ fn the_corrector_accepts_by_the_energy() {
     assert!(tiny >= n * 9 / 10, "a tiny step is nearly always accepted ({tiny} of {n} moved)");
     assert!(huge <= n / 4, "a step of 25σ² is mostly refused ({huge} of {n} moved)");
 }
+
+/// The residual net as safetensors (`debm export`, the site's button): written and read back it
+/// gives the same energies and denoiser for every class and "any class"; its tensors are named
+/// by the module's structure in PyTorch's layouts (a 3×3 conv [out, in, 3, 3], `nn.Linear`
+/// [out, in]); a file missing a tensor, with one more, with another shape or with other Fourier
+/// frequencies is refused naming it.
+#[test]
+fn a_residual_net_reads_back_from_safetensors_with_the_same_energies() {
+    use dermaebm::safetensors::{SafetensorsError, from_safetensors, to_safetensors};
+    use safetensors::SafeTensors;
+    use safetensors::tensor::TensorView;
+    let _lock = crate::common::device_rng_lock();
+    let device = Device::flex();
+    device.seed(11);
+    let mut config = tiny_denoising_config(11);
+    config.classes = 3;
+    let net = randomised(residual(&config, &device).into_conditional(3), 0.3);
+    let bytes = to_safetensors(&EnergyNet::Residual(net.clone()), &config).expect("export");
+    let (read_config, read) = from_safetensors(&bytes, &device).expect("read back");
+    assert_eq!(read_config, config);
+    let EnergyNet::Residual(read) = read else { panic!("a residual net") };
+    let x = Tensor::<4>::random([5, 1, 8, 8], Distribution::Normal(0.0, 0.7), &device);
+    let sigma = Tensor::<1>::from_data(TensorData::new(vec![0.01f32, 0.1, 0.5, 2.0, 15.0], [5]), &device);
+    for label in [None, Some(0), Some(2)] {
+        let labels = label.map(|k: i32| Tensor::<1, burn::tensor::Int>::from_data(TensorData::new(vec![k; 5], [5]), &device));
+        let (a, b) = (net.energy(x.clone(), sigma.clone(), labels.as_ref()), read.energy(x.clone(), sigma.clone(), labels.as_ref()));
+        assert!(relative_difference(&values(a), &values(b)) < 1e-6, "energies of class {label:?}");
+        let (a, b) = (net.denoised(x.clone(), sigma.clone(), labels.as_ref()), read.denoised(x.clone(), sigma.clone(), labels.as_ref()));
+        assert!(relative_difference(&values(a), &values(b)) < 1e-6, "denoiser of class {label:?}");
+    }
+
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let shape = |name: &str| file.tensor(name).map(|t| t.shape().to_vec()).unwrap_or_else(|_| panic!("`{name}` is in the file"));
+    assert_eq!(shape("stem.weight"), vec![4, 1, 3, 3]);
+    assert_eq!(shape("blocks.1.skip.weight"), vec![8, 4, 1, 1], "the second stage widens: a 1×1 skip");
+    assert_eq!(shape("embed_in.weight"), vec![8, 4], "nn.Linear's [out, in] (Fourier features 2 × 8/4 in)");
+    assert_eq!(shape("readout.weight"), vec![1, 8]);
+    assert_eq!(shape("class_table"), vec![4, 8], "three classes and \"any class\"");
+    assert_eq!(shape("data_mean"), vec![1]);
+
+    // Damaged files, each refused naming the tensor.
+    let edited = |edit: &dyn Fn(&mut Vec<(String, Vec<usize>, Vec<f32>)>)| -> SafetensorsError {
+        let mut list: Vec<(String, Vec<usize>, Vec<f32>)> = file
+            .tensors()
+            .into_iter()
+            .map(|(n, t)| (n, t.shape().to_vec(), t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()))
+            .collect();
+        edit(&mut list);
+        let data: Vec<Vec<u8>> = list.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+        let views = list.iter().zip(&data).map(|((n, s, _), d)| (n.clone(), TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap()));
+        let meta = SafeTensors::read_metadata(&bytes).unwrap().1.metadata().clone();
+        match from_safetensors(&safetensors::serialize(views, meta).unwrap(), &device) {
+            Ok(_) => panic!("a damaged file was read"),
+            Err(e) => e,
+        }
+    };
+    let missing = edited(&|l| l.retain(|(n, _, _)| n != "blocks.0.conv2.weight"));
+    assert!(missing.to_string().contains("blocks.0.conv2.weight") && missing.to_string().contains("missing"), "{missing}");
+    let extra = edited(&|l| l.push(("blocks.9.conv1.weight".into(), vec![1], vec![0.0])));
+    assert!(extra.to_string().contains("blocks.9.conv1.weight") && extra.to_string().contains("not part of this net"), "{extra}");
+    let reshaped = edited(&|l| {
+        let embed = l.iter_mut().find(|(n, _, _)| n == "embed_in.weight").unwrap();
+        embed.1 = vec![embed.1[1], embed.1[0]];
+    });
+    assert!(reshaped.to_string().contains("embed_in.weight") && reshaped.to_string().contains("shape"), "{reshaped}");
+    let other_frequencies = edited(&|l| l.iter_mut().find(|(n, _, _)| n == "fourier_frequencies").unwrap().2[0] += 1.0);
+    assert!(other_frequencies.to_string().contains("fourier_frequencies"), "{other_frequencies}");
+}
