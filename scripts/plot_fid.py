@@ -30,11 +30,16 @@ styles = {
 }
 # The recovery-likelihood runs (their own recipe and sampler: a walk from N(0, I) down the noise
 # levels), each a solid line of its own; the final-step variants are not drawn (README).
-recovery = sorted({r["run"] for r in rows if r["kind"] == "noise-walk"})
-for run in recovery:
-    pts = sorted((int(r["updates"]), float(r["fid"])) for r in rows if r["kind"] == "noise-walk" and r["run"] == run)
-    ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", color="C4", label=f"{run}: from N(0, I) through the noise levels")
-rows = [r for r in rows if r["run"] not in recovery]
+# The denoising runs (issue 45: a Heun walk of 35 evaluations from noise) in their own colour,
+# the PyTorch prototype of the same recipe dashed beside them.
+walks = sorted({r["run"] for r in rows if r["kind"] in ("noise-walk", "noise-walk-prototype")})
+for run in walks:
+    pts = sorted((int(r["updates"]), float(r["fid"])) for r in rows if r["kind"] in ("noise-walk", "noise-walk-prototype") and r["run"] == run)
+    denoising = run.startswith("denoising")
+    style = ("s--" if "prototype" in run else "o-") if denoising else "o-"
+    what = "from N(0, 20² I), Heun walk of 35 evaluations" if denoising else "from N(0, I) through the noise levels"
+    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color="C1" if denoising else "C4", label=f"{run}: {what}")
+rows = [r for r in rows if r["run"] not in walks]
 runs = sorted({r["run"] for r in rows}, key=lambda run: min(int(r["updates"]) for r in rows if r["run"] == run))
 markers = dict(zip([r for r in runs if r != "shipped line"], itertools.cycle("sD^vP*Xh")))
 for kind, (color, label) in styles.items():
@@ -51,7 +56,7 @@ for run, marker in markers.items():
 ax.axhline(23.9, color="grey", ls=":", label="1003 real train images (floor)")
 ax.axhline(45, color="C0", ls="--", lw=0.8, label="target, persistent (45)")
 ax.axhline(90, color="C3", ls="--", lw=0.8, label="target, from noise (90)")
-ax.axhline(60, color="C4", ls="--", lw=0.8, label="target, recovery likelihood from noise (60)")
+ax.axhline(60, color="C1", ls="--", lw=0.8, label="target from noise, recovery and denoising (60)")
 ax.set_xlabel("training updates")
 ax.set_ylabel("FID vs val (1003 images)")
 ax.set_ylim(bottom=0)

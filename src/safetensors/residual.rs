@@ -26,6 +26,9 @@ pub const ENERGY: &str = "u=c_in*(x-data_mean) with c_in=1/sqrt(s^2+sd^2), sd=da
     H=readout(sum_hw(silu(h)) * (1 + gate(e))); E(x,s)=|x-data_mean|^2/(2(s^2+sd^2)) + (sd/s)*H (lower = more likely); \
     denoiser D(x;s) = x - s^2 * grad_x E";
 
+/// Reads one tensor of the file by name, checked against the dims it must have.
+pub(super) type ReadTensor<'a> = &'a dyn Fn(&str, &[usize]) -> Result<Vec<f32>, SafetensorsError>;
+
 /// Every float parameter of a module with its path and whether it is an `nn.Linear` weight.
 struct Collect {
     path: Vec<String>,
@@ -81,7 +84,7 @@ pub(super) fn entries(net: &ResidualNet) -> Result<Vec<Entry>, SafetensorsError>
 
 /// Replaces every float parameter of a fresh net by the file's tensor of the same path.
 struct Fill<'a> {
-    read: &'a dyn Fn(&str, &[usize]) -> Result<Vec<f32>, SafetensorsError>,
+    read: ReadTensor<'a>,
     path: Vec<String>,
     parents: Vec<String>,
     names: Vec<String>,
@@ -126,12 +129,7 @@ impl ModuleMapper for Fill<'_> {
 /// A residual net of `shape` on `device` with the file's tensors; every tensor of the file must
 /// be used. `read(name, dims)` gives a tensor's values after checking its presence, type, shape
 /// and finiteness.
-pub(super) fn read_net(
-    shape: NetShape,
-    device: &Device,
-    read: &dyn Fn(&str, &[usize]) -> Result<Vec<f32>, SafetensorsError>,
-    names: &[&str],
-) -> Result<EnergyNet, SafetensorsError> {
+pub(super) fn read_net(shape: NetShape, device: &Device, read: ReadTensor<'_>, names: &[&str]) -> Result<EnergyNet, SafetensorsError> {
     let EnergyNet::Residual(fresh) = EnergyNet::new(shape, device) else {
         return Err(SafetensorsError::Metadata("the configuration describes no residual net".into()));
     };

@@ -431,15 +431,17 @@ fn a_residual_net_reads_back_from_safetensors_with_the_same_energies() {
     assert_eq!(shape("data_mean"), vec![1]);
 
     // Damaged files, each refused naming the tensor.
-    let edited = |edit: &dyn Fn(&mut Vec<(String, Vec<usize>, Vec<f32>)>)| -> SafetensorsError {
-        let mut list: Vec<(String, Vec<usize>, Vec<f32>)> = file
+    type Tensors = Vec<(String, Vec<usize>, Vec<f32>)>;
+    let edited = |edit: &dyn Fn(&mut Tensors)| -> SafetensorsError {
+        let mut list: Tensors = file
             .tensors()
             .into_iter()
             .map(|(n, t)| (n, t.shape().to_vec(), t.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()))
             .collect();
         edit(&mut list);
         let data: Vec<Vec<u8>> = list.iter().map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
-        let views = list.iter().zip(&data).map(|((n, s, _), d)| (n.clone(), TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap()));
+        let views =
+            list.iter().zip(&data).map(|((n, s, _), d)| (n.clone(), TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap()));
         let meta = SafeTensors::read_metadata(&bytes).unwrap().1.metadata().clone();
         match from_safetensors(&safetensors::serialize(views, meta).unwrap(), &device) {
             Ok(_) => panic!("a damaged file was read"),
