@@ -67,7 +67,10 @@ impl Training {
             RunOptions::default()
         } else {
             // Unknown names are refused (`RunOptions`), naming the one that was not understood.
-            serde_wasm_bindgen::from_value(options).map_err(|e| err(format!("training options: {e}")))?
+            // Read through JSON: serde_wasm_bindgen looks up a struct's own fields by name and
+            // never sees the others, so it cannot refuse them (a misspelt `iterations` ran forever).
+            let json = js_sys::JSON::stringify(&options).map_err(|_| err("training options: not a plain object"))?;
+            serde_json::from_str(&String::from(json)).map_err(|e| err(format!("training options: {e}")))?
         };
         options.check().map_err(err)?;
         if self.running.replace(true) {
