@@ -29,40 +29,63 @@ pub const ENERGY: &str = "u=c_in*(x-data_mean) with c_in=1/sqrt(s^2+sd^2), sd=da
 /// Reads one tensor of the file by name, checked against the dims it must have.
 pub(super) type ReadTensor<'a> = &'a dyn Fn(&str, &[usize]) -> Result<Vec<f32>, SafetensorsError>;
 
-/// Every float parameter of a module with its path and whether it is an `nn.Linear` weight.
-struct Collect {
-    path: Vec<String>,
+/// Where a module traversal is: the names of the fields entered and the types that hold them.
+#[derive(Default)]
+struct ModulePath {
+    names: Vec<String>,
     parents: Vec<String>,
+}
+
+impl ModulePath {
+    fn enter(&mut self, name: &str, container_type: &str) {
+        self.names.push(name.to_owned());
+        self.parents.push(container_type.to_owned());
+    }
+
+    fn exit(&mut self) {
+        self.names.pop();
+        self.parents.pop();
+    }
+
+    /// The parameter's name in the file: `blocks.3.conv1.weight`.
+    fn name(&self) -> String {
+        self.names.join(".")
+    }
+
+    /// An `nn.Linear` weight: stored as [out, in] (burn's is the transpose).
+    fn is_linear_weight(&self) -> bool {
+        self.names.last().is_some_and(|n| n == "weight") && self.parents.last().is_some_and(|p| p == "Struct:Linear")
+    }
+}
+
+/// Every float parameter of a module with its path and whether it is an `nn.Linear` weight.
+#[derive(Default)]
+struct Collect {
+    path: ModulePath,
     out: Vec<(String, bool, Vec<usize>, Vec<f32>)>,
 }
 
 impl ModuleVisitor for Collect {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_owned());
-        self.parents.push(container_type.to_owned());
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-        self.parents.pop();
+        self.path.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let t = param.val();
         let dims = t.dims().to_vec();
         let values = t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
-        self.out.push((self.path.join("."), is_linear_weight(&self.path, &self.parents), dims, values));
+        self.out.push((self.path.name(), self.path.is_linear_weight(), dims, values));
     }
-}
-
-fn is_linear_weight(path: &[String], parents: &[String]) -> bool {
-    path.last().is_some_and(|n| n == "weight") && parents.last().is_some_and(|p| p == "Struct:Linear")
 }
 
 /// The entries of `net` (on the CPU backend, where values read synchronously).
 pub(super) fn entries(net: &ResidualNet) -> Result<Vec<Entry>, SafetensorsError> {
     let net = net.clone().to_device(&Device::flex());
-    let mut collect = Collect { path: Vec::new(), parents: Vec::new(), out: Vec::new() };
+    let mut collect = Collect::default();
     net.visit(&mut collect);
     let mut entries = Vec::with_capacity(collect.out.len() + 1);
     for (name, linear, dims, values) in collect.out {
@@ -85,31 +108,28 @@ pub(super) fn entries(net: &ResidualNet) -> Result<Vec<Entry>, SafetensorsError>
 /// Replaces every float parameter of a fresh net by the file's tensor of the same path.
 struct Fill<'a> {
     read: ReadTensor<'a>,
-    path: Vec<String>,
-    parents: Vec<String>,
+    path: ModulePath,
     names: Vec<String>,
     error: Option<SafetensorsError>,
 }
 
 impl ModuleMapper for Fill<'_> {
     fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push(name.to_owned());
-        self.parents.push(container_type.to_owned());
+        self.path.enter(name, container_type);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-        self.parents.pop();
+        self.path.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         if self.error.is_some() {
             return param;
         }
-        let name = self.path.join(".");
+        let name = self.path.name();
         let t = param.val();
         let dims = t.dims();
-        let linear = is_linear_weight(&self.path, &self.parents);
+        let linear = self.path.is_linear_weight();
         let stored: Vec<usize> = if linear { vec![dims[1], dims[0]] } else { dims.to_vec() };
         let values = match (self.read)(&name, &stored) {
             Ok(v) if linear => transposed(&v, dims[1], dims[0]),
@@ -138,7 +158,7 @@ pub(super) fn read_net(shape: NetShape, device: &Device, read: ReadTensor<'_>, n
     if freqs != expected {
         return Err(tensor_error(FREQUENCIES, "differs from the frequencies this build derives"));
     }
-    let mut fill = Fill { read, path: Vec::new(), parents: Vec::new(), names: Vec::new(), error: None };
+    let mut fill = Fill { read, path: ModulePath::default(), names: Vec::new(), error: None };
     let net = fresh.map(&mut fill);
     if let Some(e) = fill.error {
         return Err(e);
