@@ -58,12 +58,16 @@ export function fillSettings(config) {
   describeStart();
 }
 
+/** The visitor picked a recipe in the form (until then a new network trains with the core's default). */
+let recipePicked = false;
+
 /** The configuration Start begins from: the current model's when continuing it, else the
  * defaults of the recipe picked in the form (a new network never inherits a trained model's
  * late-stage settings). */
 async function baseConfig() {
   if ($("continue-model").checked && state.model?.ready) return { ...state.config };
-  return JSON.parse(await call("defaultConfig", $("settings").elements.recipe.value));
+  // Until the visitor picks a recipe, the core's choice for a new network (one rule, in the core).
+  return JSON.parse(await call("defaultConfig", recipePicked ? $("settings").elements.recipe.value : undefined));
 }
 
 /** Fills the form with what Start would use. */
@@ -500,6 +504,7 @@ export function setupTraining() {
   };
   $("settings").elements.recipe.onchange = async () => {
     // Another recipe is another network: its defaults, and no continuing the current model.
+    recipePicked = true;
     if (state.config?.recipe !== $("settings").elements.recipe.value) $("continue-model").checked = false;
     fillSettings(JSON.parse(await call("defaultConfig", $("settings").elements.recipe.value)));
   };
