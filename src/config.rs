@@ -33,9 +33,11 @@ impl std::str::FromStr for Recipe {
 }
 
 impl Recipe {
-    /// The recipe a new network trains with when none is named (the site, `debm train`).
+    /// The recipe a new network trains with when none is named (the site, `debm train`): the
+    /// one whose samples from a visitor's own ten minutes score best (BENCHMARKS.md, "A
+    /// visitor's ten minutes").
     pub fn for_new_networks() -> Self {
-        Recipe::Recovery
+        Recipe::Denoising
     }
 
     /// The recipe of a file written before recipes existed.

@@ -66,7 +66,7 @@ pub async fn select_device(request: BackendRequest) -> (Device, BackendInfo) {
     }
 }
 
-#[cfg(not(target_arch = "wasm32"))]
+#[cfg(all(feature = "gpu", not(target_arch = "wasm32")))]
 mod gpu {
     use super::*;
     use burn::tensor::wgpu::wgpu::DeviceType;
@@ -101,7 +101,7 @@ mod gpu {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(feature = "gpu", target_arch = "wasm32"))]
 mod gpu {
     use super::*;
     use js_sys::{Function, Promise, Reflect};
@@ -174,5 +174,15 @@ mod gpu {
             return Err(format!("The only WebGPU adapter is a software one ({}); training runs on the CPU.", found.1.adapter));
         }
         Ok(found)
+    }
+}
+
+/// A build without the GPU backend (the `gpu` feature off, as the native tests build).
+#[cfg(not(feature = "gpu"))]
+mod gpu {
+    use super::*;
+
+    pub async fn init(_request: BackendRequest) -> Result<(Device, BackendInfo), String> {
+        Err("This build has no GPU backend (built without the `gpu` feature); training runs on the CPU.".into())
     }
 }

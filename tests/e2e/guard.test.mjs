@@ -60,6 +60,7 @@ async function trainedPage(context, until) {
   assert.equal(await page.getAttribute("body", "data-ready"), "true", await page.textContent("#backend-note"));
   await page.click("#sample-data-btn");
   await page.waitForFunction(() => document.querySelector("td[data-split=train]")?.textContent === "1000", null, { timeout: 60_000 });
+  await page.selectOption("#recipe", "recovery");
   for (const [name, value] of Object.entries({ batch_size: 8, "recovery.steps": 3, seed: 3 })) await page.fill(`#settings [name="${name}"]`, String(value));
   await page.fill("#ckpt-every", "1");
   await page.click("#start-btn");

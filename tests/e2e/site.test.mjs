@@ -72,8 +72,8 @@ async function uploadRealData(page) {
   await page.waitForSelector("td[data-split=train]", { timeout: 120_000 });
 }
 
-/** Small settings for the recipe the form shows (a new network: recovery likelihood, the
- * default; pick `recipe` first to train the other). */
+/** Small settings for the recipe the form shows (a new network: denoising score matching, the
+ * default; pick `recipe` first to train another). */
 async function setTinySettings(page, extra = {}, recipe = undefined) {
   if (recipe) await page.selectOption("#recipe", recipe);
   const current = await page.inputValue("#recipe");
@@ -217,15 +217,18 @@ test("uploading DermaMNIST shows its splits; a malformed file and foreign weight
 
 test("two clicks: the bundled DermaMNIST sample, then Start, give live training charts", async () => {
   const context = await newContext();
-  const page = await openPage(context);
+  // The shipped recovery model open (learning rate 2e-4): a new network is still the default
+  // recipe's, with that recipe's own settings.
+  const page = await openPage(context, "?model=recovery");
   assert.match(await page.textContent("#data-panel"), /HAM10000.*CC BY-NC 4\.0/s, "licence and citations beside the button");
   await page.click("#sample-data-btn");
   await page.waitForFunction(() => document.querySelector("td[data-split=train]")?.textContent === "1000", null, { timeout: 60_000 });
   assert.equal(await page.textContent("td[data-split=val]"), "200");
-  assert.match(await page.textContent("#start-what"), /a new network with the recovery-likelihood recipe/, "Start says what it will do");
-  assert.equal(await page.inputValue('#settings [name="lr"]'), "0.0002", "a new network starts from its recipe's learning rate, not the shipped model's");
+  assert.match(await page.textContent("#start-what"), /a new network with the denoising-score-matching recipe/, "Start says what it will do");
+  assert.equal(await page.inputValue("#recipe"), "denoising");
+  assert.equal(await page.inputValue('#settings [name="lr"]'), "0.0005", "a new network starts from its recipe's learning rate, not the shipped model's");
   assert.equal(await page.getAttribute("#chart-loss", "data-points"), "0", "no points before training");
-  await page.click("#start-btn"); // the recovery recipe, as it comes
+  await page.click("#start-btn"); // the denoising recipe, as it comes
   await waitIteration(page, 1);
   await page.waitForFunction(() => Number(document.getElementById("chart-loss").dataset.points) >= 1, null, { timeout: 60_000 });
   await page.click("#pause-btn");
@@ -240,7 +243,7 @@ test("training runs, charts advance, pause → reload → resume continues", asy
   await page.click("#start-btn");
   await page.waitForSelector("#settings-error:not([hidden])");
   assert.match(await page.textContent("#settings-error"), /batch_size/);
-  await setTinySettings(page);
+  await setTinySettings(page, {}, "recovery");
   await page.check("#augment-real");
   await page.click("#start-btn");
   await waitIteration(page, 3);
@@ -271,7 +274,7 @@ test("a reload in the middle of training resumes from the last periodic checkpoi
   const context = await newContext();
   const page = await openPage(context);
   await uploadRealData(page);
-  await setTinySettings(page);
+  await setTinySettings(page, {}, "recovery");
   await page.fill("#ckpt-every", "2");
   await page.click("#start-btn");
   await page.waitForFunction(() => /periodic/.test(document.getElementById("ckpt").textContent), null, { timeout: 240_000 });
@@ -291,7 +294,7 @@ test("earlier checkpoints are kept, and training goes back to one and continues 
   const context = await newContext();
   const page = await openPage(context);
   await uploadRealData(page);
-  await setTinySettings(page);
+  await setTinySettings(page, {}, "recovery");
   await page.fill("#ckpt-every", "1"); // a copy kept every 10 checkpoints: at 10, 20, …
   await page.click("#start-btn");
   await page.waitForSelector(".kept-btn[data-iteration='20']", { timeout: 240_000 });
@@ -369,7 +372,7 @@ test("the engine dying mid-checkpoint keeps the previous checkpoint, and a resta
   const context = await newContext();
   const page = await openPage(context);
   await uploadRealData(page);
-  await setTinySettings(page);
+  await setTinySettings(page, {}, "recovery");
   await page.fill("#ckpt-every", "1");
   await page.click("#start-btn");
   await page.waitForFunction(() => /periodic/.test(document.getElementById("ckpt").textContent), null, { timeout: 240_000 });

@@ -1,6 +1,7 @@
-//! Every native test of the core, as modules of one test binary: the crate, burn and wgpu are
-//! linked once, not once per file (tests/npz_memory.rs stays apart: it counts every allocation
-//! of its process; tests/web.rs is the browser binary).
+//! Every native test of the core, as modules of one test binary: the crate and burn are linked
+//! once, not once per file, built without the GPU backend (they run on the CPU one).
+//! tests/npz_memory.rs stays apart: it counts every allocation of its process; tests/web.rs is
+//! the browser binary.
 #![cfg(not(target_arch = "wasm32"))]
 
 #[path = "../common/mod.rs"]

@@ -24,8 +24,8 @@ pub struct Args {
     /// unless given explicitly.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// The recipe of a new run without --config: `denoising` (denoising score matching of an
-    /// energy per noise level, sampled by a walk down the levels), `recovery` (diffusion recovery
+    /// The recipe of a new run without --config: `denoising` (the default: denoising score
+    /// matching of an energy per noise level, sampled by a walk down the levels), `recovery` (diffusion recovery
     /// likelihood, samples from noise through noise levels) or `contrastive` (the UvA tutorial-8
     /// reference).
     #[arg(long)]
