@@ -12,8 +12,8 @@ import { chromium } from "playwright-core";
 import { startStaticHost } from "../tests/e2e/static-host.mjs";
 
 const [recipe, minutes, out, backend = "cpu"] = process.argv.slice(2);
-if (!recipe || !minutes || !out) {
-  console.error("usage: node scripts/visitor-run.mjs RECIPE MINUTES OUT.debm [backend=cpu]");
+if (!["denoising", "recovery", "contrastive"].includes(recipe) || !(Number(minutes) > 0) || !out) {
+  console.error("usage: node scripts/visitor-run.mjs denoising|recovery|contrastive MINUTES(>0) OUT.debm [backend=cpu]");
   process.exit(2);
 }
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");

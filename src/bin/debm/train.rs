@@ -25,9 +25,9 @@ pub struct Args {
     #[arg(long)]
     config: Option<PathBuf>,
     /// The recipe of a new run without --config: `denoising` (the default: denoising score
-    /// matching of an energy per noise level, sampled by a walk down the levels), `recovery` (diffusion recovery
-    /// likelihood, samples from noise through noise levels) or `contrastive` (the UvA tutorial-8
-    /// reference).
+    /// matching of an energy per noise level, sampled by a walk down the levels), `recovery`
+    /// (diffusion recovery likelihood, samples from noise through noise levels) or `contrastive`
+    /// (the UvA tutorial-8 reference).
     #[arg(long)]
     recipe: Option<String>,
     /// Iterations to reach (counting those of a resumed checkpoint).
