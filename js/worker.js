@@ -5,6 +5,8 @@
 //   RunLoop, forwarded as they come), model {...modelInfo} (after every call that changes the
 //   model, configuration or data, before its answer, and when a training loop stops),
 //   frame {step, level, rgba} (generate with frames), error {message}, lost {message}.
+// A generate call with `givesWay` (the page's first look) gives way to the next call that needs
+// the engine: its walk stops at the next level, it resolves {stopped: true}, then that call runs.
 // The operations are a closed list (WORKER_OPS, ENGINE_METHODS, ENGINE_STATICS; client.d.ts
 // `Operation` names the same, checked by tests/native/js_types.rs): anything else is refused.
 import init, { Engine } from "./dermaebm.js";
@@ -19,6 +21,8 @@ let lostReason = null;
 let running = false;
 /** Helper workers that take shares of the Langevin chains on the CPU backend (null: none). */
 let pool = null;
+/** The generate call that gives way to any other (`{stop, done}`), while it runs. */
+let givingWay = null;
 
 /** Starts `helpers` chain helpers when the engine runs on the CPU (one device does a GPU's
  * work, so WebGPU keeps its single path); 0 keeps every chain on this thread. */
@@ -152,10 +156,29 @@ const ops = {
   /** Engine.generate; `seed` reproduces an earlier draw (omitted: a fresh one); with
    * `frames: true` each level of a walk is pushed as a `frame` event {step, level, rgba} while
    * it runs; `composition` ({terms: [{class, weight}]}) and `malaSteps` for a denoising model. */
-  generate(count, steps, recordEvery, classIndex, from, { frames = false, seed = undefined, composition = undefined, malaSteps = undefined } = {}) {
-    const onFrame = frames ? (frame) => post({ event: "frame", ...frame }) : undefined;
+  generate(count, steps, recordEvery, classIndex, from, { frames = false, seed = undefined, composition = undefined, malaSteps = undefined, givesWay = false } = {}) {
+    const walk = givesWay ? { stop: false } : null;
+    // A walk that gives way lets the event loop run after each level (a call that needs the
+    // engine is heard there), then goes on or answers false: stop at this level.
+    const onFrame =
+      frames || walk
+        ? (frame) => {
+            if (frames) post({ event: "frame", ...frame });
+            return walk ? new Promise((resolve) => setTimeout(() => resolve(!walk.stop), 0)) : true;
+          }
+        : undefined;
     const composed = composition ? JSON.stringify(composition) : undefined;
-    return engine.generate(count, steps, recordEvery, classIndex, from, seed, onFrame, composed, malaSteps);
+    const run = engine.generate(count, steps, recordEvery, classIndex, from, seed, onFrame, composed, malaSteps);
+    if (!walk) return run;
+    const settled = () => {
+      if (givingWay === walk) givingWay = null;
+    };
+    walk.done = run.then(settled, settled);
+    givingWay = walk;
+    return run.catch((e) => {
+      if (walk.stop) return { stopped: true };
+      throw e;
+    });
   },
   trainStep: () => currentTraining().step(),
   bufferSamples: (count) => currentTraining().bufferSamples(count),
@@ -185,6 +208,9 @@ if (Object.keys(ops).join() !== WORKER_OPS.join()) throw new Error("worker.js: `
 for (const name of ENGINE_METHODS) ops[name] = (...args) => engine[name](...args);
 for (const name of ENGINE_STATICS) ops[name] = (...args) => Engine[name](...args);
 const STATIC = new Set(ENGINE_STATICS);
+/** Operations that leave a walk that gives way running: they only read the engine's state or
+ * do not touch the engine at all. */
+const LEAVE_WALK = new Set(["modelInfo", "backend", "config", "iteration", "poolStatus", "isTraining", "pause", ...ENGINE_STATICS]);
 
 onmessage = async ({ data: { id, op, args = [] } }) => {
   try {
@@ -193,6 +219,10 @@ onmessage = async ({ data: { id, op, args = [] } }) => {
       await init();
     } else if (op !== "create" && !engine) {
       throw new Error(lostReason ?? "the engine is not started yet");
+    }
+    if (givingWay && !LEAVE_WALK.has(op)) {
+      givingWay.stop = true;
+      await givingWay.done;
     }
     const result = await ops[op](...args);
     if (CHANGES_MODEL.has(op)) postModel();

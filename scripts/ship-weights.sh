@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes a training state the shipped weights: copies it to weights/dermamnist.debm (it is both
-# what the site loads and the resumable state: model, Adam's state, and the moving average of
-# a recovery model or the 2,048 persistent chains of a contrastive one), fits its linear
+# Makes a training state the shipped weights: writes its sampling-only copy to
+# weights/dermamnist.debm (`debm strip`: the net that samples, the persistent chains of a
+# contrastive model, the probe; no training state — the full checkpoint stays with the run and
+# resumes it; "Continue training" on the site starts from the copy), fits its linear
 # classifier (debm probe, figures in weights/probe.json) and redraws the pictures in weights/
 # from it (seed 0, so a rerun draws the same ones). Measure it first (scripts/fid.sh) and ship only
 # what measures better; record the figures in weights/fid-history.csv and weights/fid.json.
@@ -24,8 +25,8 @@ fi
 name="${2:-dermamnist}"
 prefix=""
 [ "$name" = dermamnist ] || prefix="$name-"
-cp "$state" "weights/$name.debm"
 w="weights/$name.debm"
+"$debm" strip "$state" --out "$w"
 # The classifier the site and `debm eval` use: a linear probe on this net's features (a state
 # fresh from training has none; a probe of an earlier net would be ignored).
 "$debm" probe --weights "$w" --data ../shared/data/dermamnist-ham10000-28.npz > "weights/${prefix}probe.json"

@@ -29,4 +29,6 @@ wasm-pack test --release --headless --chrome --test web
 
 echo "== site end-to-end tests (Playwright + Chromium against dist/ under a sub-path on a plain static server)"
 bash scripts/build-site.sh
-node --test tests/e2e/
+# Two test files at a time: each has its own static host, browser and storage, and most of a
+# test is waiting (for checkpoints, polls, a page's start), so two overlap well on two cores.
+node --test --test-concurrency=2 tests/e2e/

@@ -1,6 +1,10 @@
 //! Using a trained net: energies of images, new samples from noise (with their chains),
 //! inpainting and denoising, and — for a class-conditional net — classification.
 
+use std::future::Future;
+use std::ops::ControlFlow;
+use std::pin::Pin;
+
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
 
@@ -26,6 +30,9 @@ pub enum SampleError {
     NoChains,
     #[error("this model has no denoising walk: it was not trained by the denoising recipe")]
     NoWalk,
+    /// The observer of a walk asked it to stop (a page's first look giving way to the visitor).
+    #[error("the walk was stopped before its last level")]
+    Stopped,
     #[error(transparent)]
     Read(#[from] ReadError),
 }
@@ -195,6 +202,15 @@ pub struct Frame {
     pub values: Vec<f32>,
 }
 
+/// What an observer answers for each frame of a walk: go on, or stop there. A future, so that
+/// the observer can let its event loop run first (a page hears of the visitor's click there).
+pub type Answer = Pin<Box<dyn Future<Output = ControlFlow<()>>>>;
+
+/// The answer of an observer that only watches.
+pub fn go_on() -> Answer {
+    Box::pin(std::future::ready(ControlFlow::Continue(())))
+}
+
 /// `n` new images from noise, under `class` when given (a class-conditional net samples
 /// E(x, y); see [`check_class`]): uniform noise refined by Langevin dynamics (the contrastive
 /// recipe), or N(0, I) walked down the noise levels (recovery), clipped to [-1, 1].
@@ -207,12 +223,13 @@ pub async fn generate(
     class: Option<usize>,
     device: &Device,
 ) -> Result<Generated, SampleError> {
-    generate_observed(model, n, shape, dynamics, record_every, class, device, &mut |_| {}).await
+    generate_observed(model, n, shape, dynamics, record_every, class, device, &mut |_| go_on()).await
 }
 
-/// [`generate`], handing `observe` each level of a recovery walk as soon as it is reached (the
-/// start, then levels T−1 … 0), so a page can draw the walk while it runs; a contrastive chain
-/// is observed once, at its end.
+/// [`generate`], handing `observe` each level of a walk as soon as it is reached (the start,
+/// then levels T−1 … 0), so a page can draw the walk while it runs; a contrastive chain is
+/// observed once, at its end. `observe` answering [`ControlFlow::Break`] stops a walk at that
+/// level ([`SampleError::Stopped`]): a first look that gives way to what the visitor asks for.
 pub async fn generate_observed(
     model: &EnergyNet,
     n: usize,
@@ -221,7 +238,7 @@ pub async fn generate_observed(
     record_every: Option<usize>,
     class: Option<usize>,
     device: &Device,
-    observe: &mut dyn FnMut(&Frame),
+    observe: &mut dyn FnMut(&Frame) -> Answer,
 ) -> Result<Generated, SampleError> {
     let labels = class_labels(model, class, n, device)?;
     let [c, h, w] = shape;
@@ -234,7 +251,8 @@ pub async fn generate_observed(
             let start = ReplayBuffer::noise(n, shape, device);
             let out = refine(model, start, dynamics, ChainOptions { record_every, labels, ..Default::default() }).await?;
             let steps = dynamics.total_steps();
-            observe(&Frame { step: steps, level: None, values: out.samples.clone() });
+            // Observed once, at the end: there is nothing left to stop.
+            let _ = observe(&Frame { step: steps, level: None, values: out.samples.clone() }).await;
             return Ok(out);
         }
     };
@@ -243,12 +261,15 @@ pub async fn generate_observed(
     let mut x = Tensor::random([n, c, h, w], burn::tensor::Distribution::Normal(0.0, 1.0), device);
     let mut chain = Vec::new();
     let mut keep = |frame: Frame, chain: &mut Vec<Frame>| {
-        observe(&frame);
+        let answer = observe(&frame);
         if record_every.is_some() {
             chain.push(frame);
         }
+        answer
     };
-    keep(Frame { step: 0, level: Some(top + 1), values: read_values(x.clone()).await? }, &mut chain);
+    if keep(Frame { step: 0, level: Some(top + 1), values: read_values(x.clone()).await? }, &mut chain).await.is_break() {
+        return Err(SampleError::Stopped);
+    }
     // One level at a time (the chains of a level are one run, on the pool when there is one),
     // so each level can be shown as soon as it is done.
     let one_level = Dynamics::Recovery(RecoveryChains { walk: Walk::OneLevel, ..chains.clone() });
@@ -259,7 +280,9 @@ pub async fn generate_observed(
             x = final_step(model, x, chains, None).await;
         }
         let values = read_values(if level == 0 { x.clone().clamp(-1.0, 1.0) } else { x.clone() }).await?;
-        keep(Frame { step: (i + 1) * chains.steps, level: Some(level), values }, &mut chain);
+        if keep(Frame { step: (i + 1) * chains.steps, level: Some(level), values }, &mut chain).await.is_break() {
+            return Err(SampleError::Stopped);
+        }
     }
     Ok(Generated { samples: read_values(x.clamp(-1.0, 1.0)).await?, chain })
 }
@@ -275,25 +298,30 @@ async fn walk_observed(
     labels: Option<Tensor<1, Int>>,
     record_every: Option<usize>,
     device: &Device,
-    observe: &mut dyn FnMut(&Frame),
+    observe: &mut dyn FnMut(&Frame) -> Answer,
 ) -> Result<Generated, SampleError> {
     let Some(net) = model.residual() else { return Err(SampleError::NoWalk) };
     let levels = walk.levels();
     let mut x = walk.start(net, Tensor::random([n, c, h, w], burn::tensor::Distribution::Normal(0.0, 1.0), device));
     let mut chain = Vec::new();
     let mut keep = |frame: Frame, chain: &mut Vec<Frame>| {
-        observe(&frame);
+        let answer = observe(&frame);
         if record_every.is_some() {
             chain.push(frame);
         }
+        answer
     };
-    keep(Frame { step: 0, level: Some(levels), values: read_values(x.clone()).await? }, &mut chain);
+    if keep(Frame { step: 0, level: Some(levels), values: read_values(x.clone()).await? }, &mut chain).await.is_break() {
+        return Err(SampleError::Stopped);
+    }
     let options = ChainOptions { labels, ..Default::default() };
     for index in 0..levels {
         x = langevin(model, x, &Dynamics::Denoising(walk.level(index)), &options).await.0;
         let level = levels - index - 1;
         let values = read_values(if level == 0 { x.clone().clamp(-1.0, 1.0) } else { x.clone() }).await?;
-        keep(Frame { step: walk_evaluations_to(index + 1, levels), level: Some(level), values }, &mut chain);
+        if keep(Frame { step: walk_evaluations_to(index + 1, levels), level: Some(level), values }, &mut chain).await.is_break() {
+            return Err(SampleError::Stopped);
+        }
     }
     Ok(Generated { samples: read_values(x.clamp(-1.0, 1.0)).await?, chain })
 }

@@ -21,7 +21,8 @@
 //! - [`persistent`]: the replay buffer's chains, kept beside the weights and continued to sample;
 //! - [`metrics`]: AUROC and image statistics;
 //! - [`safetensors`]: the energy net as a safetensors file with PyTorch's names and layouts;
-//! - [`upgrade`]: a weights file rewritten in the current format version, every section kept;
+//! - [`upgrade`]: a weights file rewritten in the current format version, every section kept, or
+//!   cut to the sections sampling needs;
 //! - [`run_options`]: the options of the browser's training loop, unknown names refused.
 
 pub mod augment;

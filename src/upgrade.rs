@@ -1,7 +1,7 @@
-//! Rewriting a weights file in the current format version (`debm upgrade`), keeping every
-//! section byte for byte: a file of an older version (no checksums before version 3) is decoded
+//! Rewriting a weights file: in the current format version (`debm upgrade`), keeping every
+//! section byte for byte — a file of an older version (no checksums before version 3) is decoded
 //! and encoded again, with the same configuration, iteration, note and sections, and only then
-//! carries a checksum for each.
+//! carries a checksum for each — or cut to what sampling needs (`debm strip`, [`sampling_only`]).
 //!
 //! Checksums taken over damaged bytes would vouch for the damage, so nothing is rewritten that
 //! does not load the way the site and a resumed run load it ([`check_loads`]), and the new
@@ -9,7 +9,7 @@
 
 use crate::Device;
 use crate::checkpoint;
-use crate::weights::{FORMAT_VERSION, WeightsError, WeightsFile};
+use crate::weights::{FORMAT_VERSION, WeightsError, WeightsFile, section};
 
 /// Why a file was not rewritten.
 #[derive(Debug, thiserror::Error)]
@@ -63,4 +63,41 @@ pub fn upgrade(bytes: &[u8]) -> Result<Upgraded, UpgradeError> {
     }
     check_loads(&new)?;
     Ok(Upgraded { bytes: new_bytes, from_version, sections: new.sections.iter().map(|(name, _)| name.clone()).collect() })
+}
+
+/// The sections a page or `debm` needs to sample, score and classify: the net that samples, its
+/// persistent chains (a contrastive model continues them) and its linear probe. The rest is the
+/// training state — the weights being trained behind a moving average, Adam's moments and their
+/// parameter ids, the drift guard's mean — which only a resumed run reads; without it a run
+/// continues from the sampled net with a fresh optimiser.
+pub const SAMPLING_SECTIONS: [&str; 5] = [section::MODEL, section::BUFFER, section::BUFFER_LABELS, section::BUFFER_AGES, section::PROBE];
+
+/// A file cut to its [`SAMPLING_SECTIONS`].
+pub struct Stripped {
+    /// The new file (current format version).
+    pub bytes: Vec<u8>,
+    /// The sections kept, and those left out, in the file's order.
+    pub kept: Vec<String>,
+    pub dropped: Vec<String>,
+}
+
+/// `bytes` with only the sections sampling needs, each byte for byte, and the same
+/// configuration, iteration and note: what a site ships.
+/// Refused as [`upgrade`] refuses: a file that does not load is not rewritten.
+pub fn sampling_only(bytes: &[u8]) -> Result<Stripped, UpgradeError> {
+    let old = WeightsFile::decode(bytes)?;
+    check_loads(&old)?;
+    let (kept, dropped): (Vec<_>, Vec<_>) = old.sections.iter().cloned().partition(|(name, _)| SAMPLING_SECTIONS.contains(&name.as_str()));
+    let new_bytes = WeightsFile::encode(&old.header.config, old.header.iteration, &old.header.note, kept.clone());
+    let new = WeightsFile::decode(&new_bytes)?;
+    if new.sections != kept {
+        return Err(UpgradeError::Differs("its sections".into()));
+    }
+    let (a, b) = (&old.header, &new.header);
+    if (&a.config, a.iteration, &a.note, a.net) != (&b.config, b.iteration, &b.note, b.net) {
+        return Err(UpgradeError::Differs("its header (configuration, iteration, note or network)".into()));
+    }
+    check_loads(&new)?;
+    let names = |sections: &[(String, Vec<u8>)]| sections.iter().map(|(name, _)| name.clone()).collect();
+    Ok(Stripped { bytes: new_bytes, kept: names(&kept), dropped: names(&dropped) })
 }

@@ -35,7 +35,7 @@ async fn webgpu_energy_and_input_gradient_match_the_cpu() {
 
 #[wasm_bindgen_test]
 async fn webgpu_cd_training_separates_data_from_noise() {
-    let (before, after) = common::learning_run(&webgpu().await, common::BROWSER_ITERATIONS).await;
+    let (before, after) = common::learning_run(&webgpu().await, common::WEBGPU_ITERATIONS).await;
     assert!(before < 0.95, "untrained AUROC {before}");
     assert!(after >= 0.95, "trained AUROC {after}");
 }
@@ -92,7 +92,7 @@ fn check_walks_agree(cpu: &[Vec<f32>], gpu: &[Vec<f32>], classes: usize) {
 /// every update), not merely somewhere.
 #[wasm_bindgen_test]
 async fn webgpu_recovery_training_runs() {
-    let report = common::recovery_training_on(&webgpu().await, 5).await;
+    let report = common::recovery_training_on(&webgpu().await, 3).await;
     assert!(report.finite, "every iteration's statistics are finite: {report:?}");
     assert!(report.moved > 1e-6, "the moving average moved: {report:?}");
     assert!(report.off_the_rule < 0.05, "the average follows ema ← d·ema + (1 − d)·weights: {report:?}");

@@ -71,7 +71,8 @@ function chosenSeed(preview) {
   return raw === null || raw === "" ? undefined : Number(raw);
 }
 
-/** Generates and draws samples; `preview` (a quick first look on load) overrides the form. */
+/** Generates and draws samples; `preview` (a quick first look on load) overrides the form and
+ * gives way to any other call. Resolves whether samples were drawn. */
 export async function generate(preview = false) {
   const from = chosenStart();
   const count = preview ? previewCount(from) : Number($("gen-count").value);
@@ -86,7 +87,13 @@ export async function generate(preview = false) {
     const composition = preview ? undefined : chosenComposition();
     const malaSteps = preview || !isDenoising() ? undefined : Number($("gen-mala").value);
     const classIndex = preview || composition ? undefined : chosenClass();
-    const out = await call("generate", count, steps, recordEvery, classIndex, from, { frames: Boolean(live), seed, composition, malaSteps });
+    // The first look gives way to whatever the visitor asks of the engine meanwhile.
+    const out = await call("generate", count, steps, recordEvery, classIndex, from, { frames: Boolean(live), seed, composition, malaSteps, givesWay: preview });
+    if (out.stopped) {
+      $("gen-kind").textContent = "The first look stopped to make way for what you asked: Generate draws samples.";
+      $("gen-kind").dataset.from = "";
+      return false;
+    }
     drawGrid($("gen-grid"), out.samples, out.side, out.count, { columns: 8, scale: 4 });
     $("gen-grid").dataset.count = String(out.count);
     $("gen-grid").dataset.level = "0";
@@ -105,8 +112,10 @@ export async function generate(preview = false) {
     $("chain-hint").textContent = levels.length
       ? `One row per sample; columns are the noise levels ${levels[0]} → ${levels[levels.length - 1]} (noise on the left, the sample on the right).`
       : "One row per sample; columns are the chain every few Langevin steps.";
+    return true;
   } catch (err) {
     show($("gen-error"), err.message);
+    return false;
   } finally {
     live = null;
     button.textContent = "Generate";

@@ -1,6 +1,8 @@
 //! New images from the energy: samples from noise (optionally of one class, with their
 //! chains), inpainting and denoising.
 
+use std::ops::ControlFlow;
+
 use js_sys::Uint8Array;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -8,7 +10,7 @@ use wasm_bindgen::prelude::*;
 use super::convert::{images_to_rgba, rgba_to_images, values_to_rgba};
 use super::{BusyGuard, Engine, class_arg, err, to_js};
 use crate::edit::{self, Edited, MaskPreset};
-use crate::inference::{Frame, generate_observed};
+use crate::inference::{Answer, Frame, generate_observed, go_on};
 use crate::limits::{MAX_SAMPLES_PER_CALL, MAX_STEPS_PER_CALL, check_count};
 use crate::persistent::{BURN_IN_STEPS, ChainSnapshot, DEFAULT_STEPS, continue_chains};
 use crate::sampler::{Composition, Corrector, DEFAULT_MALA_STEP, Dynamics, LangevinParams};
@@ -80,10 +82,12 @@ impl Engine {
     /// draw's seed — give it back as `seed` to get the same samples). `seed` omitted: a fresh
     /// random draw. `on_frame`, when given, is called with `{step, level, rgba}` as each level of
     /// a walk is reached (the start, then levels T−1 … 0), so a page can draw the walk while it
-    /// runs. A denoising model walks its levels (`steps`: how many; 0: its own), and may follow
-    /// a `composition` (JSON `{"terms": [{"class": k, "weight": w}, …]}`: E_any + Σ w·(E_k −
-    /// E_any) — one class with guidance, two classes together) with `mala_steps`
-    /// Metropolis-adjusted Langevin steps after each level.
+    /// runs; a callback that returns `false`, or a promise of it, stops the walk at that level
+    /// (the call then fails: "the walk was stopped before its last level"); a promise also lets
+    /// the event loop run before the walk goes on. A denoising model walks its levels
+    /// (`steps`: how many; 0: its own), and may follow a `composition` (JSON `{"terms":
+    /// [{"class": k, "weight": w}, …]}`: E_any + Σ w·(E_k − E_any) — one class with guidance, two
+    /// classes together) with `mala_steps` Metropolis-adjusted Langevin steps after each level.
     pub async fn generate(
         &self,
         count: usize,
@@ -129,13 +133,21 @@ impl Engine {
             continue_chains(&model, &chains, count, &params, record, class, BURN_IN_STEPS, &mut rng, &device).await.map_err(err)?
         } else {
             let shape = config.image_shape();
-            let mut observe = |frame: &Frame| {
-                if let Some(callback) = &on_frame
-                    && let Ok(value) = to_js(&FrameJs { step: frame.step, level: frame.level, rgba: values_to_rgba(&frame.values, shape) })
-                {
-                    // A callback that throws only loses its own drawing, not the samples.
-                    let _ = callback.call1(&JsValue::NULL, &value);
-                }
+            let mut observe = |frame: &Frame| -> Answer {
+                let Some(callback) = &on_frame else { return go_on() };
+                let Ok(value) = to_js(&FrameJs { step: frame.step, level: frame.level, rgba: values_to_rgba(&frame.values, shape) }) else {
+                    return go_on();
+                };
+                // A callback that throws only loses its own drawing, not the samples; one that
+                // answers `false` (or a promise of it) stops the walk.
+                let answer = callback.call1(&JsValue::NULL, &value).unwrap_or(JsValue::TRUE);
+                Box::pin(async move {
+                    let answer = match answer.dyn_into::<js_sys::Promise>() {
+                        Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await.unwrap_or(JsValue::TRUE),
+                        Err(answer) => answer,
+                    };
+                    if answer == JsValue::FALSE { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+                })
             };
             generate_observed(&model, count, shape, &dynamics, record, class, &device, &mut observe).await.map_err(err)?
         };

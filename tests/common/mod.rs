@@ -8,6 +8,9 @@ use dermaebm::{Device, EbmConfig, EnergyNet, Trainer, synthetic};
 
 /// CD iterations the learning test runs (natively and in the browser).
 pub const BROWSER_ITERATIONS: usize = 25;
+/// The same test on WebGPU, where Chromium's software adapter takes seconds per iteration: the
+/// tiny run already tells data from noise perfectly after 6 iterations natively.
+pub const WEBGPU_ITERATIONS: usize = 8;
 
 /// A config small enough for a browser test on a software GPU.
 pub fn tiny_config(seed: u64) -> EbmConfig {

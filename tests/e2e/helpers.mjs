@@ -47,7 +47,7 @@ export function collectErrors(page, errors) {
   page.on("pageerror", (e) => errors.push(`${page.url()}: ${e.message}`));
 }
 
-/** Loads the site in `page` and waits until its start-up (engine, shipped weights, first look) is done. */
+/** Loads the site in `page` and waits until its start-up (engine, shipped weights) is done. */
 export async function gotoSite(page, base) {
   await page.goto(base);
   await waitReady(page);
@@ -57,6 +57,12 @@ export async function gotoSite(page, base) {
 export async function waitReady(page) {
   await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 180_000 });
   assert.equal(await page.getAttribute("body", "data-ready"), "true", await page.textContent("#backend-note"));
+}
+
+/** Waits for the shipped model's first look (it runs on after the page is ready, and gives way
+ * to anything the page asks of the engine meanwhile). */
+export async function waitFirstLook(page) {
+  await page.waitForSelector("#model-status[data-first-sample-ms]", { timeout: 120_000 });
 }
 
 export async function uploadRealData(page) {

@@ -214,7 +214,7 @@ test("one tab at a time trains: a second tab of the site says so, cannot start, 
   await second.fill("#gen-count", "4");
   await second.fill("#gen-steps", "3");
   await second.click("#gen-btn");
-  await second.waitForFunction((s) => document.getElementById("gen-kind").dataset.seed !== s && !/Walking/.test(document.getElementById("gen-kind").textContent), seed, { timeout: 120_000 });
+  await second.waitForFunction((s) => (document.getElementById("gen-kind").dataset.seed ?? "") !== s && !/Walking/.test(document.getElementById("gen-kind").textContent), seed ?? "", { timeout: 120_000 });
   assert.equal(await second.getAttribute("#gen-grid", "data-count"), "4", "the second tab drew new samples");
   assert.ok(await first.evaluate(() => window.dermaebm.state.running), "the first tab trained on meanwhile");
   await second.screenshot({ path: join(artifacts, "11-second-tab.png"), fullPage: true });

@@ -230,6 +230,34 @@ fn a_walk_from_noise_ends_in_the_images_range() {
     let _ = read_values::<1>;
 }
 
+#[test]
+fn a_walk_stops_at_the_level_its_observer_says() {
+    use std::ops::ControlFlow;
+    let _lock = crate::common::device_rng_lock();
+    let device = Device::flex();
+    let config = tiny_denoising_config(10);
+    let net = EnergyNet::Residual(randomised(residual(&config, &device), 0.05));
+    let dynamics = dermaebm::sampler::Dynamics::sampling(&config, Some(6));
+    let mut seen = Vec::new();
+    let mut observe = |frame: &dermaebm::inference::Frame| {
+        seen.push(frame.level);
+        let answer = if frame.level == Some(4) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) };
+        Box::pin(std::future::ready(answer)) as dermaebm::inference::Answer
+    };
+    let out = dermaebm::platform::block_on(dermaebm::inference::generate_observed(
+        &net,
+        2,
+        config.image_shape(),
+        &dynamics,
+        None,
+        None,
+        &device,
+        &mut observe,
+    ));
+    assert!(matches!(out, Err(dermaebm::inference::SampleError::Stopped)), "{:?}", out.map(|o| o.samples.len()));
+    assert_eq!(seen, [Some(6), Some(5), Some(4)], "no level walked after the one that said stop");
+}
+
 /// The CPU path's frozen residual net (its hand-written layers, im2col + gemm, channels-last)
 /// denoises as the burn module does, for a class-conditional net under each chain's class and
 /// under "any class"; and its flat wire form reads back to the same net.

@@ -1,6 +1,8 @@
 //! `debm upgrade` (`dermaebm::upgrade`): a file of an older format version rewritten in the
 //! current one keeps every section byte for byte and gains its checksums; a file that does not
-//! load is not rewritten (its damage would otherwise be sealed under fresh checksums).
+//! load is not rewritten (its damage would otherwise be sealed under fresh checksums). `debm strip`
+//! (`sampling_only`): the sampling-only copy keeps the net that samples (and its persistent chains)
+//! byte for byte, and a run continues from it.
 #![cfg(not(target_arch = "wasm32"))]
 
 use crate::common;
@@ -65,4 +67,73 @@ fn a_file_that_does_not_load_is_not_rewritten() {
     let damaged = flipped(bytes, bytes.len() / 2, 3);
     let err = upgrade(&damaged).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(err.contains("fails its checksum"), "{err}");
+}
+
+/// Energies of a fixed batch under the sampling net of `file` and under the net a run restored
+/// from it trains.
+fn energies(file: &WeightsFile, config: &dermaebm::EbmConfig) -> (Vec<f32>, Vec<f32>, u64) {
+    let device = Device::flex();
+    let x = dermaebm::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new((0..4 * 64).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect::<Vec<f32>>(), [4, 1, 8, 8]),
+        &device,
+    );
+    use burn::module::Module;
+    let values = |t: dermaebm::Tensor<1>| t.into_data().iter::<f32>().collect::<Vec<f32>>();
+    let sampled = file.model(&device).unwrap().energy(x.clone());
+    let trainer = dermaebm::checkpoint::restore(file, config.clone(), &device).unwrap();
+    let trained = trainer.model().valid().energy(x.to_device(&device));
+    (values(sampled), values(trained), trainer.iteration())
+}
+
+#[test]
+fn a_sampling_only_copy_keeps_the_net_that_samples_and_a_run_continues_from_it() {
+    use dermaebm::checkpoint::{self, Contents};
+    use dermaebm::upgrade::sampling_only;
+    let _lock = crate::common::device_rng_lock();
+    let config = crate::denoising::tiny_denoising_config(6);
+    let mut trainer = dermaebm::trainer::Trainer::new(config.clone(), &Device::flex()).unwrap();
+    for i in 0..4 {
+        let real = dermaebm::synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, i, &trainer.device());
+        block_on(trainer.step(real, None)).unwrap();
+    }
+    let full = block_on(checkpoint::save(&trainer, Contents { optimizer: true, buffer: true, newest_chains: None }, "full")).unwrap();
+    let stripped = sampling_only(&full).unwrap();
+    assert_eq!(stripped.kept, ["model"]);
+    for name in ["training_model", "optimizer", "param_ids"] {
+        assert!(stripped.dropped.iter().any(|d| d == name), "{name} is training state: {:?}", stripped.dropped);
+    }
+    assert!(stripped.bytes.len() * 2 < full.len(), "{} of {} bytes", stripped.bytes.len(), full.len());
+    let (before, after) = (WeightsFile::decode(&full).unwrap(), WeightsFile::decode(&stripped.bytes).unwrap());
+    assert!(before.section("model") == after.section("model"), "the net that samples, byte for byte");
+    assert_eq!((after.header.iteration, &after.header.note), (before.header.iteration, &before.header.note));
+    // The full checkpoint resumes the trained weights (behind the moving average); the copy
+    // resumes from the sampled net itself, at the same iteration, and trains on.
+    let (sampled, trained_full, iteration) = energies(&before, &config);
+    assert_ne!(sampled, trained_full, "the moving average differs from the trained weights after 4 updates");
+    let (sampled_copy, trained_copy, iteration_copy) = energies(&after, &config);
+    assert_eq!(sampled_copy, sampled, "the copy samples as the checkpoint does");
+    assert_eq!(trained_copy, sampled, "a run from the copy starts at the sampled net");
+    assert_eq!(iteration_copy, iteration);
+    let mut resumed = checkpoint::restore(&after, config.clone(), &Device::flex()).unwrap();
+    let real = dermaebm::synthetic::patterns(config.batch_size, 1, config.image_size, 0.05, 9, &resumed.device());
+    let stats = block_on(resumed.step(real, None)).unwrap();
+    assert!(stats.loss.is_finite() && resumed.iteration() == iteration + 1);
+}
+
+#[test]
+fn a_sampling_only_copy_keeps_the_persistent_chains_and_refuses_damage() {
+    use dermaebm::persistent::ChainSnapshot;
+    use dermaebm::upgrade::{UpgradeError, sampling_only};
+    let (bytes, _) = small_checkpoint();
+    let stripped = sampling_only(bytes).unwrap();
+    assert_eq!(stripped.kept, ["model", "buffer", "buffer_ages"], "an unconditional model's chains have no labels");
+    assert!(stripped.dropped.iter().any(|d| d == "optimizer"));
+    let chains = |b: &[u8]| ChainSnapshot::from_file(&WeightsFile::decode(b).unwrap()).unwrap().expect("chains");
+    assert_eq!(chains(&stripped.bytes), chains(bytes), "a contrastive model continues the same chains");
+    let damaged = flipped(bytes, bytes.len() / 3, 5);
+    match sampling_only(&damaged) {
+        Err(UpgradeError::Refused(e)) => assert!(e.to_string().contains("fails its checksum"), "{e}"),
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("a damaged file was cut down and sealed under fresh checksums"),
+    }
 }

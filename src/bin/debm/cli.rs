@@ -39,4 +39,7 @@ pub enum Command {
     /// Rewrite a weights file or checkpoint in the current format version (checksums on the
     /// header and every section), keeping every section byte for byte; prints JSON.
     Upgrade(crate::upgrade::Args),
+    /// Write the sampling-only copy of a weights file or checkpoint (the net that samples, its
+    /// persistent chains and probe; no training state): what the site ships; prints JSON.
+    Strip(crate::strip::Args),
 }

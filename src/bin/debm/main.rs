@@ -11,6 +11,7 @@
 //! - `debm probe`: a linear classifier on the net's features, stored with the weights
 //! - `debm export --safetensors FILE`: the energy net for PyTorch and other tools
 //! - `debm upgrade FILE`: a weights file rewritten in the current format version
+//! - `debm strip FILE --out OUT`: the sampling-only copy of a checkpoint (what the site ships)
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -34,6 +35,8 @@ mod sample;
 #[cfg(not(target_arch = "wasm32"))]
 mod score;
 #[cfg(not(target_arch = "wasm32"))]
+mod strip;
+#[cfg(not(target_arch = "wasm32"))]
 mod train;
 #[cfg(not(target_arch = "wasm32"))]
 mod upgrade;
@@ -53,6 +56,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Probe(args) => probe::run(args),
         cli::Command::Export(args) => export::run(args),
         cli::Command::Upgrade(args) => upgrade::run(args),
+        cli::Command::Strip(args) => strip::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
