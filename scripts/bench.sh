@@ -4,7 +4,7 @@
 #   peer:   PyTorch on the CPU: ../shared/bench/torch_ref.py (one contrastive iteration) and
 #           ../shared/bench/torch_drl_ref.py (one recovery-likelihood update, the prototype; torch +
 #           numpy from PyPI, in bench/.venv); and that PyTorch loads `debm export --safetensors`
-#           with the same energies (scripts/safetensors_check.py);
+#           with the same energies (scripts/safetensors_check.py, scripts/residual_check.py);
 #   browser: DermaEBM through its worker API and TensorFlow.js on the same net and recipe, in Chromium.
 # BENCH_SKIP=torch,browser,native skips parts.
 set -euo pipefail
@@ -42,6 +42,7 @@ if [[ $skip != *,torch,* ]]; then
   echo "== PyTorch loads the safetensors export (scripts/safetensors_check.py: its energies vs debm score, val split)"
   cargo build --profile native --bin debm --quiet
   bench/.venv/bin/python scripts/safetensors_check.py --debm "$CARGO_TARGET_DIR/native/debm" | tee "$out/torch-safetensors.json"
+  bench/.venv/bin/python scripts/residual_check.py --debm "$CARGO_TARGET_DIR/native/debm" | tee "$out/torch-safetensors-residual.json"
 fi
 
 if [[ $skip != *,browser,* ]]; then
