@@ -11,14 +11,10 @@ safetensors.
     python scripts/residual_check.py [--weights weights/denoising.debm] [--debm PATH]
 """
 
-import argparse
 import json
 import math
 import os
-import shlex
-import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -26,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors import safe_open
+
+from safetensors_check import arguments, both_ways  # the export, the scoring and the options, shared
 
 SCORE_SIGMA = 0.002  # src/denoising.rs SCORE_SIGMA: the level `debm score` scores clean images at (the default walk's σ_min)
 
@@ -87,42 +85,9 @@ def load(path):
 
 def main():
     start = time.monotonic()
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/dermaebm/target"))
-    native = os.path.join(target, "native", "debm")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default=os.path.join(root, "weights", "denoising.debm"))
-    parser.add_argument("--data", default=os.path.join(root, "..", "shared", "data", "dermamnist-ham10000-28.npz"))
-    parser.add_argument("--split", default="val")
-    parser.add_argument(
-        "--debm",
-        default=native if os.access(native, os.X_OK) else "cargo run --release --quiet --bin debm --",
-        help="the debm command (default: the native profile's binary if built, else cargo run --release)",
-    )
     # Relative, not absolute: at σ_min the energy is σ_d/σ ≈ 150 times H plus a quadratic term, values in the thousands.
-    parser.add_argument("--tolerance", type=float, default=1e-4, help="largest relative difference accepted")
-    args = parser.parse_args()
-    debm = shlex.split(args.debm)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "net.safetensors")
-        subprocess.run(debm + ["export", "--safetensors", path, "--weights", args.weights], check=True, cwd=root, stdout=subprocess.DEVNULL)
-        net, meta = load(path)
-        size = os.path.getsize(path)
-    scored = subprocess.run(
-        debm + ["score", args.data, "--split", args.split, "--weights", args.weights, "--backend", "cpu"],
-        check=True, cwd=root, stdout=subprocess.PIPE, text=True,
-    ).stdout
-    theirs = np.array([float(line) for line in scored.split()], dtype=np.float64)
-
-    images = np.load(args.data)[f"{args.split}_images"]
-    if images.ndim == 3:  # grayscale: [N, H, W]
-        images = images[..., None]
-    x = torch.from_numpy(images.astype(np.float32) / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()
-    with torch.no_grad():
-        ours = torch.cat([net(chunk) for chunk in x.split(512)]).double().numpy()
-    if ours.shape != theirs.shape:
-        sys.exit(f"debm scored {theirs.shape[0]} images, the split has {ours.shape[0]}")
+    args, root = arguments(__doc__, "denoising.debm", 1e-4, "largest relative difference accepted")
+    ours, theirs, net, meta, size = both_ways(args, root, load)
     absolute = np.abs(ours - theirs)
     relative = absolute / np.maximum(np.abs(theirs), 1e-30)
     cfg = json.loads(meta["config"])

@@ -50,12 +50,13 @@ def load(path):
     return net.eval(), meta
 
 
-def main():
+def arguments(doc, weights, tolerance, tolerance_help):
+    """The options both checks take (this one and scripts/residual_check.py), parsed."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/dermaebm/target"))
     native = os.path.join(target, "native", "debm")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default=os.path.join(root, "weights", "dermamnist.debm"))
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--weights", default=os.path.join(root, "weights", weights))
     parser.add_argument("--data", default=os.path.join(root, "..", "shared", "data", "dermamnist-ham10000-28.npz"))
     parser.add_argument("--split", default="val")
     parser.add_argument(
@@ -63,10 +64,14 @@ def main():
         default=native if os.access(native, os.X_OK) else "cargo run --release --quiet --bin debm --",
         help="the debm command (default: the native profile's binary if built, else cargo run --release)",
     )
-    parser.add_argument("--tolerance", type=float, default=1e-3, help="largest absolute difference accepted")
-    args = parser.parse_args()
-    debm = shlex.split(args.debm)
+    parser.add_argument("--tolerance", type=float, default=tolerance, help=tolerance_help)
+    return parser.parse_args(), root
 
+
+def both_ways(args, root, load):
+    """The split's energies from `debm score` and from the module `load` builds out of the
+    `debm export` file: (ours, theirs, the module, its metadata, file bytes)."""
+    debm = shlex.split(args.debm)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "net.safetensors")
         subprocess.run(debm + ["export", "--safetensors", path, "--weights", args.weights], check=True, cwd=root, stdout=subprocess.DEVNULL)
@@ -86,6 +91,12 @@ def main():
         ours = torch.cat([net(chunk) for chunk in x.split(512)]).double().numpy()
     if ours.shape != theirs.shape:
         sys.exit(f"debm scored {theirs.shape[0]} images, the split has {ours.shape[0]}")
+    return ours, theirs, net, meta, size
+
+
+def main():
+    args, root = arguments(__doc__, "dermamnist.debm", 1e-3, "largest absolute difference accepted")
+    ours, theirs, _, meta, size = both_ways(args, root, load)
     difference = float(np.abs(ours - theirs).max())
     report = {
         "check": "safetensors export: PyTorch energies vs debm score",
